@@ -1,0 +1,158 @@
+"""The `sftgate` command: parse arguments, call the library, print. No logic lives here.
+
+Exit codes: 0 the gate passed, 1 the gate failed, 2 usage error / invalid rules file /
+unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sftgate._version import __version__
+from sftgate.errors import SftgateError, UsageError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, as argparse does, without usage spam
+        self.exit(EXIT_USAGE, f"sftgate: error: {message} (see sftgate {self.prog.split()[-1]} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sftgate", description="Check and gate supervised fine-tuning datasets for "
+                                                 "Vertex AI Gemini tuning.")
+    parser.add_argument("--version", action="version", version=f"sftgate {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    check = sub.add_parser("check", help="check a training (and validation) JSONL file",
+                           description="Stream the file(s), run every enabled rule, print findings, "
+                                       "exit 0 (passed), 1 (gate failed) or 2 (usage error).")
+    check.add_argument("train", metavar="TRAIN.jsonl", help="training data (JSONL; .gz and .zst read too)")
+    check.add_argument("--validation", metavar="VAL.jsonl", help="validation data")
+    check.add_argument("--profile", default="gemini-2.5-flash",
+                       help="target profile: a built-in name (see `sftgate profiles`) or a YAML path "
+                            "(default: %(default)s)")
+    check.add_argument("--rules", metavar="FILE", help="your rules file; it extends --profile unless it "
+                                                       "names its own `extends:`")
+    check.add_argument("--select", metavar="CODES", help="only these rules: codes or prefixes, comma-separated "
+                                                         "(e.g. STR,FMT001)")
+    check.add_argument("--ignore", metavar="CODES", help="skip these rules: codes or prefixes")
+    check.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
+    check.add_argument("--report-json", metavar="FILE", help="write the JSON report to FILE")
+    check.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout")
+    check.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                       help="colour the text output (auto: on a terminal, unless NO_COLOR is set)")
+    check.add_argument("--no-hints", action="store_true", help="do not print a hint under each finding")
+
+    rules = sub.add_parser("rules", help="list the rules, or explain one",
+                           description="Without CODE: every rule with its code, name, default severity "
+                                       "and summary. With CODE (or name): its documentation.")
+    rules.add_argument("code", nargs="?", metavar="CODE", help="a rule code (STR002) or name")
+
+    sub.add_parser("profiles", help="list the built-in target profiles")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "rules":
+            return _rules(args.code)
+        if args.command == "profiles":
+            return _profiles()
+        parser.print_help()
+        return EXIT_USAGE
+    except SftgateError as exc:
+        print(f"sftgate: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("sftgate: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `sftgate check ... | head`
+        sys.stderr.close()
+        return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from sftgate.config import parse_codes
+    from sftgate.engine import check
+    from sftgate.report import json as json_report
+    from sftgate.report import text as text_report
+
+    report = check(
+        args.train,
+        validation=args.validation,
+        profile=args.profile,
+        rules=args.rules,
+        select=parse_codes(args.select),
+        ignore=parse_codes(args.ignore),
+        workers=args.workers,
+    )
+    if args.report_json:
+        _write(Path(args.report_json), json_report.render(report))
+    if args.format == "json":
+        sys.stdout.buffer.write(json_report.render(report))
+        sys.stdout.flush()
+    else:
+        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
+                                           and "NO_COLOR" not in os.environ)
+        sys.stdout.write(text_report.render(report, color=color, show_hints=not args.no_hints))
+    return report.exit_code
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+
+
+def _rules(code: str | None) -> int:
+    from sftgate.rules import REGISTRY, all_rules
+
+    if code is None:
+        rules = all_rules()
+        width = max(len(r.name) for r in rules)
+        for rule in rules:
+            print(f"{rule.code}  {rule.name:<{width}}  {rule.default_severity.value:<7}  {rule.summary()}")
+        return 0
+    by_name = {r.name: r for r in REGISTRY.values()}
+    rule = REGISTRY.get(code.upper()) or by_name.get(code)
+    if rule is None:
+        match = difflib.get_close_matches(code.upper(), list(REGISTRY), n=1) or \
+            difflib.get_close_matches(code, list(by_name), n=1)
+        hint = f"; did you mean {match[0]}?" if match else ""
+        raise UsageError(f"unknown rule {code!r}{hint} (sftgate rules lists them)")
+    print(f"{rule.code} {rule.name}")
+    print(f"default severity: {rule.default_severity.value}; default action: {rule.default_action.value}")
+    print()
+    print(rule.doc())
+    return 0
+
+
+def _profiles() -> int:
+    from sftgate._resources import builtin_profiles
+    from sftgate.config import DEFAULT_PROFILE, load_profile
+
+    for name in builtin_profiles():
+        if name == "base":
+            continue
+        profile = load_profile(name)
+        mark = " (default)" if name == DEFAULT_PROFILE else ""
+        print(f"{name}{mark}: {profile.data.get('description', '')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The check pass over one chunk of lines: decode, object rules, example, record rules, features.
+
+`check_lines` is a pure function of its lines and the profile, so the executor may run chunks
+in any process and any order; line numbers inside a `ChunkResult` are local to the chunk (1 =
+the chunk's first line) and the executor rebases them when it merges chunks in input order.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sftgate.config import Profile
+from sftgate.formats import detect_foreign, to_example
+from sftgate.io.reader import BROKEN, NEWLINE, Line
+from sftgate.model import Finding, LineStatus, Origin, PartKind, Severity
+from sftgate.rules import REGISTRY, ObjectRule, RecordRule, RuleContext
+from sftgate.rules.fmt import TruncatedInput, decode_line
+from sftgate.rules.schema import ForeignFormat, SchemaViolation, example_validator
+
+
+@dataclass
+class ChunkResult:
+    lines: int = 0
+    content_bytes: int = 0
+    status: Counter[str] = field(default_factory=Counter)
+    findings: list[Finding] = field(default_factory=list)  # capped per rule, local line numbers
+    counts: Counter[str] = field(default_factory=Counter)  # findings per code, uncapped
+    failing_lines: array = field(default_factory=lambda: array("q"))  # local lines at >= fail_on
+    crlf_lines: int = 0
+    first_crlf_line: int | None = None
+    last_end: int = NEWLINE  # how the chunk's last line ended (NEWLINE, EOF or BROKEN)
+    media_records: int = 0
+    record_lines: array = field(default_factory=lambda: array("q"))
+    media_resolution: list[str | None] = field(default_factory=list)
+    has_system: bytearray = field(default_factory=bytearray)
+
+
+class Checker:
+    """The rules of one profile, prepared once per process and applied to many chunks."""
+
+    def __init__(self, profile: Profile, split: str) -> None:
+        self.profile = profile
+        self.ctx = RuleContext(profile=profile, split=split)
+        on = profile.is_on
+        self.object_rules = [
+            REGISTRY[c]() for c in sorted(REGISTRY)
+            if issubclass(REGISTRY[c], ObjectRule) and on(c) and REGISTRY[c] not in (SchemaViolation, ForeignFormat)
+        ]
+        self.record_rules = [
+            REGISTRY[c]() for c in sorted(REGISTRY) if issubclass(REGISTRY[c], RecordRule) and on(c)
+        ]
+        self.schema_on = on(SchemaViolation.code)
+        self.foreign_on = on(ForeignFormat.code)
+        self.severity = {c: profile.severity(c) for c in REGISTRY}
+        self.selected = profile.selected
+        self.fail_rank = profile.fail_on.rank
+        self.cap = profile.max_findings_per_rule
+        self.max_line = profile.format["max_line_bytes"]
+        self.validator = example_validator()
+
+    def check_lines(self, lines: Iterable[Line], *, source: str, starts_file: bool) -> ChunkResult:
+        """Check `lines`, as a `LineReader` yields them; `starts_file` if the first is line 1."""
+        out = ChunkResult()
+        number = 0
+        last_end = NEWLINE
+        for offset, data, length, end in lines:
+            number += 1
+            last_end = end
+            out.content_bytes += length + (end == NEWLINE)
+            status, obj, found, crlf = decode_line(
+                data, length, source=source, line=number, first=starts_file and offset == 0,
+                max_line_bytes=self.max_line,
+            )
+            if crlf:
+                out.crlf_lines += 1
+                if out.first_crlf_line is None:
+                    out.first_crlf_line = number
+            if end == BROKEN:
+                status = LineStatus.TRUNCATED
+                found = [TruncatedInput.finding(source, number, "input ends in the middle of this line",
+                                                hint="the file is truncated or corrupt; copy it again")]
+            elif obj is not None:
+                found += self._check_object(obj, Origin(source, number, offset, length), out)
+            status = self._record(out, number, status, found)
+        out.lines = number
+        out.last_end = last_end
+        return out
+
+    def _check_object(self, obj: dict[str, Any], origin: Origin, out: ChunkResult) -> list[Finding]:
+        found: list[Finding] = []
+        foreign = detect_foreign(obj) if self.foreign_on else None
+        if foreign is not None:
+            found.extend(ForeignFormat().check(obj, origin, self.ctx))
+            return found
+        for rule in self.object_rules:
+            found.extend(rule.check(obj, origin, self.ctx))
+        if not self.validator.is_valid(obj):
+            if self.schema_on:
+                found.extend(SchemaViolation().check(obj, origin, self.ctx))
+            return found  # structure rules read shapes the schema guarantees
+        example = to_example(obj, origin)
+        for rule in self.record_rules:
+            found.extend(rule.check(example, self.ctx))
+        out.record_lines.append(origin.line)
+        config = example.generation_config
+        out.media_resolution.append(config.get("mediaResolution") if config else None)
+        out.has_system.append(1 if example.system_key else 0)
+        if any(p.kind is PartKind.FILE_DATA for t in example.turns for p in t.parts):
+            out.media_records += 1
+        return found
+
+    def _record(self, out: ChunkResult, number: int, status: LineStatus, found: list[Finding]) -> LineStatus:
+        worst = -1
+        is_error = False
+        for finding in found:
+            code = finding.code
+            if code not in self.selected:
+                continue
+            severity = self.severity[code]
+            if severity is not finding.severity:
+                finding = _with_severity(finding, severity)
+            out.counts[code] += 1
+            if out.counts[code] <= self.cap:
+                out.findings.append(finding)
+            worst = max(worst, severity.rank)
+            is_error = is_error or severity is Severity.ERROR
+        if status is LineStatus.VALID and is_error:
+            status = LineStatus.INVALID_RECORD
+        out.status[status.value] += 1
+        if worst >= self.fail_rank:
+            out.failing_lines.append(number)
+        return status
+
+
+def _with_severity(finding: Finding, severity: Severity) -> Finding:
+    from dataclasses import replace
+
+    return replace(finding, severity=severity)

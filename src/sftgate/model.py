@@ -1,0 +1,241 @@
+"""The shared vocabulary: severities, actions, findings, and the canonical `Example`.
+
+Every other module speaks in these types. They are frozen so that a finding or an example can be
+passed between rules, processes and emitters without anyone changing it under someone else.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+
+class Severity(enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    def at_least(self, other: Severity) -> bool:
+        return self.rank >= other.rank
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+class Action(enum.Enum):
+    """What `prepare` does with a record that has a finding of this rule."""
+
+    FLAG = "flag"  # report only; the record is kept
+    DROP = "drop"  # the record goes to the quarantine
+    FIX = "fix"  # the record is rewritten (where the rule knows how) and kept
+
+
+class LineStatus(enum.Enum):
+    """Where one physical input line ends up in the accounting. Each line gets exactly one."""
+
+    VALID = "valid"  # a JSON object with no finding at error severity
+    INVALID_RECORD = "invalid_record"  # a JSON object with at least one error finding
+    BLANK = "blank"
+    INVALID_UTF8 = "invalid_utf8"
+    NUL_BYTE = "nul_byte"
+    INVALID_JSON = "invalid_json"
+    NOT_OBJECT = "not_object"
+    TOO_LONG = "too_long"
+    TRUNCATED = "truncated"
+    JSON_ARRAY_FILE = "json_array_file"
+
+    @property
+    def is_record(self) -> bool:
+        """True for lines that parsed as a JSON object: the dataset's examples."""
+        return self in (LineStatus.VALID, LineStatus.INVALID_RECORD)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem at one place. Identity (for baselines and waivers) is (code, source, line)."""
+
+    code: str
+    severity: Severity
+    message: str
+    source: str
+    line: int | None = None  # 1-based; None for a finding about the whole file
+    pointer: str | None = None  # JSON pointer inside the record, e.g. /contents/2/role
+    column: int | None = None  # 1-based byte column, for parse errors
+    hint: str | None = None
+
+    @property
+    def location(self) -> str:
+        """`path:line:pointer-or-column`, the way linters print it."""
+        out = self.source
+        if self.line is not None:
+            out += f":{self.line}"
+            if self.column is not None:
+                out += f":{self.column}"
+            elif self.pointer:
+                out += f":{self.pointer}"
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "source": self.source,
+            "line": self.line,
+            "pointer": self.pointer,
+            "column": self.column,
+            "hint": self.hint,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a record came from: enough to find it again without keeping its bytes."""
+
+    source: str
+    line: int  # 1-based; within a chunk before the engine rebases it
+    offset: int  # byte offset of the line's first byte (in the decompressed stream)
+    length: int  # bytes, without the line ending
+
+
+class PartKind(enum.Enum):
+    TEXT = "text"
+    FILE_DATA = "fileData"
+    FUNCTION_CALL = "functionCall"
+    FUNCTION_RESPONSE = "functionResponse"
+    INLINE_DATA = "inlineData"
+    EXECUTABLE_CODE = "executableCode"
+    CODE_EXECUTION_RESULT = "codeExecutionResult"
+    UNKNOWN = "unknown"  # no data key we know; the raw keys are kept on the part
+
+
+# Keys of a Part object that carry its data (a proto `oneof`); the rest are modifiers.
+DATA_KEYS: dict[str, PartKind] = {kind.value: kind for kind in PartKind if kind is not PartKind.UNKNOWN}
+MODIFIER_KEYS = frozenset({"videoMetadata", "thought", "thoughtSignature", "mediaResolution"})
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    kind: PartKind
+    value: Any  # the text for TEXT, otherwise the object under the data key
+    raw: dict[str, Any]  # the part as written (modifiers, unknown keys)
+
+    @property
+    def text(self) -> str | None:
+        return self.value if self.kind is PartKind.TEXT else None
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    index: int  # position in `contents`
+    role: str | None  # as written; None when the key is absent
+    parts: tuple[Part, ...]
+
+    @property
+    def pointer(self) -> str:
+        return f"/contents/{self.index}"
+
+    @property
+    def effective_role(self) -> str:
+        """The role the service applies: an absent role defaults to `user`."""
+        return "user" if self.role is None else self.role
+
+    @property
+    def text(self) -> str:
+        return "\n".join(p.value for p in self.parts if p.kind is PartKind.TEXT)
+
+
+_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One canonical SFT example, whatever format it was read from.
+
+    Text views are computed on first use and cached, so a rule that never reads the normalised
+    text costs nothing for it, and two rules that do share one computation.
+    """
+
+    origin: Origin
+    turns: tuple[Turn, ...]
+    system: tuple[Part, ...] = ()
+    system_key: str | None = None  # "systemInstruction" or "system_instruction" when present
+    tools: tuple[dict[str, Any], ...] = ()
+    generation_config: dict[str, Any] | None = None
+    record: dict[str, Any] = field(default_factory=dict, repr=False)  # the parsed line
+
+    @cached_property
+    def system_text(self) -> str:
+        return "\n".join(p.value for p in self.system if p.kind is PartKind.TEXT)
+
+    @cached_property
+    def last_model_index(self) -> int | None:
+        for turn in reversed(self.turns):
+            if turn.role == "model":
+                return turn.index
+        return None
+
+    @cached_property
+    def prompt_text(self) -> str:
+        """System instruction and every turn before the last model turn."""
+        end = self.last_model_index if self.last_model_index is not None else len(self.turns)
+        pieces = [self.system_text] if self.system_text else []
+        pieces += [t.text for t in self.turns[:end]]
+        return "\n".join(pieces)
+
+    @cached_property
+    def response_text(self) -> str:
+        """The last model turn: what this example teaches the model to say."""
+        if self.last_model_index is None:
+            return ""
+        return self.turns[self.last_model_index].text
+
+    @cached_property
+    def full_text(self) -> str:
+        pieces = [self.system_text] if self.system_text else []
+        pieces += [t.text for t in self.turns]
+        return "\n".join(pieces)
+
+    @cached_property
+    def normalized_text(self) -> str:
+        """NFC, whitespace collapsed, lower-cased: the text duplicate and leakage rules compare."""
+        return _WS.sub(" ", unicodedata.normalize("NFC", self.full_text)).strip().lower()
+
+    @property
+    def parts(self) -> list[tuple[Turn, int, Part]]:
+        """Every part of `contents` with its turn and index, for rules that look at all parts."""
+        return [(t, i, p) for t in self.turns for i, p in enumerate(t.parts)]
+
+
+@dataclass
+class FileStats:
+    """What the pass learned about one input file, for file-level rules and the report.
+
+    Per-record columns (`record_lines`, `media_resolution`, `has_system`) hold one entry per
+    example that passed the schema: memory grows with the number of records, not their text.
+    """
+
+    source: str
+    split: str
+    size: int  # bytes on disk
+    content_bytes: int = 0  # bytes of JSONL read (decompressed)
+    lines: int = 0
+    records: int = 0  # lines that parsed as JSON objects
+    status: dict[str, int] = field(default_factory=dict)  # LineStatus value -> lines
+    crlf_lines: int = 0
+    first_crlf_line: int | None = None
+    final_newline: bool = True
+    broken: str | None = None  # why the stream ended early
+    json_array: bool = False
+    media_records: int = 0
+    record_lines: list[int] = field(default_factory=list)
+    media_resolution: list[str | None] = field(default_factory=list)
+    has_system: bytearray = field(default_factory=bytearray)

@@ -1,0 +1,132 @@
+"""The `Report`: everything one run found, in one object that every emitter renders.
+
+Its JSON form is a contract (`schemas/report.schema.json`): fields are added, never renamed or
+removed, without a version bump of `REPORT_VERSION`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sftgate.model import Finding, Severity
+
+REPORT_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class InputSummary:
+    path: str
+    split: str  # train | validation
+    sha256: str
+    bytes: int  # on disk
+    content_bytes: int  # JSONL bytes read (decompressed)
+    compression: str | None
+    lines: int
+    records: int  # lines that parsed as JSON objects
+    accounting: dict[str, int]  # LineStatus value -> lines; sums to `lines`
+    blank_lines: int
+    truncated: str | None  # why the input ended early, if it did
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "split": self.split,
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "content_bytes": self.content_bytes,
+            "compression": self.compression,
+            "lines": self.lines,
+            "records": self.records,
+            "blank_lines": self.blank_lines,
+            "accounting": dict(sorted(self.accounting.items())),
+            "truncated": self.truncated,
+        }
+
+
+@dataclass(frozen=True)
+class RuleSummary:
+    code: str
+    name: str
+    severity: Severity
+    count: int  # findings, uncapped
+    listed: int  # findings included in the report
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "severity": self.severity.value,
+                "count": self.count, "listed": self.listed}
+
+
+@dataclass(frozen=True)
+class Gate:
+    passed: bool
+    fail_on: Severity
+    max_error_fraction: float
+    failing_lines: int  # lines with a finding at or above `fail_on`
+    lines: int
+    file_findings: int  # whole-file findings at or above `fail_on`
+    reason: str
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "fail_on": self.fail_on.value,
+            "max_error_fraction": self.max_error_fraction,
+            "failing_lines": self.failing_lines,
+            "lines": self.lines,
+            "file_findings": self.file_findings,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    tool_version: str
+    started_at: str  # ISO 8601, UTC
+    duration_s: float
+    profile: dict[str, Any]
+    inputs: list[InputSummary]
+    rules: list[RuleSummary]  # rules with at least one finding, by code
+    findings: list[Finding]  # sorted by input order, line, code; capped per rule
+    gate: Gate
+    workers: int
+    severity_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return self.gate.exit_code
+
+    @property
+    def passed(self) -> bool:
+        return self.gate.passed
+
+    @property
+    def total_findings(self) -> int:
+        return sum(r.count for r in self.rules)
+
+    def counts_by_code(self) -> Counter[str]:
+        return Counter({r.code: r.count for r in self.rules})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "report_version": REPORT_VERSION,
+            "tool": {"name": "sftgate", "version": self.tool_version},
+            "started_at": self.started_at,
+            "duration_s": round(self.duration_s, 3),
+            "workers": self.workers,
+            "profile": self.profile,
+            "inputs": [i.to_dict() for i in self.inputs],
+            "gate": self.gate.to_dict(),
+            "summary": {
+                "findings": self.total_findings,
+                "listed": len(self.findings),
+                "by_severity": {s.value: self.severity_counts.get(s.value, 0) for s in Severity},
+            },
+            "rules": [r.to_dict() for r in self.rules],
+            "findings": [f.to_dict() for f in self.findings],
+        }

@@ -1,0 +1,88 @@
+"""The terminal report: findings like a linter, then counts per rule, accounting and the gate.
+
+    train.jsonl:12:/contents/2 STR002 [error] turn 3 has role "model" twice in a row
+
+Colour only when asked (a TTY without NO_COLOR, or --color always); CI logs stay plain.
+"""
+
+from __future__ import annotations
+
+from sftgate.model import Finding, Severity
+from sftgate.report.model import Report
+
+_RESET = "\033[0m"
+_STYLE = {
+    "error": "\033[1;31m",
+    "warning": "\033[33m",
+    "info": "\033[36m",
+    "code": "\033[1m",
+    "dim": "\033[2m",
+    "pass": "\033[1;32m",
+    "fail": "\033[1;31m",
+}
+
+
+class _Painter:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, text: str, style: str) -> str:
+        return f"{_STYLE[style]}{text}{_RESET}" if self.color else text
+
+
+def render(report: Report, *, color: bool = False, show_hints: bool = True) -> str:
+    paint = _Painter(color)
+    out: list[str] = []
+    current = None
+    for finding in report.findings:
+        if finding.source != current and current is not None:
+            out.append("")
+        current = finding.source
+        out.append(_line(finding, paint))
+        if show_hints and finding.hint:
+            out.append(paint(f"    hint: {finding.hint}", "dim"))
+    omitted = [(r.code, r.count - r.listed) for r in report.rules if r.count > r.listed]
+    for code, n in omitted:
+        out.append(paint(f"… {n:,} more {code} finding(s) not listed (report.max_findings_per_rule)", "dim"))
+    if report.findings:
+        out.append("")
+    out.extend(_rule_table(report, paint))
+    out.extend(_accounting(report))
+    out.append(_verdict(report, paint))
+    return "\n".join(out) + "\n"
+
+
+def _line(f: Finding, paint: _Painter) -> str:
+    severity = paint(f"[{f.severity.value}]", f.severity.value)
+    return f"{f.location} {paint(f.code, 'code')} {severity} {f.message}"
+
+
+def _rule_table(report: Report, paint: _Painter) -> list[str]:
+    if not report.rules:
+        return []
+    width = max(len(r.name) for r in report.rules)
+    rows = ["Findings by rule:"]
+    for r in report.rules:
+        sev = paint(f"{r.severity.value:<7}", r.severity.value)
+        rows.append(f"  {r.code}  {r.name:<{width}}  {sev}  {r.count:>9,}")
+    counts = report.severity_counts
+    parts = [f"{counts.get(s.value, 0):,} {s.value}{'s' if counts.get(s.value, 0) != 1 else ''}"
+             for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)]
+    rows.append(f"  total: {', '.join(parts)}")
+    rows.append("")
+    return rows
+
+
+def _accounting(report: Report) -> list[str]:
+    rows = []
+    for i in report.inputs:
+        detail = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in sorted(i.accounting.items()))
+        rows.append(f"{i.path} ({i.split}): {i.lines:,} lines, {i.records:,} examples [{detail or 'empty'}]")
+    return rows
+
+
+def _verdict(report: Report, paint: _Painter) -> str:
+    gate = report.gate
+    word = paint("PASSED", "pass") if gate.passed else paint("FAILED", "fail")
+    target = report.profile.get("target", "?")
+    return f"Gate {word} for {target} (fail_on: {gate.fail_on.value}): {gate.reason}. ({report.duration_s:.2f}s)"

@@ -1,0 +1,20 @@
+"""The rule catalogue. Importing this package registers every rule in `REGISTRY` (code -> class)."""
+
+from sftgate.rules import fmt, limits, schema, structure  # noqa: F401  (registers the rules)
+from sftgate.rules.base import (
+    REGISTRY,
+    FileRule,
+    LineRule,
+    ObjectRule,
+    RecordRule,
+    Rule,
+    RuleContext,
+)
+
+
+def all_rules() -> list[type[Rule]]:
+    """Every rule, sorted by code."""
+    return [REGISTRY[code] for code in sorted(REGISTRY)]
+
+
+__all__ = ["REGISTRY", "FileRule", "LineRule", "ObjectRule", "RecordRule", "Rule", "RuleContext", "all_rules"]

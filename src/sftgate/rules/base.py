@@ -1,0 +1,146 @@
+"""What a rule is: a code, a name, a default severity and action, a docstring, and a check.
+
+Rules come in four kinds, by what they look at:
+
+- `LineRule`: the raw bytes of one line (format problems found while decoding it);
+- `ObjectRule`: one parsed JSON object, before it is read as an example (schema, legacy formats);
+- `RecordRule`: one canonical `Example` (structure, media, function calling);
+- `FileRule`: the summary of a whole file after the pass (counts, sizes, consistency).
+
+Rules are pure: no I/O, no processes. They say *what* is wrong; the engine decides when they run.
+Severity and action in the profile override the defaults; the engine stamps the configured
+severity on each finding, so a rule only ever names its own code.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sftgate.model import Action, Example, Finding, Origin, Severity
+
+if TYPE_CHECKING:
+    from sftgate.config import Profile
+
+REGISTRY: dict[str, type[Rule]] = {}
+
+DOC_HEADINGS = ("## What it does", "## Why is this bad?", "## Example")
+_CODE = re.compile(r"^[A-Z]{3,4}[0-9]{3}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    """What a rule may read besides the data: the resolved profile and the split being checked."""
+
+    profile: Profile
+    split: str = "train"  # train | validation
+
+
+class Rule(ABC):
+    code: ClassVar[str]
+    name: ClassVar[str]
+    default_severity: ClassVar[Severity]
+    default_action: ClassVar[Action] = Action.FLAG
+    kind: ClassVar[str] = "rule"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        code = cls.__dict__.get("code")
+        if code is None:  # an abstract kind such as RecordRule
+            return
+        if not _CODE.match(code):
+            raise ValueError(f"rule code {code!r} must look like ABC123")
+        if code in REGISTRY:
+            raise ValueError(f"rule code {code} is defined twice: {REGISTRY[code]} and {cls}")
+        REGISTRY[code] = cls
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first sentence under '## What it does': the one line `sftgate rules` prints."""
+        doc = cls.doc()
+        body = doc.split("## What it does", 1)[-1].strip()
+        first = body.split("\n\n", 1)[0]
+        return " ".join(first.split())
+
+    @classmethod
+    def doc(cls) -> str:
+        import inspect
+
+        return inspect.cleandoc(cls.__doc__ or "")
+
+    @classmethod
+    def options(cls) -> list[str]:
+        """Profile keys this rule reads, listed under '## Options' as `dotted.path` items."""
+        doc = cls.doc()
+        if "## Options" not in doc:
+            return []
+        section = doc.split("## Options", 1)[1].split("\n## ", 1)[0]
+        return re.findall(r"`([a-z_]+(?:\.[a-z_]+)+)`", section)
+
+    @classmethod
+    def finding(
+        cls,
+        source: str,
+        line: int | None,
+        message: str,
+        *,
+        pointer: str | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> Finding:
+        return Finding(
+            code=cls.code,
+            severity=cls.default_severity,
+            message=message,
+            source=source,
+            line=line,
+            pointer=pointer,
+            column=column,
+            hint=hint,
+        )
+
+    @classmethod
+    def at(cls, origin: Origin | Example, message: str, **where: Any) -> Finding:
+        """A finding at a record's line."""
+        if isinstance(origin, Example):
+            origin = origin.origin
+        return cls.finding(origin.source, origin.line, message, **where)
+
+
+class LineRule(Rule):
+    kind = "line"
+
+
+class ObjectRule(Rule):
+    kind = "object"
+
+    @abstractmethod
+    def check(self, obj: dict[str, Any], origin: Origin, ctx: RuleContext) -> Iterator[Finding]:
+        ...
+
+
+class RecordRule(Rule):
+    kind = "record"
+
+    @abstractmethod
+    def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
+        ...
+
+
+class FileRule(Rule):
+    kind = "file"
+
+    @abstractmethod
+    def check(self, stats: Any, ctx: RuleContext) -> Iterator[Finding]:
+        ...
+
+
+def quote(text: str, limit: int = 40) -> str:
+    """A value shown inside a message: JSON-quoted and cut so one message stays one line."""
+    import orjson
+
+    shown = orjson.dumps(text[:limit]).decode()
+    return shown if len(text) <= limit else shown[:-1] + '…"'
