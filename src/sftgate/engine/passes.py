@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from orjson import JSONDecodeError, loads
+
 from sftgate.config import Profile
 from sftgate.formats import detect_foreign, to_example
 from sftgate.io.reader import BROKEN, NEWLINE, Line
@@ -20,6 +22,9 @@ from sftgate.model import Finding, LineStatus, Origin, PartKind, Severity
 from sftgate.rules import REGISTRY, ObjectRule, RecordRule, RuleContext
 from sftgate.rules.fmt import TruncatedInput, decode_line
 from sftgate.rules.schema import ForeignFormat, SchemaViolation, example_validator
+
+
+_FILE_DATA = PartKind.FILE_DATA.value
 
 
 @dataclass
@@ -53,6 +58,9 @@ class Checker:
         self.record_rules = [
             REGISTRY[c]() for c in sorted(REGISTRY) if issubclass(REGISTRY[c], RecordRule) and on(c)
         ]
+        # Which record rules can find anything in an example of a given shape; a dataset has
+        # few distinct shapes, so this is computed a handful of times per run.
+        self._rules_by_shape: dict[frozenset[str], list[RecordRule]] = {}
         self.schema_on = on(SchemaViolation.code)
         self.foreign_on = on(ForeignFormat.code)
         self.severity = {c: profile.severity(c) for c in REGISTRY}
@@ -71,28 +79,44 @@ class Checker:
             number += 1
             last_end = end
             out.content_bytes += length + (end == NEWLINE)
-            status, obj, found, crlf = decode_line(
-                data, length, source=source, line=number, first=starts_file and offset == 0,
-                max_line_bytes=self.max_line,
-            )
+            # Fast path: most lines are one JSON object. orjson rejects everything decode_line
+            # diagnoses (NUL, bad UTF-8, blank, non-JSON) except a trailing CR, which is JSON
+            # whitespace; a BOM (line 1 only) and a truncated last line take the slow path.
+            obj = None
+            if data is not None and end != BROKEN and (offset or not starts_file):
+                try:
+                    obj = loads(data)
+                except JSONDecodeError:
+                    pass
+            if type(obj) is dict:
+                status, crlf = LineStatus.VALID, data.endswith(b"\r")
+                found = self._check_object(obj, Origin(source, number, offset, length), out)
+            elif end == BROKEN:
+                status, crlf = LineStatus.TRUNCATED, False
+                found = [TruncatedInput.finding(source, number, "input ends in the middle of this line",
+                                                hint="the file is truncated or corrupt; copy it again")]
+            else:
+                status, obj, found, crlf = decode_line(
+                    data, length, source=source, line=number, first=starts_file and offset == 0,
+                    max_line_bytes=self.max_line,
+                )
+                if obj is not None:
+                    found += self._check_object(obj, Origin(source, number, offset, length), out)
             if crlf:
                 out.crlf_lines += 1
                 if out.first_crlf_line is None:
                     out.first_crlf_line = number
-            if end == BROKEN:
-                status = LineStatus.TRUNCATED
-                found = [TruncatedInput.finding(source, number, "input ends in the middle of this line",
-                                                hint="the file is truncated or corrupt; copy it again")]
-            elif obj is not None:
-                found += self._check_object(obj, Origin(source, number, offset, length), out)
-            status = self._record(out, number, status, found)
+            if found:
+                self._record(out, number, status, found)
+            else:
+                out.status[status.value] += 1
         out.lines = number
         out.last_end = last_end
         return out
 
     def _check_object(self, obj: dict[str, Any], origin: Origin, out: ChunkResult) -> list[Finding]:
         found: list[Finding] = []
-        foreign = detect_foreign(obj) if self.foreign_on else None
+        foreign = detect_foreign(obj) if self.foreign_on and "contents" not in obj else None
         if foreign is not None:
             found.extend(ForeignFormat().check(obj, origin, self.ctx))
             return found
@@ -103,17 +127,22 @@ class Checker:
                 found.extend(SchemaViolation().check(obj, origin, self.ctx))
             return found  # structure rules read shapes the schema guarantees
         example = to_example(obj, origin)
-        for rule in self.record_rules:
+        rules = self._rules_by_shape.get(example.shape)
+        if rules is None:
+            rules = self._rules_by_shape[example.shape] = [
+                r for r in self.record_rules if r.triggers is None or r.triggers & example.shape
+            ]
+        for rule in rules:
             found.extend(rule.check(example, self.ctx))
         out.record_lines.append(origin.line)
         config = example.generation_config
         out.media_resolution.append(config.get("mediaResolution") if config else None)
         out.has_system.append(1 if example.system_key else 0)
-        if any(p.kind is PartKind.FILE_DATA for t in example.turns for p in t.parts):
+        if _FILE_DATA in example.shape:
             out.media_records += 1
         return found
 
-    def _record(self, out: ChunkResult, number: int, status: LineStatus, found: list[Finding]) -> LineStatus:
+    def _record(self, out: ChunkResult, number: int, status: LineStatus, found: list[Finding]) -> None:
         worst = -1
         is_error = False
         for finding in found:
@@ -133,7 +162,6 @@ class Checker:
         out.status[status.value] += 1
         if worst >= self.fail_rank:
             out.failing_lines.append(number)
-        return status
 
 
 def _with_severity(finding: Finding, severity: Severity) -> Finding:

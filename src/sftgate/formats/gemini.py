@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sftgate.model import DATA_KEYS, Example, Origin, Part, PartKind, Turn
+from sftgate.model import DATA_KEYS, IRREGULAR, TOOLS, Example, Origin, Part, PartKind, Turn
+
+
+_UNKNOWN = PartKind.UNKNOWN.value
 
 
 def to_part(raw: dict[str, Any]) -> Part:
@@ -20,20 +23,41 @@ def to_part(raw: dict[str, Any]) -> Part:
 
 
 def to_example(obj: dict[str, Any], origin: Origin) -> Example:
-    turns = tuple(
-        Turn(index=i, role=c.get("role"), parts=tuple(to_part(p) for p in c["parts"]))
-        for i, c in enumerate(obj["contents"])
-    )
+    # The hottest function of a run: written out rather than calling to_part, and the shape
+    # uses the data key itself, which is the PartKind's value.
+    shape: set[str] = set()
+    turns = []
+    data_keys = DATA_KEYS
+    new = tuple.__new__  # skips the NamedTuple's Python-level __new__
+    for i, content in enumerate(obj["contents"]):
+        parts = []
+        for raw in content["parts"]:
+            for key in raw:
+                kind = data_keys.get(key)
+                if kind is not None:
+                    parts.append(new(Part, (kind, raw[key], raw)))
+                    shape.add(key)
+                    break
+            else:
+                parts.append(Part(PartKind.UNKNOWN, None, raw))
+                shape.add(_UNKNOWN)
+            if len(raw) != 1:
+                shape.add(IRREGULAR)
+        turns.append(new(Turn, (i, content.get("role"), tuple(parts))))
     system_key = "systemInstruction" if "systemInstruction" in obj else None
     if system_key is None and "system_instruction" in obj:
         system_key = "system_instruction"
     system = tuple(to_part(p) for p in obj[system_key]["parts"]) if system_key else ()
-    return Example(
+    tools = tuple(obj.get("tools", ()))
+    if tools:
+        shape.add(TOOLS)
+    return Example.build(
         origin=origin,
-        turns=turns,
+        turns=tuple(turns),
         system=system,
         system_key=system_key,
-        tools=tuple(obj.get("tools", ())),
+        tools=tools,
         generation_config=obj.get("generationConfig"),
         record=obj,
+        shape=frozenset(shape),
     )

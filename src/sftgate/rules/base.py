@@ -7,6 +7,9 @@ Rules come in four kinds, by what they look at:
 - `RecordRule`: one canonical `Example` (structure, media, function calling);
 - `FileRule`: the summary of a whole file after the pass (counts, sizes, consistency).
 
+A check returns any iterable of findings: usually a generator; rules that run on every record
+return `()` when a quick test finds nothing, which skips the cost of creating a generator.
+
 Rules are pure: no I/O, no processes. They say *what* is wrong; the engine decides when they run.
 Severity and action in the profile override the defaults; the engine stamps the configured
 severity on each finding, so a rule only ever names its own code.
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -118,15 +121,18 @@ class ObjectRule(Rule):
     kind = "object"
 
     @abstractmethod
-    def check(self, obj: dict[str, Any], origin: Origin, ctx: RuleContext) -> Iterator[Finding]:
+    def check(self, obj: dict[str, Any], origin: Origin, ctx: RuleContext) -> Iterable[Finding]:
         ...
 
 
 class RecordRule(Rule):
     kind = "record"
+    # The example shapes (PartKind values, IRREGULAR, TOOLS) this rule can find something in;
+    # None: every example. The engine skips the rule on examples with none of them.
+    triggers: ClassVar[frozenset[str] | None] = None
 
     @abstractmethod
-    def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
+    def check(self, example: Example, ctx: RuleContext) -> Iterable[Finding]:
         ...
 
 

@@ -297,7 +297,7 @@ def decode_line(
     crlf = data.endswith(b"\r")
     if crlf:
         data = data[:-1]
-    if not data.strip():
+    if not data or data.isspace():  # isspace stops at the first other byte; strip would copy
         findings.append(BlankLine.finding(source, line, "blank line"))
         return LineStatus.BLANK, None, findings, crlf
     nul = data.find(b"\x00")

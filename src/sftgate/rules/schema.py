@@ -7,7 +7,7 @@ with its JSON pointer, not only the first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
@@ -88,7 +88,12 @@ class UnknownTopLevelKey(ObjectRule):
     name = "unknown-top-level-key"
     default_severity = Severity.WARNING
 
-    def check(self, obj: dict[str, Any], origin: Origin, ctx: RuleContext) -> Iterator[Finding]:
+    def check(self, obj: dict[str, Any], origin: Origin, ctx: RuleContext) -> Iterable[Finding]:
+        if obj.keys() <= known_top_level_keys():
+            return ()  # the common case, without the cost of a generator
+        return self._findings(obj, origin)
+
+    def _findings(self, obj: dict[str, Any], origin: Origin) -> Iterator[Finding]:
         known = known_top_level_keys()
         for key in obj:
             if key not in known:

@@ -8,13 +8,14 @@ function calling.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sftgate.model import DATA_KEYS, MODIFIER_KEYS, Action, Example, Finding, PartKind, Severity
+from sftgate.model import DATA_KEYS, IRREGULAR, MODIFIER_KEYS, TOOLS, Action, Example, Finding, PartKind, Severity
 from sftgate.rules.base import FileRule, RecordRule, RuleContext, quote
 
 ROLES = ("user", "model")
+_FUNCTION_KINDS = frozenset({PartKind.FUNCTION_CALL.value, PartKind.FUNCTION_RESPONSE.value})
 _ROLE_HINTS = {
     "assistant": 'use "model" for the model\'s turns',
     "bot": 'use "model" for the model\'s turns',
@@ -51,7 +52,13 @@ class InvalidRole(RecordRule):
     default_severity = Severity.ERROR
     default_action = Action.FIX
 
-    def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
+    def check(self, example: Example, ctx: RuleContext) -> Iterable[Finding]:
+        for turn in example.turns:
+            if turn.role not in ROLES:
+                return self._findings(example)
+        return ()  # the common case, without the cost of a generator
+
+    def _findings(self, example: Example) -> Iterator[Finding]:
         for turn in example.turns:
             role = turn.role
             if role in ROLES:
@@ -87,7 +94,15 @@ class ConsecutiveSameRole(RecordRule):
     default_severity = Severity.ERROR
     default_action = Action.DROP
 
-    def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
+    def check(self, example: Example, ctx: RuleContext) -> Iterable[Finding]:
+        previous = None
+        for turn in example.turns:
+            if turn.role == previous:
+                return self._findings(example)
+            previous = turn.role
+        return ()  # roles alternate as written (absent roles are looked at in _findings)
+
+    def _findings(self, example: Example) -> Iterator[Finding]:
         previous = None
         for turn in example.turns:
             role = turn.effective_role
@@ -118,10 +133,11 @@ class NoModelTurn(RecordRule):
     default_severity = Severity.ERROR
     default_action = Action.DROP
 
-    def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
-        if example.last_model_index is None:
-            yield self.at(example, f"no model turn in {len(example.turns)} turn(s)", pointer="/contents",
-                          hint="add the expected answer as a turn with role model")
+    def check(self, example: Example, ctx: RuleContext) -> Iterable[Finding]:
+        if example.last_model_index is not None:
+            return ()
+        return [self.at(example, f"no model turn in {len(example.turns)} turn(s)", pointer="/contents",
+                        hint="add the expected answer as a turn with role model")]
 
 
 class LastTurnNotModel(RecordRule):
@@ -141,13 +157,12 @@ class LastTurnNotModel(RecordRule):
     name = "last-turn-not-model"
     default_severity = Severity.WARNING
 
-    def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
-        if example.last_model_index is None:
-            return  # NoModelTurn says it better
+    def check(self, example: Example, ctx: RuleContext) -> Iterable[Finding]:
         last = example.turns[-1]
-        if last.effective_role != "model":
-            yield self.at(example, f"last turn (turn {last.index + 1}) has role {quote(last.effective_role)}, not model",
-                          pointer=last.pointer, hint="end the example with the model's answer")
+        if last.role == "model" or example.last_model_index is None:  # no model turn: STR003 says it
+            return ()
+        return [self.at(example, f"last turn (turn {last.index + 1}) has role {quote(last.effective_role)}, not model",
+                        pointer=last.pointer, hint="end the example with the model's answer")]
 
 
 class EmptyText(RecordRule):
@@ -168,14 +183,24 @@ class EmptyText(RecordRule):
     default_severity = Severity.ERROR
     default_action = Action.DROP
 
-    def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
+    def check(self, example: Example, ctx: RuleContext) -> Iterable[Finding]:
+        for part in example.system:
+            if part.kind is PartKind.TEXT and (not part.value or part.value.isspace()):
+                return self._findings(example)
+        for turn in example.turns:
+            for part in turn.parts:
+                if part.kind is PartKind.TEXT and (not part.value or part.value.isspace()):
+                    return self._findings(example)
+        return ()
+
+    def _findings(self, example: Example) -> Iterator[Finding]:
         for i, part in enumerate(example.system):
-            if part.kind is PartKind.TEXT and not part.value.strip():
+            if part.kind is PartKind.TEXT and (not part.value or part.value.isspace()):
                 yield self.at(example, "systemInstruction text is empty",
                               pointer=f"/{example.system_key}/parts/{i}/text")
         for turn in example.turns:
             for i, part in enumerate(turn.parts):
-                if part.kind is PartKind.TEXT and not part.value.strip():
+                if part.kind is PartKind.TEXT and (not part.value or part.value.isspace()):
                     what = "empty" if not part.value else "only whitespace"
                     yield self.at(example, f"turn {turn.index + 1} ({turn.effective_role}) text is {what}",
                                   pointer=f"{turn.pointer}/parts/{i}/text")
@@ -221,6 +246,7 @@ class InvalidFileUri(RecordRule):
     code = "STR006"
     name = "invalid-file-uri"
     default_severity = Severity.ERROR
+    triggers = frozenset({PartKind.FILE_DATA.value})
     default_action = Action.DROP
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
@@ -257,6 +283,7 @@ class UnsupportedMimeType(RecordRule):
     code = "STR007"
     name = "unsupported-mime-type"
     default_severity = Severity.ERROR
+    triggers = frozenset({PartKind.FILE_DATA.value})
     default_action = Action.DROP
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
@@ -292,6 +319,7 @@ class TooManyMedia(RecordRule):
     code = "STR008"
     name = "too-many-media"
     default_severity = Severity.ERROR
+    triggers = frozenset({PartKind.FILE_DATA.value})
     default_action = Action.DROP
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
@@ -329,6 +357,7 @@ class UndeclaredFunction(RecordRule):
     code = "STR009"
     name = "undeclared-function"
     default_severity = Severity.WARNING
+    triggers = frozenset({TOOLS})
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
         if not example.tools:
@@ -362,6 +391,7 @@ class UnmatchedFunctionCall(RecordRule):
     code = "STR010"
     name = "unmatched-function-call"
     default_severity = Severity.WARNING
+    triggers = _FUNCTION_KINDS
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
         turns = example.turns
@@ -408,6 +438,7 @@ class InlineData(RecordRule):
     code = "STR011"
     name = "inline-data"
     default_severity = Severity.ERROR
+    triggers = frozenset({PartKind.INLINE_DATA.value})
     default_action = Action.DROP
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
@@ -438,6 +469,7 @@ class ThoughtPart(RecordRule):
     code = "STR012"
     name = "thought-part"
     default_severity = Severity.WARNING
+    triggers = frozenset({IRREGULAR, PartKind.UNKNOWN.value})
     default_action = Action.FIX
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
@@ -474,6 +506,7 @@ class UnsupportedPart(RecordRule):
     code = "STR013"
     name = "unsupported-part"
     default_severity = Severity.ERROR
+    triggers = frozenset({IRREGULAR, PartKind.UNKNOWN.value, PartKind.EXECUTABLE_CODE.value, PartKind.CODE_EXECUTION_RESULT.value})
     default_action = Action.DROP
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
@@ -521,6 +554,7 @@ class FunctionCallingUnsupported(RecordRule):
     code = "STR015"
     name = "function-calling-unsupported"
     default_severity = Severity.WARNING
+    triggers = _FUNCTION_KINDS
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
         if ctx.profile.structure["function_calling"]:
