@@ -132,9 +132,9 @@ def load_profile(
     settings = _rule_settings(merged.get("rules", {}), str(source))
     select_list = list(select) if select is not None else list(merged.get("select", []))
     ignore_list = list(merged.get("ignore", [])) + list(ignore or [])
-    _check_codes(select_list, "select", str(source) if select is None else "--select")
-    _check_codes(list(merged.get("ignore", [])), "ignore", str(source))
-    _check_codes(list(ignore or []), "ignore", "--ignore")
+    _check_codes(select_list, f"{source}: select" if select is None else "--select")
+    _check_codes(list(merged.get("ignore", [])), f"{source}: ignore")
+    _check_codes(list(ignore or []), "--ignore")
     selected = _select(settings, select_list, ignore_list)
     return Profile(
         name=str(profile),
@@ -203,11 +203,12 @@ def _read_file(path: Path) -> dict[str, Any]:
 def _validate(data: dict[str, Any], name: str) -> None:
     import jsonschema
 
+    if isinstance(data.get("rules"), dict):  # before the schema, to suggest the nearest code
+        _check_rule_codes(data["rules"], name)
     schema = load_schema("rules.schema.json")
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if not errors:
-        _check_rule_codes(data.get("rules", {}), name)
         return
     error = errors[0]
     where = "/" + "/".join(str(p) for p in error.absolute_path)
@@ -217,8 +218,6 @@ def _validate(data: dict[str, Any], name: str) -> None:
         key = unknown[0]
         at = "at the top level" if where == "/" else f"in {where}"
         raise ConfigError(f"{name}: unknown key {key!r} {at}{_suggest(key, allowed)}")
-    if error.validator == "propertyNames":
-        _check_rule_codes(data.get("rules", {}), name)
     raise ConfigError(f"{name}: {where}: {error.message}")
 
 
@@ -228,10 +227,10 @@ def _check_rule_codes(rules: Mapping[str, Any], name: str) -> None:
             raise ConfigError(f"{name}: unknown rule code {code!r} in /rules{_suggest(code, list(REGISTRY))}")
 
 
-def _check_codes(codes: list[str], key: str, name: str) -> None:
+def _check_codes(codes: list[str], where: str) -> None:
     for code in codes:
         if not any(known.startswith(code) for known in REGISTRY):
-            raise ConfigError(f"{name}: {key}: no rule code starts with {code!r}{_suggest(code, list(REGISTRY))}")
+            raise ConfigError(f"{where}: no rule code starts with {code!r}{_suggest(code, list(REGISTRY))}")
 
 
 def _suggest(word: str, choices: list[str]) -> str:

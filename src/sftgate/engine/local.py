@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -126,22 +127,30 @@ class LocalExecutor:
 
     def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # forkserver: workers do not inherit the caller's threads (polars, a notebook's),
-            # which a plain fork could deadlock on.
-            context = multiprocessing.get_context("forkserver")
+            # fork is fast and safe when this process runs no other thread (the CLI); otherwise
+            # (a notebook, polars' thread pool) forkserver, so no thread's locks are forked.
+            alone = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if alone else "forkserver")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                              initializer=_init_worker, initargs=(self.profile,))
+            self._pool.submit(int).result()  # start the workers now, before the caller's threads
         return self._pool
+
+    def uses_pool(self, source: Source) -> bool:
+        """Whether `source` is large enough to be worth checking in worker processes."""
+        if self.workers < 2:
+            return False
+        return source.size > (CHUNK_BYTES if source.seekable else BATCH_LINES_BYTES // 4)
 
     def check_source(self, source: Source, split: str) -> tuple[FileResult, str | None]:
         """(merged result, why the stream broke or None)."""
         result = FileResult()
         cap = self.profile.max_findings_per_rule
-        if self.workers > 1 and source.seekable and source.size > CHUNK_BYTES:
+        if self.uses_pool(source) and source.seekable:
             for chunk in self._ranges(source, split):
                 result.add(chunk, cap)
             return result, None
-        if self.workers > 1 and not source.seekable and source.size > BATCH_LINES_BYTES // 4:
+        if self.uses_pool(source):
             broken = self._batches(source, split, result, cap)
             return result, broken
         checker = Checker(self.profile, split)

@@ -6,6 +6,9 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,7 +19,7 @@ import orjson
 from sftgate._version import __version__
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
 from sftgate.engine.local import FileResult, LocalExecutor, default_workers
-from sftgate.errors import UsageError
+from sftgate.errors import SftgateError, UsageError
 from sftgate.io.reader import BROKEN, NEWLINE
 from sftgate.io.sources import Source, open_source
 from sftgate.model import FileStats, Finding, LineStatus
@@ -54,7 +57,9 @@ def check(
     n_workers = workers or default_workers()
 
     summaries, findings, counts, failing, file_findings = [], [], Counter(), 0, 0
-    with LocalExecutor(resolved, n_workers) as executor:
+    with _worker_errors(), LocalExecutor(resolved, n_workers) as executor:
+        if any(executor.uses_pool(source) for source, _ in inputs):
+            executor.pool()  # start workers before the hashing threads exist
         for source, split in inputs:
             digest = _Sha256(source.path)
             stats, file_found, counts_here, failing_here = _check_one(executor, source, split, resolved)
@@ -87,6 +92,17 @@ def check(
         workers=n_workers,
         severity_counts=dict(by_severity),
     )
+
+
+@contextmanager
+def _worker_errors() -> Iterator[None]:
+    try:
+        yield
+    except BrokenProcessPool:
+        raise SftgateError(
+            "worker processes died; if you call sftgate.check() from a script that runs other threads, "
+            "put the call under `if __name__ == '__main__':` or pass workers=1"
+        ) from None
 
 
 def _check_one(

@@ -1,0 +1,161 @@
+"""Run every rule case in `tests/rules/cases/<CODE>.yaml` (sqlfluff style: cases are data).
+
+Each case describes one input file (`records`, `lines`, `text` or `base64`, optionally gzipped
+or truncated) and the findings of the file's rule that `sftgate.check()` must report for it.
+A `pass_*` case expects none; a `fail_*` case lists them, in report order. Expected findings
+are compared on the keys they give (`code`, `line`, `pointer`, `column`, `severity`,
+`message_contains`), so a case pins what it is about and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import sftgate
+from sftgate.rules import REGISTRY
+
+CASES_DIR = Path(__file__).parent / "cases"
+INPUT_KEYS = ("records", "lines", "text", "base64")
+CASE_KEYS = frozenset(INPUT_KEYS) | {"gzip", "truncate_gzip", "split", "profile", "findings", "xfail_reason"}
+FINDING_KEYS = frozenset({"code", "line", "pointer", "column", "severity", "message_contains"})
+FILE_KEYS = frozenset({"rule", "description", "profile", "cases"})
+
+# The train file a `split: validation` case is checked beside: 200 distinct, valid examples.
+_DIALOGUES = [
+    ("#Person1#: Hello, how are you doing today?\n#Person2#: I've been having trouble breathing lately.",
+     "#Person2# has trouble breathing and the doctor asks about it."),
+    ("#Person1#: Hey Jimmy. Let's go workout later today.\n#Person2#: Sure. What time do you want to go?",
+     "#Person1# and Jimmy plan to work out later today."),
+    ("#Person1#: I need to buy some flowers for my wife.\n#Person2#: Perhaps you'd be interested in red roses.",
+     "#Person1# wants to buy flowers for his wife and #Person2# suggests red roses."),
+    ("#Person1#: How can I find the best 401k plan for my needs?\n#Person2#: Start by comparing fees.",
+     "#Person2# advises #Person1# to compare the fees of 401k plans."),
+]
+
+
+def _good_train_records() -> list[dict[str, Any]]:
+    records = []
+    for i in range(200):
+        dialogue, summary = _DIALOGUES[i % len(_DIALOGUES)]
+        records.append({"contents": [
+            {"role": "user", "parts": [{"text": f"Summarise dialogue dev_{i}:\n{dialogue}"}]},
+            {"role": "model", "parts": [{"text": summary}]},
+        ]})
+    return records
+
+
+def load_case_files() -> dict[str, dict[str, Any]]:
+    """{file stem: parsed YAML} for every case file, sorted by name."""
+    return {path.stem: yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted(CASES_DIR.glob("*.yaml"))}
+
+
+def _params() -> list[Any]:
+    params = []
+    for stem, spec in load_case_files().items():
+        for name, case in (spec.get("cases") or {}).items():
+            marks = []
+            if isinstance(case, dict) and case.get("xfail_reason"):
+                marks.append(pytest.mark.xfail(reason=case["xfail_reason"], strict=True))
+            params.append(pytest.param(spec, name, case, id=f"{stem}-{name}", marks=marks))
+    return params
+
+
+def case_bytes(case: dict[str, Any]) -> bytes:
+    """The exact bytes of the file a case describes."""
+    given = [k for k in INPUT_KEYS if k in case]
+    assert len(given) == 1, f"a case gives exactly one of {INPUT_KEYS}, not {given}"
+    key = given[0]
+    if key == "records":
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in case["records"]).encode("utf-8")
+    elif key == "lines":
+        data = "".join(line + "\n" for line in case["lines"]).encode("utf-8")
+    elif key == "text":
+        data = case["text"].encode("utf-8")
+    else:
+        data = base64.b64decode(case["base64"], validate=True)
+    if case.get("gzip"):
+        data = gzip.compress(data, mtime=0)
+        if case.get("truncate_gzip"):
+            data = data[: -case["truncate_gzip"]]
+    else:
+        assert "truncate_gzip" not in case, "truncate_gzip needs gzip: true"
+    return data
+
+
+def _project(actual: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
+    """`actual` restricted to the keys `expected` gives, so that a diff shows only what matters."""
+    out = {k: actual[k] for k in expected if k != "message_contains"}
+    if "message_contains" in expected:
+        wanted = expected["message_contains"]
+        out["message_contains"] = wanted if wanted in actual["message"] else actual["message"]
+    return out
+
+
+@pytest.mark.parametrize(("spec", "name", "case"), _params())
+def test_rule_case(spec: dict[str, Any], name: str, case: dict[str, Any], tmp_path: Path) -> None:
+    rule = spec["rule"]
+    target = tmp_path / ("case.jsonl.gz" if case.get("gzip") else "case.jsonl")
+    target.write_bytes(case_bytes(case))
+    if case.get("split", "train") == "validation":
+        train = tmp_path / "train.jsonl"
+        train.write_text("".join(json.dumps(r) + "\n" for r in _good_train_records()), encoding="utf-8")
+        validation: Path | None = target
+    else:
+        assert case.get("split", "train") == "train", f"split is train or validation, not {case['split']!r}"
+        train, validation = target, None
+    profile = case.get("profile", spec.get("profile"))
+    rules = None
+    if profile is not None:
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(yaml.safe_dump(profile), encoding="utf-8")
+
+    report = sftgate.check(str(train), validation=None if validation is None else str(validation),
+                           rules=None if rules is None else str(rules), select=[rule], workers=1)
+
+    actual = [f.to_dict() for f in report.findings if f.source == str(target) and f.code == rule]
+    expected = case.get("findings") or []
+    # Findings beyond those expected are shown with their location and message.
+    extra = ("code", "line", "pointer", "message")
+    shown = [_project(a, expected[i]) if i < len(expected) else {k: a[k] for k in extra}
+             for i, a in enumerate(actual)]
+    assert shown == expected
+
+
+@pytest.mark.parametrize("stem", sorted(load_case_files()))
+def test_case_file_is_well_formed(stem: str) -> None:
+    spec = load_case_files()[stem]
+    assert spec.get("rule") == stem, f"{stem}.yaml must say `rule: {stem}`"
+    assert set(spec) <= FILE_KEYS, f"unknown keys {set(spec) - FILE_KEYS}"
+    cases = spec.get("cases") or {}
+    assert any(n.startswith("pass_") for n in cases), "needs a pass_* case"
+    assert any(n.startswith("fail_") for n in cases), "needs a fail_* case"
+    for name, case in cases.items():
+        assert name.startswith(("pass_", "fail_")), f"{name}: case names start with pass_ or fail_"
+        assert isinstance(case, dict) and set(case) <= CASE_KEYS, f"{name}: unknown keys {set(case) - CASE_KEYS}"
+        assert sum(k in case for k in INPUT_KEYS) == 1, f"{name}: give exactly one of {INPUT_KEYS}"
+        findings = case.get("findings") or []
+        if name.startswith("pass_"):
+            assert not findings, f"{name}: a pass case expects no findings"
+        else:
+            assert findings, f"{name}: a fail case lists its findings"
+        for finding in findings:
+            assert set(finding) <= FINDING_KEYS, f"{name}: unknown finding keys {set(finding) - FINDING_KEYS}"
+            assert finding.get("code") == stem and "line" in finding, f"{name}: each finding gives code {stem} and line"
+
+
+def test_every_rule_has_cases() -> None:
+    files = load_case_files()
+    missing = sorted(set(REGISTRY) - set(files))
+    assert not missing, f"rules without tests/rules/cases/<CODE>.yaml: {missing}"
+    unknown = sorted(set(files) - set(REGISTRY))
+    assert not unknown, f"case files for codes that are not registered: {unknown}"
+    for code in REGISTRY:
+        names = list(files[code].get("cases") or {})
+        assert any(n.startswith("pass_") for n in names) and any(n.startswith("fail_") for n in names), code
