@@ -39,7 +39,8 @@ def test_profile_survives_pickling():
 
 
 def test_user_file_extending_a_builtin(tmp_path, write_rules):
-    rules = write_rules(tmp_path / "mine.yaml", "extends: gemini-1.5-flash-002\nlimits:\n  min_recommended_examples: 3\n")
+    rules = write_rules(tmp_path / "mine.yaml",
+                        "extends: gemini-1.5-flash-002\nlimits:\n  min_recommended_examples: 3\n")
     profile = sftgate.load_profile(rules_file=rules)  # its own extends wins over the default profile
     assert profile.limits["max_validation_examples"] == 256
     assert profile.limits["min_recommended_examples"] == 3

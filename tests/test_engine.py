@@ -96,10 +96,6 @@ def test_deeply_nested_json(tmp_path, records, write_jsonl, nested):
     assert _accounting(report) == {"invalid_json": 1, "valid": 2}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: run._is_json_array treats a first line that orjson refuses (depth > 1024) as the start of a "
-    "pretty-printed array, so a JSONL file whose line 1 is a deeply nested array becomes one FMT010 "
-    "json-array-file finding and its valid records are never checked"))
 def test_deeply_nested_array_on_the_first_line(tmp_path, records, write_jsonl):
     path = write_jsonl(tmp_path / "t.jsonl", [b"[" * 5000 + b"]" * 5000, records.good(0), records.model_twice(1)])
     report = sftgate.check(path, workers=1)
@@ -175,10 +171,6 @@ def test_truncated_gzip_is_reported(tmp_path, records):
     assert sum(summary["accounting"].values()) == summary["lines"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: LineReader reads BLOCK (4 MiB) at a time and GzipFile.read raises EOFError for the whole "
-    "call, discarding everything it decompressed in it; a truncated .gz with under 4 MiB of content "
-    "reports 0 lines, and a larger one loses up to the last 4 MiB before the cut"))
 def test_truncated_gzip_counts_and_checks_the_lines_before_the_cut(tmp_path, records, physical_lines):
     path, recoverable = _gzip_cut(records, tmp_path)
     report = sftgate.check(path, workers=1)

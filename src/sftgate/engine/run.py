@@ -172,10 +172,13 @@ def _is_json_array(source: Source) -> bool:
     newline = body.find(b"\n")
     if newline < 0:
         return True
+    line = body[:newline].rstrip()
     try:
-        first = orjson.loads(body[:newline])
-    except orjson.JSONDecodeError:
-        return True
+        first = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        # An array spread over lines is cut short: its parse fails at the end of the line. A
+        # line that fails earlier (bad syntax, nesting too deep) is a broken JSONL line.
+        return exc.pos >= len(line) - 1
     return isinstance(first, list) and not body[newline:].strip()
 
 
@@ -228,7 +231,9 @@ def _order(paths: list[str]):
     rank = {p: i for i, p in enumerate(paths)}
 
     def key(f: Finding) -> tuple:
-        return (rank.get(f.source, len(rank)), -1 if f.line is None else f.line, f.code, f.pointer or "", f.column or 0)
+        # /contents/2 before /contents/10: pointer segments that are indexes compare as numbers
+        steps = tuple((0, int(s), "") if s.isdigit() else (1, 0, s) for s in (f.pointer or "").split("/"))
+        return (rank.get(f.source, len(rank)), -1 if f.line is None else f.line, f.code, steps, f.column or 0)
 
     return key
 

@@ -8,8 +8,8 @@ directory, no permission) are `SourceError`s: the run cannot start, exit code 2.
 from __future__ import annotations
 
 import errno
-import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -38,7 +38,7 @@ class Source:
         """A binary stream of the (decompressed) content."""
         raw = open(self.path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
         if self.compression == "gzip":
-            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+            return GzipStream(raw)  # type: ignore[return-value]
         if self.compression == "zstd":
             import zstandard
 
@@ -80,3 +80,67 @@ def open_source(name: str | os.PathLike[str]) -> Source:
                 f"{shown}: is zstd-compressed; install the `zstandard` package to read it"
             ) from None
     return Source(path=path, name=shown, size=st.st_size, compression=compression)
+
+
+class GzipStream:
+    """Decompress gzip (one or more members) and keep every byte that precedes a break.
+
+    `gzip.GzipFile.read(n)` raises on a truncated stream and drops what it had already
+    decompressed for that call, so the last lines before the cut would be lost. This reader
+    returns them first, then raises `EOFError` (truncated) or `zlib.error` (corrupt).
+    """
+
+    def __init__(self, raw: BinaryIO, block: int = 1 << 20) -> None:
+        self._raw = raw
+        self._block = block
+        self._inflater = zlib.decompressobj(wbits=31)
+        self._in_member = False  # bytes of a member were fed and its end not yet seen
+        self._buffer = bytearray()
+        self._error: Exception | None = None
+        self._done = False
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, n: int = -1) -> bytes:
+        while (n < 0 or len(self._buffer) < n) and not self._done:
+            self._fill()
+        if not self._buffer and self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if n < 0 or n >= len(self._buffer):
+            out = bytes(self._buffer)
+            self._buffer.clear()
+        else:
+            out = bytes(self._buffer[:n])
+            del self._buffer[:n]
+        return out
+
+    def _fill(self) -> None:
+        data = self._raw.read(self._block)
+        if not data:
+            self._done = True
+            if self._in_member:
+                self._error = EOFError("compressed file ended before the end-of-stream marker was reached")
+            return
+        try:
+            while data:
+                self._in_member = True
+                self._buffer += self._inflater.decompress(data)
+                if not self._inflater.eof:
+                    break
+                data = self._inflater.unused_data  # the next member, if any
+                self._inflater = zlib.decompressobj(wbits=31)
+                self._in_member = False
+        except zlib.error as exc:
+            self._error = exc
+            self._done = True
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> GzipStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

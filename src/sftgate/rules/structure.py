@@ -97,10 +97,11 @@ class ConsecutiveSameRole(RecordRule):
     def check(self, example: Example, ctx: RuleContext) -> Iterable[Finding]:
         previous = None
         for turn in example.turns:
-            if turn.role == previous:
+            role = "user" if turn.role is None else turn.role
+            if role == previous:
                 return self._findings(example)
-            previous = turn.role
-        return ()  # roles alternate as written (absent roles are looked at in _findings)
+            previous = role
+        return ()  # the roles alternate: the common case, without the cost of a generator
 
     def _findings(self, example: Example) -> Iterator[Finding]:
         previous = None
@@ -196,7 +197,8 @@ class EmptyText(RecordRule):
     def _findings(self, example: Example) -> Iterator[Finding]:
         for i, part in enumerate(example.system):
             if part.kind is PartKind.TEXT and (not part.value or part.value.isspace()):
-                yield self.at(example, "systemInstruction text is empty",
+                what = "empty" if not part.value else "only whitespace"
+                yield self.at(example, f"systemInstruction text is {what}",
                               pointer=f"/{example.system_key}/parts/{i}/text")
         for turn in example.turns:
             for i, part in enumerate(turn.parts):
@@ -454,7 +456,7 @@ class InlineData(RecordRule):
 
 class ThoughtPart(RecordRule):
     """## What it does
-    Flags parts marked as model thoughts (`thought`, `thoughtSignature`).
+    Flags parts marked as model thoughts (`"thought": true`) or carrying a `thoughtSignature`.
 
     ## Why is this bad?
     Supervised tuning learns from the answers and omits the thinking process; thought parts
@@ -475,7 +477,7 @@ class ThoughtPart(RecordRule):
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
         for turn in example.turns:
             for i, part in enumerate(turn.parts):
-                keys = [k for k in ("thought", "thoughtSignature") if k in part.raw]
+                keys = [k for k in ("thought", "thoughtSignature") if part.raw.get(k) not in (None, False)]
                 if keys:
                     yield self.at(example, f"turn {turn.index + 1} part {i + 1} has {' and '.join(keys)}",
                                   pointer=f"{turn.pointer}/parts/{i}", hint="remove thought parts")
@@ -535,8 +537,9 @@ class UnsupportedPart(RecordRule):
 
 class FunctionCallingUnsupported(RecordRule):
     """## What it does
-    Flags function-calling data (`tools`, `functionCall`, `functionResponse`) when the target
-    profile says the model does not accept it for tuning.
+    Flags `functionCall` and `functionResponse` parts (once per example) when the target
+    profile says the model does not accept them for tuning. A `tools` declaration alone is
+    not flagged: the reported rejection names the parts.
 
     ## Why is this bad?
     Function-call datasets that tuned gemini-2.0-flash fail on gemini-2.5-flash: "contains an
