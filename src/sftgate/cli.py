@@ -7,7 +7,6 @@ unreadable input.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 from collections.abc import Sequence
@@ -119,6 +118,7 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _rules(code: str | None) -> int:
+    from sftgate.config import nearest
     from sftgate.rules import REGISTRY, all_rules
 
     if code is None:
@@ -130,9 +130,8 @@ def _rules(code: str | None) -> int:
     by_name = {r.name: r for r in REGISTRY.values()}
     rule = REGISTRY.get(code.upper()) or by_name.get(code)
     if rule is None:
-        match = difflib.get_close_matches(code.upper(), list(REGISTRY), n=1) or \
-            difflib.get_close_matches(code, list(by_name), n=1)
-        hint = f"; did you mean {match[0]}?" if match else ""
+        match = nearest(code.upper(), list(REGISTRY)) or nearest(code, list(by_name))
+        hint = f"; did you mean {match}?" if match else ""
         raise UsageError(f"unknown rule {code!r}{hint} (sftgate rules lists them)")
     print(f"{rule.code} {rule.name}")
     print(f"default severity: {rule.default_severity.value}; default action: {rule.default_action.value}")

@@ -8,6 +8,7 @@ file, the key and the nearest valid spelling. Nothing in a rules file is execute
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,8 +235,18 @@ def _check_codes(codes: list[str], where: str) -> None:
 
 
 def _suggest(word: str, choices: list[str]) -> str:
+    return f"; did you mean {match!r}?" if (match := nearest(word, choices)) else ""
+
+
+def nearest(word: str, choices: list[str]) -> str | None:
+    """The closest spelling among `choices`; a rule code missing a digit (STR02) gets STR002."""
+    code = re.fullmatch(r"([A-Za-z]+)([0-9]{1,3})", word)
+    if code is not None:
+        padded = code[1].upper() + code[2].zfill(3)
+        if padded in choices:
+            return padded
     match = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
-    return f"; did you mean {match[0]!r}?" if match else ""
+    return match[0] if match else None
 
 
 def _rule_settings(overrides: Mapping[str, Any], name: str) -> dict[str, RuleSetting]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import zlib
 import time
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
@@ -13,6 +14,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -162,16 +164,16 @@ def _is_json_array(source: Source) -> bool:
     with source.open() as stream:
         try:
             head = stream.read(1 << 16)
-        except (EOFError, OSError):
+            if head.startswith(BOM):
+                head = head[3:]
+            body = head.lstrip()
+            if not body.startswith(b"["):
+                return False
+            newline = body.find(b"\n")
+            if newline < 0:
+                return _rest_is_one_line(stream)
+        except (EOFError, OSError, zlib.error):
             return False
-    if head.startswith(BOM):
-        head = head[3:]
-    body = head.lstrip()
-    if not body.startswith(b"["):
-        return False
-    newline = body.find(b"\n")
-    if newline < 0:
-        return True
     line = body[:newline].rstrip()
     try:
         first = orjson.loads(line)
@@ -180,6 +182,24 @@ def _is_json_array(source: Source) -> bool:
         # line that fails earlier (bad syntax, nesting too deep) is a broken JSONL line.
         return exc.pos >= len(line) - 1
     return isinstance(first, list) and not body[newline:].strip()
+
+
+def _rest_is_one_line(stream: BinaryIO) -> bool:
+    """After a first line longer than the head: True if nothing but blanks follows it.
+
+    A long line starting with `[` and followed by records is a JSONL file with a bad first line;
+    alone, it is a one-line JSON array. Read in blocks, so a 2 GB line costs no memory.
+    """
+    seen_newline = False
+    while block := stream.read(1 << 20):
+        if not seen_newline:
+            cut = block.find(b"\n")
+            if cut < 0:
+                continue
+            seen_newline, block = True, block[cut + 1:]
+        if block.strip():
+            return False
+    return True
 
 
 def _count_only(source: Source) -> FileResult:

@@ -230,7 +230,7 @@ class JsonArrayFile(FileRule):
             yield self.finding(
                 stats.source,
                 None,
-                f"file is a JSON array ({stats.lines:,} lines), not JSON Lines",
+                f"file is a JSON array ({stats.lines:,} line{'' if stats.lines == 1 else 's'}), not JSON Lines",
                 hint=f"write one object per line, e.g. jq -c '.[]' {stats.source} > out.jsonl",
             )
 

@@ -9,6 +9,10 @@ from sftgate.model import Finding, Severity
 from sftgate.rules.base import FileRule, RuleContext
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 class FileTooLarge(FileRule):
     """## What it does
     Flags an input file larger than the target's maximum dataset file size (1 GB), measured on
@@ -63,7 +67,7 @@ class TooManyExamples(FileRule):
         limit = ctx.profile.limits[key]
         if limit is not None and stats.records > limit:
             kind = "multimodal" if media else "text-only"
-            yield self.finding(stats.source, None, f"{stats.records:,} examples; {ctx.profile.target} accepts "
+            yield self.finding(stats.source, None, f"{_n(stats.records, 'example')}; {ctx.profile.target} accepts "
                                f"{limit:,} {kind} training examples", hint="sample or deduplicate the data")
 
 
@@ -91,7 +95,7 @@ class TooManyValidationExamples(FileRule):
     def check(self, stats: Any, ctx: RuleContext) -> Iterator[Finding]:
         limit = ctx.profile.limits["max_validation_examples"]
         if ctx.split == "validation" and stats.records > limit:
-            yield self.finding(stats.source, None, f"{stats.records:,} validation examples; "
+            yield self.finding(stats.source, None, f"{_n(stats.records, 'validation example')}; "
                                f"{ctx.profile.target} accepts {limit:,}", hint=f"sample {limit:,} of them")
 
 
@@ -117,5 +121,5 @@ class TooFewExamples(FileRule):
     def check(self, stats: Any, ctx: RuleContext) -> Iterator[Finding]:
         minimum = ctx.profile.limits["min_recommended_examples"]
         if ctx.split == "train" and stats.records < minimum:
-            yield self.finding(stats.source, None, f"{stats.records:,} training examples; "
+            yield self.finding(stats.source, None, f"{_n(stats.records, 'training example')}; "
                                f"at least {minimum:,} are recommended", hint="add examples before tuning")
