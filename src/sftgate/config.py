@@ -197,7 +197,10 @@ def _read_file(path: Path) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a rules file is a mapping of keys, not {type(data).__name__}")
-    _validate(data, str(path))
+    # The shipped profiles are validated by the test suite; validating them again on every run
+    # would cost the import of jsonschema (0.13 s) for nothing. User files are always checked.
+    if path.resolve().parent != data_dir("rules").resolve():
+        _validate(data, str(path))
     return data
 
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+from array import array
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from sftgate.config import Profile
 from sftgate.engine.passes import ChunkResult, Checker
@@ -46,13 +49,13 @@ class FileResult:
     findings: list[Finding] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)  # findings per code, uncapped
     listed: Counter[str] = field(default_factory=Counter)  # findings per code kept in `findings`
-    failing_lines: list[int] = field(default_factory=list)
+    failing_lines: array = field(default_factory=lambda: array("q"))
     crlf_lines: int = 0
     first_crlf_line: int | None = None
     last_end: int = 0
     media_records: int = 0
-    record_lines: list[int] = field(default_factory=list)
-    media_resolution: list[str | None] = field(default_factory=list)
+    record_lines: array = field(default_factory=lambda: array("q"))
+    media_resolution: bytearray = field(default_factory=bytearray)
     has_system: bytearray = field(default_factory=bytearray)
 
     def add(self, chunk: ChunkResult, cap: int) -> None:
@@ -63,8 +66,8 @@ class FileResult:
                 self.findings.append(replace(finding, line=finding.line + base) if finding.line else finding)
         self.counts.update(chunk.counts)
         self.status.update(chunk.status)
-        self.failing_lines.extend(n + base for n in chunk.failing_lines)
-        self.record_lines.extend(n + base for n in chunk.record_lines)
+        _extend_rebased(self.failing_lines, chunk.failing_lines, base)
+        _extend_rebased(self.record_lines, chunk.record_lines, base)
         self.media_resolution.extend(chunk.media_resolution)
         self.has_system.extend(chunk.has_system)
         self.media_records += chunk.media_records
@@ -75,6 +78,12 @@ class FileResult:
         if chunk.lines:
             self.last_end = chunk.last_end
         self.lines += chunk.lines
+
+
+def _extend_rebased(into: array, lines: array, base: int) -> None:
+    """Append a chunk's local line numbers, shifted by the lines before it (vectorised)."""
+    if lines:
+        into.frombytes((np.frombuffer(lines, dtype=np.int64) + base).tobytes())
 
 
 # --- worker side -----------------------------------------------------------------------------

@@ -18,13 +18,14 @@ from orjson import JSONDecodeError, loads
 from sftgate.config import Profile
 from sftgate.formats import detect_foreign, to_example
 from sftgate.io.reader import BROKEN, NEWLINE, Line
-from sftgate.model import Finding, LineStatus, Origin, PartKind, Severity
+from sftgate.model import MEDIA_RESOLUTION_CODE, Finding, LineStatus, Origin, PartKind, Severity
 from sftgate.rules import REGISTRY, ObjectRule, RecordRule, RuleContext
 from sftgate.rules.fmt import TruncatedInput, decode_line
 from sftgate.rules.schema import ForeignFormat, SchemaViolation, example_validator
 
 
 _FILE_DATA = PartKind.FILE_DATA.value
+new_tuple = tuple.__new__  # builds an Origin without the NamedTuple's Python-level __new__
 
 
 @dataclass
@@ -40,7 +41,7 @@ class ChunkResult:
     last_end: int = NEWLINE  # how the chunk's last line ended (NEWLINE, EOF or BROKEN)
     media_records: int = 0
     record_lines: array = field(default_factory=lambda: array("q"))
-    media_resolution: list[str | None] = field(default_factory=list)
+    media_resolution: bytearray = field(default_factory=bytearray)  # MEDIA_RESOLUTIONS index
     has_system: bytearray = field(default_factory=bytearray)
 
 
@@ -90,7 +91,7 @@ class Checker:
                     pass
             if type(obj) is dict:
                 status, crlf = LineStatus.VALID, data.endswith(b"\r")
-                found = self._check_object(obj, Origin(source, number, offset, length), out)
+                found = self._check_object(obj, new_tuple(Origin, (source, number, offset, length)), out)
             elif end == BROKEN:
                 status, crlf = LineStatus.TRUNCATED, False
                 found = [TruncatedInput.finding(source, number, "input ends in the middle of this line",
@@ -116,29 +117,31 @@ class Checker:
 
     def _check_object(self, obj: dict[str, Any], origin: Origin, out: ChunkResult) -> list[Finding]:
         found: list[Finding] = []
+        ctx = self.ctx
         foreign = detect_foreign(obj) if self.foreign_on and "contents" not in obj else None
         if foreign is not None:
-            found.extend(ForeignFormat().check(obj, origin, self.ctx))
+            found.extend(ForeignFormat().check(obj, origin, ctx))
             return found
         for rule in self.object_rules:
-            found.extend(rule.check(obj, origin, self.ctx))
+            found.extend(rule.check(obj, origin, ctx))
         if not self.validator.is_valid(obj):
             if self.schema_on:
-                found.extend(SchemaViolation().check(obj, origin, self.ctx))
+                found.extend(SchemaViolation().check(obj, origin, ctx))
             return found  # structure rules read shapes the schema guarantees
         example = to_example(obj, origin)
-        rules = self._rules_by_shape.get(example.shape)
+        shape = example.shape
+        rules = self._rules_by_shape.get(shape)
         if rules is None:
-            rules = self._rules_by_shape[example.shape] = [
-                r for r in self.record_rules if r.triggers is None or r.triggers & example.shape
+            rules = self._rules_by_shape[shape] = [
+                r for r in self.record_rules if r.triggers is None or r.triggers & shape
             ]
         for rule in rules:
-            found.extend(rule.check(example, self.ctx))
+            found.extend(rule.check(example, ctx))
         out.record_lines.append(origin.line)
         config = example.generation_config
-        out.media_resolution.append(config.get("mediaResolution") if config else None)
-        out.has_system.append(1 if example.system_key else 0)
-        if _FILE_DATA in example.shape:
+        out.media_resolution.append(MEDIA_RESOLUTION_CODE[config.get("mediaResolution")] if config else 0)
+        out.has_system.append(example.system_key is not None)
+        if _FILE_DATA in shape:
             out.media_records += 1
         return found
 

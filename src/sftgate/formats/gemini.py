@@ -27,6 +27,7 @@ def to_example(obj: dict[str, Any], origin: Origin) -> Example:
     # uses the data key itself, which is the PartKind's value.
     shape: set[str] = set()
     turns = []
+    last_model = None
     data_keys = DATA_KEYS
     new = tuple.__new__  # skips the NamedTuple's Python-level __new__
     for i, content in enumerate(obj["contents"]):
@@ -43,7 +44,10 @@ def to_example(obj: dict[str, Any], origin: Origin) -> Example:
                 shape.add(_UNKNOWN)
             if len(raw) != 1:
                 shape.add(IRREGULAR)
-        turns.append(new(Turn, (i, content.get("role"), tuple(parts))))
+        role = content.get("role")
+        if role == "model":
+            last_model = i
+        turns.append(new(Turn, (i, role, tuple(parts))))
     system_key = "systemInstruction" if "systemInstruction" in obj else None
     if system_key is None and "system_instruction" in obj:
         system_key = "system_instruction"
@@ -60,4 +64,5 @@ def to_example(obj: dict[str, Any], origin: Origin) -> Example:
         generation_config=obj.get("generationConfig"),
         record=obj,
         shape=frozenset(shape),
+        last_model_index=last_model,
     )

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sftgate.model import DATA_KEYS, IRREGULAR, MODIFIER_KEYS, TOOLS, Action, Example, Finding, PartKind, Severity
+from sftgate.model import DATA_KEYS, IRREGULAR, MEDIA_RESOLUTIONS, MODIFIER_KEYS, TOOLS, Action, Example, Finding, PartKind, Severity
 from sftgate.rules.base import FileRule, RecordRule, RuleContext, quote
 
 ROLES = ("user", "model")
@@ -590,7 +590,9 @@ class MediaResolutionMismatch(FileRule):
     default_severity = Severity.ERROR
 
     def check(self, stats: Any, ctx: RuleContext) -> Iterator[Finding]:
-        values = stats.media_resolution
+        if len(set(stats.media_resolution)) <= 1:  # one value for the whole file: the usual case
+            return
+        values = [MEDIA_RESOLUTIONS[code] for code in stats.media_resolution]
         counts = Counter(values)
         if len(counts) <= 1:
             return
