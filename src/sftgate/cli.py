@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sftgate._version import __version__
 from sftgate.errors import SftgateError, UsageError
+from sftgate.report import EMITTERS
 
 EXIT_USAGE = 2
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--ignore", metavar="CODES", help="skip these rules: codes or prefixes")
     check.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
     check.add_argument("--report-json", metavar="FILE", help="write the JSON report to FILE")
-    check.add_argument("--format", choices=("text", "json"), default="text", help="what to print on stdout")
+    check.add_argument("--format", choices=EMITTERS, default="text", help="what to print on stdout")
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                        help="colour the text output (auto: on a terminal, unless NO_COLOR is set)")
     check.add_argument("--no-hints", action="store_true", help="do not print a hint under each finding")
@@ -134,10 +135,15 @@ def _rules(code: str | None) -> int:
         hint = f"; did you mean {match}?" if match else ""
         raise UsageError(f"unknown rule {code!r}{hint} (sftgate rules lists them)")
     print(f"{rule.code} {rule.name}")
-    print(f"default severity: {rule.default_severity.value}; default action: {rule.default_action.value}")
+    print(f"default severity: {rule.default_severity.value}; default action: {rule.default_action.value}; "
+          f"looks at: {_SCOPES[rule.kind]}")
     print()
     print(rule.doc())
     return 0
+
+
+_SCOPES = {"line": "each line's bytes", "object": "each JSON object", "record": "each example",
+           "file": "each file as a whole"}
 
 
 def _profiles() -> int:

@@ -272,11 +272,6 @@ class Example:
         """NFC, whitespace collapsed, lower-cased: the text duplicate and leakage rules compare."""
         return _WS.sub(" ", unicodedata.normalize("NFC", self.full_text)).strip().lower()
 
-    @property
-    def parts(self) -> list[tuple[Turn, int, Part]]:
-        """Every part of `contents` with its turn and index, for rules that look at all parts."""
-        return [(t, i, p) for t in self.turns for i, p in enumerate(t.parts)]
-
 
 @dataclass
 class FileStats:

@@ -248,8 +248,8 @@ class InvalidFileUri(RecordRule):
     code = "STR006"
     name = "invalid-file-uri"
     default_severity = Severity.ERROR
-    triggers = frozenset({PartKind.FILE_DATA.value})
     default_action = Action.DROP
+    triggers = frozenset({PartKind.FILE_DATA.value})
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
         allowed = ctx.profile.media["allowed_uri_schemes"]
@@ -285,8 +285,8 @@ class UnsupportedMimeType(RecordRule):
     code = "STR007"
     name = "unsupported-mime-type"
     default_severity = Severity.ERROR
-    triggers = frozenset({PartKind.FILE_DATA.value})
     default_action = Action.DROP
+    triggers = frozenset({PartKind.FILE_DATA.value})
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
         media = ctx.profile.media
@@ -321,8 +321,8 @@ class TooManyMedia(RecordRule):
     code = "STR008"
     name = "too-many-media"
     default_severity = Severity.ERROR
-    triggers = frozenset({PartKind.FILE_DATA.value})
     default_action = Action.DROP
+    triggers = frozenset({PartKind.FILE_DATA.value})
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
         media = ctx.profile.media
@@ -440,8 +440,8 @@ class InlineData(RecordRule):
     code = "STR011"
     name = "inline-data"
     default_severity = Severity.ERROR
-    triggers = frozenset({PartKind.INLINE_DATA.value})
     default_action = Action.DROP
+    triggers = frozenset({PartKind.INLINE_DATA.value})
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
         for turn in example.turns:
@@ -471,8 +471,8 @@ class ThoughtPart(RecordRule):
     code = "STR012"
     name = "thought-part"
     default_severity = Severity.WARNING
-    triggers = frozenset({IRREGULAR, PartKind.UNKNOWN.value})
     default_action = Action.FIX
+    triggers = frozenset({IRREGULAR, PartKind.UNKNOWN.value})
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
         for turn in example.turns:
@@ -508,8 +508,8 @@ class UnsupportedPart(RecordRule):
     code = "STR013"
     name = "unsupported-part"
     default_severity = Severity.ERROR
-    triggers = frozenset({IRREGULAR, PartKind.UNKNOWN.value, PartKind.EXECUTABLE_CODE.value, PartKind.CODE_EXECUTION_RESULT.value})
     default_action = Action.DROP
+    triggers = frozenset({IRREGULAR, PartKind.UNKNOWN.value, PartKind.EXECUTABLE_CODE.value, PartKind.CODE_EXECUTION_RESULT.value})
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
         for turn in example.turns:
