@@ -238,7 +238,7 @@ class InvalidFileUri(RecordRule):
     the example is dropped as containing an invalid file.
 
     ## Example
-    `"fileUri": "/home/me/cat.png"`.
+    `"fileUri": "images/cat.png"` (a local path).
     Use instead: upload the file and use `"gs://my-bucket/cat.png"`.
 
     ## Options
