@@ -425,13 +425,13 @@ class _ChunkCounter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.chunks = 0
-        add = local.FileResult.add
+        merge = local.ChunkResult.merge
 
-        def counting_add(result, chunk, cap):
+        def counting_merge(result, chunk, cap):
             self.chunks += 1
-            return add(result, chunk, cap)
+            return merge(result, chunk, cap)
 
-        monkeypatch.setattr(local.FileResult, "add", counting_add)
+        monkeypatch.setattr(local.ChunkResult, "merge", counting_merge)
 
 
 def _force_small_ranges(monkeypatch: pytest.MonkeyPatch, size: int = 4096) -> None:

@@ -14,19 +14,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from array import array
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
 
-import numpy as np
 
 from sftgate.config import Profile
 from sftgate.engine.passes import ChunkResult, Checker
 from sftgate.io.reader import LineReader, plan_ranges
 from sftgate.io.sources import Source
-from sftgate.model import Finding
 
 CHUNK_BYTES = 16 << 20  # a plain file is cut into ranges of about this size
 BATCH_LINES_BYTES = 8 << 20  # compressed input is handed out in batches of about this size
@@ -37,53 +33,6 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-@dataclass
-class FileResult:
-    """One file's chunks merged: line numbers are the file's own."""
-
-    lines: int = 0
-    content_bytes: int = 0
-    status: Counter[str] = field(default_factory=Counter)
-    findings: list[Finding] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)  # findings per code, uncapped
-    listed: Counter[str] = field(default_factory=Counter)  # findings per code kept in `findings`
-    failing_lines: array = field(default_factory=lambda: array("q"))
-    crlf_lines: int = 0
-    first_crlf_line: int | None = None
-    last_end: int = 0
-    media_records: int = 0
-    record_lines: array = field(default_factory=lambda: array("q"))
-    media_resolution: bytearray = field(default_factory=bytearray)
-    has_system: bytearray = field(default_factory=bytearray)
-
-    def add(self, chunk: ChunkResult, cap: int) -> None:
-        base = self.lines
-        for finding in chunk.findings:
-            if self.listed[finding.code] < cap:
-                self.listed[finding.code] += 1
-                self.findings.append(replace(finding, line=finding.line + base) if finding.line else finding)
-        self.counts.update(chunk.counts)
-        self.status.update(chunk.status)
-        _extend_rebased(self.failing_lines, chunk.failing_lines, base)
-        _extend_rebased(self.record_lines, chunk.record_lines, base)
-        self.media_resolution.extend(chunk.media_resolution)
-        self.has_system.extend(chunk.has_system)
-        self.media_records += chunk.media_records
-        self.crlf_lines += chunk.crlf_lines
-        if self.first_crlf_line is None and chunk.first_crlf_line is not None:
-            self.first_crlf_line = chunk.first_crlf_line + base
-        self.content_bytes += chunk.content_bytes
-        if chunk.lines:
-            self.last_end = chunk.last_end
-        self.lines += chunk.lines
-
-
-def _extend_rebased(into: array, lines: array, base: int) -> None:
-    """Append a chunk's local line numbers, shifted by the lines before it (vectorised)."""
-    if lines:
-        into.frombytes((np.frombuffer(lines, dtype=np.int64) + base).tobytes())
 
 
 # --- worker side -----------------------------------------------------------------------------
@@ -151,13 +100,13 @@ class LocalExecutor:
             return False
         return source.size > (CHUNK_BYTES if source.seekable else BATCH_LINES_BYTES // 4)
 
-    def check_source(self, source: Source, split: str) -> tuple[FileResult, str | None]:
+    def check_source(self, source: Source, split: str) -> tuple[ChunkResult, str | None]:
         """(merged result, why the stream broke or None)."""
-        result = FileResult()
+        result = ChunkResult()
         cap = self.profile.max_findings_per_rule
         if self.uses_pool(source) and source.seekable:
             for chunk in self._ranges(source, split):
-                result.add(chunk, cap)
+                result.merge(chunk, cap)
             return result, None
         if self.uses_pool(source):
             broken = self._batches(source, split, result, cap)
@@ -165,7 +114,7 @@ class LocalExecutor:
         checker = Checker(self.profile, split)
         with source.open() as stream:
             reader = LineReader(stream, max_line_bytes=checker.max_line)
-            result.add(checker.check_lines(reader, source=source.name, starts_file=True), cap)
+            result.merge(checker.check_lines(reader, source=source.name, starts_file=True), cap)
         return result, reader.broken
 
     def _ranges(self, source: Source, split: str) -> Iterator[ChunkResult]:
@@ -176,7 +125,7 @@ class LocalExecutor:
         yield from self.pool().map(_check_range, [source] * n, [split] * n,
                                    [a for a, _ in ranges], [b for _, b in ranges])
 
-    def _batches(self, source: Source, split: str, result: FileResult, cap: int) -> str | None:
+    def _batches(self, source: Source, split: str, result: ChunkResult, cap: int) -> str | None:
         pool = self.pool()
         in_flight: deque[Future[ChunkResult]] = deque()
         batch: list = []
@@ -192,9 +141,9 @@ class LocalExecutor:
                     in_flight.append(pool.submit(_check_batch, source.name, split, batch, first))
                     batch, size, first = [], 0, False
                     while len(in_flight) > self.workers * 2:  # bound memory: at most 2 batches per worker
-                        result.add(in_flight.popleft().result(), cap)
+                        result.merge(in_flight.popleft().result(), cap)
             if batch or first:
                 in_flight.append(pool.submit(_check_batch, source.name, split, batch, first))
             while in_flight:
-                result.add(in_flight.popleft().result(), cap)
+                result.merge(in_flight.popleft().result(), cap)
         return reader.broken

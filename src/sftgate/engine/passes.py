@@ -10,9 +10,10 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 from orjson import JSONDecodeError, loads
 
 from sftgate.config import Profile
@@ -23,18 +24,24 @@ from sftgate.rules import REGISTRY, ObjectRule, RecordRule, RuleContext
 from sftgate.rules.fmt import TruncatedInput, decode_line
 from sftgate.rules.schema import ForeignFormat, SchemaViolation, example_validator
 
-
 _FILE_DATA = PartKind.FILE_DATA.value
 new_tuple = tuple.__new__  # builds an Origin without the NamedTuple's Python-level __new__
 
 
 @dataclass
 class ChunkResult:
+    """What the pass learned from some lines: one chunk, or a whole file once chunks are merged.
+
+    A chunk numbers its lines from 1; `merge` appends a later chunk, shifting its line numbers
+    by the lines already held, so a merged result numbers lines as the file does.
+    """
+
     lines: int = 0
     content_bytes: int = 0
     status: Counter[str] = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)  # capped per rule, local line numbers
     counts: Counter[str] = field(default_factory=Counter)  # findings per code, uncapped
+    listed: Counter[str] = field(default_factory=Counter)  # findings per code kept in `findings`
     failing_lines: array = field(default_factory=lambda: array("q"))  # local lines at >= fail_on
     crlf_lines: int = 0
     first_crlf_line: int | None = None
@@ -43,6 +50,34 @@ class ChunkResult:
     record_lines: array = field(default_factory=lambda: array("q"))
     media_resolution: bytearray = field(default_factory=bytearray)  # MEDIA_RESOLUTIONS index
     has_system: bytearray = field(default_factory=bytearray)
+
+    def merge(self, chunk: ChunkResult, cap: int) -> None:
+        """Append `chunk`, the lines that follow these; keep at most `cap` findings per rule."""
+        base = self.lines
+        for finding in chunk.findings:
+            if self.listed[finding.code] < cap:
+                self.listed[finding.code] += 1
+                self.findings.append(replace(finding, line=finding.line + base) if finding.line else finding)
+        self.counts.update(chunk.counts)
+        self.status.update(chunk.status)
+        _extend_rebased(self.failing_lines, chunk.failing_lines, base)
+        _extend_rebased(self.record_lines, chunk.record_lines, base)
+        self.media_resolution.extend(chunk.media_resolution)
+        self.has_system.extend(chunk.has_system)
+        self.media_records += chunk.media_records
+        self.crlf_lines += chunk.crlf_lines
+        if self.first_crlf_line is None and chunk.first_crlf_line is not None:
+            self.first_crlf_line = chunk.first_crlf_line + base
+        self.content_bytes += chunk.content_bytes
+        if chunk.lines:
+            self.last_end = chunk.last_end
+        self.lines += chunk.lines
+
+
+def _extend_rebased(into: array, lines: array, base: int) -> None:
+    """Append a chunk's local line numbers, shifted by the lines before it (vectorised)."""
+    if lines:
+        into.frombytes((np.frombuffer(lines, dtype=np.int64) + base).tobytes())
 
 
 class Checker:
@@ -154,7 +189,7 @@ class Checker:
                 continue
             severity = self.severity[code]
             if severity is not finding.severity:
-                finding = _with_severity(finding, severity)
+                finding = replace(finding, severity=severity)
             out.counts[code] += 1
             if out.counts[code] <= self.cap:
                 out.findings.append(finding)
@@ -165,9 +200,3 @@ class Checker:
         out.status[status.value] += 1
         if worst >= self.fail_rank:
             out.failing_lines.append(number)
-
-
-def _with_severity(finding: Finding, severity: Severity) -> Finding:
-    from dataclasses import replace
-
-    return replace(finding, severity=severity)

@@ -20,7 +20,8 @@ import orjson
 
 from sftgate._version import __version__
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
-from sftgate.engine.local import FileResult, LocalExecutor, default_workers
+from sftgate.engine.local import LocalExecutor, default_workers
+from sftgate.engine.passes import ChunkResult
 from sftgate.errors import SftgateError, UsageError
 from sftgate.io.reader import BROKEN, NEWLINE
 from sftgate.io.sources import Source, open_source
@@ -64,12 +65,12 @@ def check(
             executor.pool()  # start workers before the hashing threads exist
         for source, split in inputs:
             digest = _Sha256(source.path)
-            stats, file_found, counts_here, failing_here = _check_one(executor, source, split, resolved)
+            stats, file_found, counts_here, failing_here, whole_file = _check_one(executor, source, split, resolved)
             summaries.append(_summary(source, split, stats, digest.result()))
             findings.extend(file_found)
             counts.update(counts_here)
             failing += failing_here
-            file_findings += sum(1 for f in file_found if f.line is None and f.severity.at_least(resolved.fail_on))
+            file_findings += whole_file
 
     findings = _cap(sorted(findings, key=_order([s.path for s in summaries])), resolved.max_findings_per_rule)
     total_lines = sum(s.lines for s in summaries)
@@ -109,8 +110,8 @@ def _worker_errors() -> Iterator[None]:
 
 def _check_one(
     executor: LocalExecutor, source: Source, split: str, profile: Profile
-) -> tuple[FileStats, list[Finding], Counter[str], int]:
-    """(file stats, all findings of the file, counts per code, lines failing the gate)."""
+) -> tuple[FileStats, list[Finding], Counter[str], int, int]:
+    """(file stats, all findings, counts per code, lines failing the gate, whole-file failures)."""
     if _is_json_array(source):
         result, broken = _count_only(source), None
         json_array = True
@@ -119,7 +120,7 @@ def _check_one(
         json_array = False
     stats = FileStats(
         source=source.name, split=split, size=source.size, content_bytes=result.content_bytes,
-        lines=result.lines, records=result.status[LineStatus.VALID.value] + result.status[LineStatus.INVALID_RECORD.value],
+        lines=result.lines, records=sum(n for status, n in result.status.items() if LineStatus(status).is_record),
         status=dict(result.status), crlf_lines=result.crlf_lines, first_crlf_line=result.first_crlf_line,
         final_newline=result.last_end == NEWLINE, broken=broken, json_array=json_array,
         media_records=result.media_records, record_lines=result.record_lines,
@@ -132,16 +133,19 @@ def _check_one(
     if broken and result.last_end != BROKEN:
         extra.append(TruncatedInput.finding(source.name, None, f"input ends early: {broken}; "
                                             f"{stats.lines:,} lines were read", hint="copy the file again"))
+    whole_file = 0  # findings about the file itself at or above fail_on: they fail the gate
     for finding in extra:
-        severity = profile.severity(finding.code)
         if finding.code not in profile.selected:
             continue
-        finding = replace(finding, severity=severity)
+        finding = replace(finding, severity=profile.severity(finding.code))
         findings.append(finding)
         counts[finding.code] += 1
-        if finding.line is not None and severity.at_least(profile.fail_on):
-            failing.add(finding.line)
-    return stats, findings, counts, len(failing)
+        if finding.severity.at_least(profile.fail_on):
+            if finding.line is None:
+                whole_file += 1
+            else:
+                failing.add(finding.line)
+    return stats, findings, counts, len(failing), whole_file
 
 
 def _file_findings(stats: FileStats, split: str, profile: Profile) -> list[Finding]:
@@ -202,9 +206,9 @@ def _rest_is_one_line(stream: BinaryIO) -> bool:
     return True
 
 
-def _count_only(source: Source) -> FileResult:
+def _count_only(source: Source) -> ChunkResult:
     """Line accounting for a file that is not read line by line (a JSON array file)."""
-    result = FileResult()
+    result = ChunkResult()
     with source.open() as stream:
         tail = b""
         while block := stream.read(1 << 22):

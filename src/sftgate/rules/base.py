@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, type[Rule]] = {}
 
-DOC_HEADINGS = ("## What it does", "## Why is this bad?", "## Example")
 _CODE = re.compile(r"^[A-Z]{3,4}[0-9]{3}$")
 
 
