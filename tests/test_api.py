@@ -62,7 +62,8 @@ def test_check_returns_a_report(tmp_path, records, write_jsonl):
     assert [i["split"] for i in data["inputs"]] == ["train", "validation"]
     assert data["profile"]["target"] == "gemini-2.0-flash"
     assert {"code": "STR002", "severity": "error", "message": finding.message, "source": str(train), "line": 2,
-            "pointer": "/contents/2", "column": None, "hint": finding.hint} in data["findings"]
+            "pointer": "/contents/2", "column": None, "hint": finding.hint,
+            "related": None, "similarity": None} in data["findings"]
 
 
 def test_check_passing_report(oasst):

@@ -23,7 +23,7 @@ from sftgate.model import Action, Severity
 from sftgate.rules import REGISTRY
 
 DEFAULT_PROFILE = "gemini-2.5-flash"
-_SECTIONS = ("limits", "media", "format", "structure", "gate", "report")
+_SECTIONS = ("limits", "media", "format", "structure", "dedup", "gate", "report")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,10 @@ class Profile:
     @property
     def structure(self) -> Mapping[str, Any]:
         return self.data["structure"]
+
+    @property
+    def dedup(self) -> Mapping[str, Any]:
+        return self.data["dedup"]
 
     @property
     def fail_on(self) -> Severity:

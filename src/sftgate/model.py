@@ -70,6 +70,8 @@ class Finding:
     pointer: str | None = None  # JSON pointer inside the record, e.g. /contents/2/role
     column: int | None = None  # 1-based byte column, for parse errors
     hint: str | None = None
+    related: str | None = None  # `path:line` of the record this one duplicates or leaks from
+    similarity: float | None = None  # measured similarity to `related`
 
     @property
     def location(self) -> str:
@@ -93,6 +95,8 @@ class Finding:
             "pointer": self.pointer,
             "column": self.column,
             "hint": self.hint,
+            "related": self.related,
+            "similarity": self.similarity,
         }
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from orjson import JSONDecodeError, loads
 
 from sftgate.config import Profile
+from sftgate.engine.features import DedupSettings, FeatureBuilder, FeatureChunk, FeatureTable
 from sftgate.formats import detect_foreign, to_example
 from sftgate.io.reader import BROKEN, NEWLINE, Line
 from sftgate.model import MEDIA_RESOLUTION_CODE, Finding, LineStatus, Origin, PartKind, Severity
@@ -50,6 +51,8 @@ class ChunkResult:
     record_lines: array = field(default_factory=lambda: array("q"))
     media_resolution: bytearray = field(default_factory=bytearray)  # MEDIA_RESOLUTIONS index
     has_system: bytearray = field(default_factory=bytearray)
+    # Dataset-rule features: a chunk's FeatureChunk; once merged, the file's FeatureTable.
+    features: FeatureChunk | FeatureTable | None = None
 
     def merge(self, chunk: ChunkResult, cap: int) -> None:
         """Append `chunk`, the lines that follow these; keep at most `cap` findings per rule."""
@@ -69,6 +72,11 @@ class ChunkResult:
         if self.first_crlf_line is None and chunk.first_crlf_line is not None:
             self.first_crlf_line = chunk.first_crlf_line + base
         self.content_bytes += chunk.content_bytes
+        if chunk.features is not None:
+            if self.features is None:
+                self.features = FeatureTable()
+            assert isinstance(self.features, FeatureTable) and isinstance(chunk.features, FeatureChunk)
+            self.features.append(chunk.features)
         if chunk.lines:
             self.last_end = chunk.last_end
         self.lines += chunk.lines
@@ -105,6 +113,8 @@ class Checker:
         self.cap = profile.max_findings_per_rule
         self.max_line = profile.format["max_line_bytes"]
         self.validator = example_validator()
+        wants_features = any(code.startswith("DUP") for code in self.selected)
+        self.features = FeatureBuilder(DedupSettings.from_profile(profile.dedup)) if wants_features else None
 
     def check_lines(self, lines: Iterable[Line], *, source: str, starts_file: bool) -> ChunkResult:
         """Check `lines`, as a `LineReader` yields them; `starts_file` if the first is line 1."""
@@ -148,6 +158,8 @@ class Checker:
                 out.status[status.value] += 1
         out.lines = number
         out.last_end = last_end
+        if self.features is not None:
+            out.features = self.features.finish()
         return out
 
     def _check_object(self, obj: dict[str, Any], origin: Origin, out: ChunkResult) -> list[Finding]:
@@ -173,6 +185,8 @@ class Checker:
         for rule in rules:
             found.extend(rule.check(example, ctx))
         out.record_lines.append(origin.line)
+        if self.features is not None:
+            self.features.add(example)
         config = example.generation_config
         out.media_resolution.append(MEDIA_RESOLUTION_CODE[config.get("mediaResolution")] if config else 0)
         out.has_system.append(example.system_key is not None)

@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import orjson
 
 from sftgate._version import __version__
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
 from sftgate.engine.local import LocalExecutor, default_workers
+from sftgate.engine.features import DedupSettings, FeatureTable
 from sftgate.engine.passes import ChunkResult
 from sftgate.errors import SftgateError, UsageError
 from sftgate.io.reader import BROKEN, NEWLINE
@@ -28,6 +30,7 @@ from sftgate.io.sources import Source, open_source
 from sftgate.model import FileStats, Finding, LineStatus
 from sftgate.report.model import Gate, InputSummary, Report, RuleSummary
 from sftgate.rules import REGISTRY, FileRule, RuleContext
+from sftgate.rules import dedup
 from sftgate.rules.fmt import BOM, TruncatedInput
 
 PathLike = str | os.PathLike[str]
@@ -59,13 +62,15 @@ def check(
         inputs.append((open_source(validation), "validation"))
     n_workers = workers or default_workers()
 
-    summaries, findings, counts, failing, file_findings = [], [], Counter(), 0, 0
+    summaries, findings, counts, failing, file_findings, duplicates = [], [], Counter(), 0, 0, []
     with _worker_errors(), LocalExecutor(resolved, n_workers) as executor:
         if any(executor.uses_pool(source) for source, _ in inputs):
             executor.pool()  # start workers before the hashing threads exist
         for source, split in inputs:
             digest = _Sha256(source.path)
-            stats, file_found, counts_here, failing_here, whole_file = _check_one(executor, source, split, resolved)
+            stats, file_found, counts_here, failing_here, whole_file, dup = _check_one(executor, source, split, resolved)
+            if dup is not None:
+                duplicates.append(dup)
             summaries.append(_summary(source, split, stats, digest.result()))
             findings.extend(file_found)
             counts.update(counts_here)
@@ -94,6 +99,7 @@ def check(
         gate=gate,
         workers=n_workers,
         severity_counts=dict(by_severity),
+        duplicates=duplicates,
     )
 
 
@@ -110,8 +116,9 @@ def _worker_errors() -> Iterator[None]:
 
 def _check_one(
     executor: LocalExecutor, source: Source, split: str, profile: Profile
-) -> tuple[FileStats, list[Finding], Counter[str], int, int]:
-    """(file stats, all findings, counts per code, lines failing the gate, whole-file failures)."""
+) -> tuple[FileStats, list[Finding], Counter[str], int, int, dict | None]:
+    """(file stats, all findings, counts per code, lines failing the gate, whole-file failures,
+    the duplicates summary or None)."""
     if _is_json_array(source):
         result, broken = _count_only(source), None
         json_array = True
@@ -133,6 +140,14 @@ def _check_one(
     if broken and result.last_end != BROKEN:
         extra.append(TruncatedInput.finding(source.name, None, f"input ends early: {broken}; "
                                             f"{stats.lines:,} lines were read", hint="copy the file again"))
+    duplicates = None
+    if isinstance(result.features, FeatureTable):
+        try:
+            analysis = _duplicates(result, source.name, profile)
+        finally:
+            result.features.close()
+        extra.extend(dedup.findings(analysis, RuleContext(profile=profile, split=split), profile.selected))
+        duplicates = dedup.summary(analysis, split, profile.dedup["max_clusters"])
     whole_file = 0  # findings about the file itself at or above fail_on: they fail the gate
     for finding in extra:
         if finding.code not in profile.selected:
@@ -145,7 +160,20 @@ def _check_one(
                 whole_file += 1
             else:
                 failing.add(finding.line)
-    return stats, findings, counts, len(failing), whole_file
+    return stats, findings, counts, len(failing), whole_file, duplicates
+
+
+def _duplicates(result: ChunkResult, source: str, profile: Profile) -> dedup.DuplicateAnalysis:
+    table = result.features
+    assert isinstance(table, FeatureTable)
+    settings = DedupSettings.from_profile(profile.dedup)
+    columns = {name: table.column(name) for name in
+               ("exact", "prompt", "response", "prompt_tokens", "response_tokens", "bands")}
+    return dedup.analyse(
+        source=source, lines=np.frombuffer(result.record_lines, dtype=np.int64), columns=columns, tokens=table,
+        snippets=table.snippets, section=profile.dedup, bands=settings.bands, rows=settings.rows,
+        selected=profile.selected,
+    )
 
 
 def _file_findings(stats: FileStats, split: str, profile: Profile) -> list[Finding]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sftgate.model import Finding, Severity
 
-REPORT_VERSION = "1.0"
+REPORT_VERSION = "1.1"
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,7 @@ class Report:
     gate: Gate
     workers: int
     severity_counts: dict[str, int] = field(default_factory=dict)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)  # one per file DUP rules ran on
 
     @property
     def exit_code(self) -> int:
@@ -129,4 +130,5 @@ class Report:
             },
             "rules": [r.to_dict() for r in self.rules],
             "findings": [f.to_dict() for f in self.findings],
+            "duplicates": self.duplicates,
         }

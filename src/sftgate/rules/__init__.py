@@ -1,8 +1,9 @@
 """The rule catalogue. Importing this package registers every rule in `REGISTRY` (code -> class)."""
 
-from sftgate.rules import fmt, limits, schema, structure  # noqa: F401  (registers the rules)
+from sftgate.rules import dedup, fmt, limits, schema, structure  # noqa: F401  (registers the rules)
 from sftgate.rules.base import (
     REGISTRY,
+    DatasetRule,
     FileRule,
     LineRule,
     ObjectRule,
@@ -17,4 +18,4 @@ def all_rules() -> list[type[Rule]]:
     return [REGISTRY[code] for code in sorted(REGISTRY)]
 
 
-__all__ = ["REGISTRY", "FileRule", "LineRule", "ObjectRule", "RecordRule", "Rule", "RuleContext", "all_rules"]
+__all__ = ["REGISTRY", "DatasetRule", "FileRule", "LineRule", "ObjectRule", "RecordRule", "Rule", "RuleContext", "all_rules"]

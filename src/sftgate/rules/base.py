@@ -5,7 +5,8 @@ Rules come in four kinds, by what they look at:
 - `LineRule`: the raw bytes of one line (format problems found while decoding it);
 - `ObjectRule`: one parsed JSON object, before it is read as an example (schema, legacy formats);
 - `RecordRule`: one canonical `Example` (structure, media, function calling);
-- `FileRule`: the summary of a whole file after the pass (counts, sizes, consistency).
+- `FileRule`: the summary of a whole file after the pass (counts, sizes, consistency);
+- `DatasetRule`: the per-record features of a whole file (duplicates, conflicts, leakage).
 
 A check returns any iterable of findings: usually a generator; rules that run on every record
 return `()` when a quick test finds nothing, which skips the cost of creating a generator.
@@ -92,6 +93,8 @@ class Rule(ABC):
         pointer: str | None = None,
         column: int | None = None,
         hint: str | None = None,
+        related: str | None = None,
+        similarity: float | None = None,
     ) -> Finding:
         return Finding(
             code=cls.code,
@@ -102,6 +105,8 @@ class Rule(ABC):
             pointer=pointer,
             column=column,
             hint=hint,
+            related=related,
+            similarity=similarity,
         )
 
     @classmethod
@@ -140,6 +145,17 @@ class FileRule(Rule):
 
     @abstractmethod
     def check(self, stats: Any, ctx: RuleContext) -> Iterator[Finding]:
+        ...
+
+
+class DatasetRule(Rule):
+    """A rule over a whole file's features. Rules of one family usually share one analysis
+    (clustering records is done once, not once per code): `check` receives it."""
+
+    kind = "dataset"
+
+    @abstractmethod
+    def check(self, analysis: Any, ctx: RuleContext) -> Iterable[Finding]:
         ...
 
 

@@ -1,0 +1,59 @@
+"""Locality-sensitive hashing over MinHash band keys, and its detection curve.
+
+Records whose signatures agree on all `rows` values of at least one of `bands` bands become
+candidate pairs. For two records with Jaccard similarity s the probability of that is
+1 - (1 - s^rows)^bands, an S-curve whose steep part sits near (1/bands)^(1/rows).
+
+Candidates are produced as star edges: within a bucket (records sharing one band key), every
+record is linked to the bucket's first record in input order, never all pairs, so a bucket of
+m records costs m - 1 edges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def probability(similarity: float, bands: int, rows: int) -> float:
+    """P(two records of this Jaccard similarity become candidates)."""
+    return 1.0 - (1.0 - similarity**rows) ** bands
+
+
+def choose_bands(threshold: float, num_perm: int, fn_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows), bands x rows <= num_perm, minimising the weighted area of false positives
+    (below `threshold`) and false negatives (above it) under the S-curve, as datasketch does."""
+    grid_lo = np.linspace(0.0, threshold, 201)
+    grid_hi = np.linspace(threshold, 1.0, 201)
+    best, best_cost = (1, num_perm), float("inf")
+    for rows in range(1, num_perm + 1):
+        for bands in range(1, num_perm // rows + 1):
+            fp = np.trapezoid(1.0 - (1.0 - grid_lo**rows) ** bands, grid_lo)
+            fn = np.trapezoid((1.0 - grid_hi**rows) ** bands, grid_hi)
+            cost = (1.0 - fn_weight) * fp + fn_weight * fn
+            if cost < best_cost - 1e-12:
+                best, best_cost = (bands, rows), cost
+    return best
+
+
+def star_edges(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Candidate edges (m, 2) int64 of `ids`, sorted and unique: (first in bucket, member).
+
+    `keys` is (n, bands) from `minhash.band_keys`; `ids` are increasing record indexes, so the
+    first record of a bucket is the one earliest in the input.
+    """
+    found: list[np.ndarray] = []
+    for b in range(keys.shape[1]):
+        order = np.argsort(keys[:, b], kind="stable")
+        sorted_keys = keys[order, b]
+        new = np.empty(order.size, dtype=bool)
+        new[:1] = True
+        new[1:] = sorted_keys[1:] != sorted_keys[:-1]
+        bucket = np.cumsum(new) - 1
+        first = order[new][bucket]
+        member = ~new
+        if member.any():
+            found.append(np.stack((ids[first[member]], ids[order[member]]), axis=1))
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    edges = np.concatenate(found)
+    return np.unique(edges, axis=0)

@@ -1,0 +1,229 @@
+"""Per-record features for dataset rules, computed during the check pass in batches.
+
+For every example that passed the schema the pass keeps a compact row: 64-bit keys of its
+exact text, its prompt and its response, how many tokens each side has, and its MinHash band
+keys. The tokens themselves (32-bit hashes, prompt side then response side) are not kept in
+memory: the parent process appends them to a spill file, from which verification later reads
+only the records that became candidates. Memory therefore grows with the number of records,
+never with the size of their text.
+
+The prompt side is every turn that is not the model's (plus the system instruction when the
+profile says so); the response side is every model turn. Parts that are not text (function
+calls and responses, file references) count as their canonical JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from sftgate.analysis.lsh import choose_bands
+from sftgate.analysis.minhash import band_keys, shingles, signatures
+from sftgate.analysis.text import exact_text, fold, key64, token_hashes
+from sftgate.model import Example, PartKind
+
+_TEXT = PartKind.TEXT
+SNIPPET = 60  # characters of an answer kept for reports
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    """The `dedup:` section of a profile, resolved (bands and rows derived when not given)."""
+
+    case: bool
+    punctuation: bool
+    system: bool
+    size: int
+    spaceless_size: int
+    num_perm: int
+    bands: int
+    rows: int
+    threshold: float
+    seed: int
+
+    @classmethod
+    def from_profile(cls, section: Mapping[str, Any]) -> DedupSettings:
+        exact, near = section["exact"], section["near"]
+        num_perm = int(near["num_perm"])
+        bands, rows = near.get("bands"), near.get("rows")
+        if bands is None or rows is None:
+            bands, rows = _bands_for(float(near["threshold"]), num_perm)
+        return cls(
+            case=bool(exact["case"]), punctuation=bool(exact["punctuation"]), system=bool(near["system"]),
+            size=int(near["shingle"]["size"]), spaceless_size=int(near["shingle"]["spaceless_size"]),
+            num_perm=num_perm, bands=int(bands), rows=int(rows), threshold=float(near["threshold"]),
+            seed=int(near["seed"]),
+        )
+
+
+_BANDS: dict[tuple[float, int], tuple[int, int]] = {}
+
+
+def _bands_for(threshold: float, num_perm: int) -> tuple[int, int]:
+    key = (threshold, num_perm)
+    if key not in _BANDS:
+        _BANDS[key] = choose_bands(threshold, num_perm)
+    return _BANDS[key]
+
+
+@dataclass
+class FeatureChunk:
+    """The features of one chunk's examples, in input order (aligned with its record_lines)."""
+
+    exact: np.ndarray  # uint64 key of the whole example's exact text
+    prompt: np.ndarray  # uint64 key of everything before the last model turn
+    response: np.ndarray  # uint64 key of the last model turn
+    prompt_tokens: np.ndarray  # int64 tokens on the prompt side
+    response_tokens: np.ndarray  # int64 tokens on the response side
+    bands: np.ndarray  # (n, bands) uint64 LSH keys; all 0 for an example without tokens
+    offset: np.ndarray  # int64 byte offset of the record's line
+    length: np.ndarray  # int64 bytes of the line
+    tokens: bytes  # uint32 token hashes: each record's prompt side, then its response side
+    snippets: list[str]  # the start of each record's last model turn, for conflict reports
+
+    def __len__(self) -> int:
+        return self.exact.size
+
+
+class FeatureBuilder:
+    """Collects examples during a chunk's pass; `finish` computes their features in one batch."""
+
+    def __init__(self, settings: DedupSettings) -> None:
+        self.settings = settings
+        self._reset()
+
+    def _reset(self) -> None:
+        self._exact: list[int] = []
+        self._prompt: list[int] = []
+        self._response: list[int] = []
+        self._sides: list[str] = []
+        self._offset: list[int] = []
+        self._length: list[int] = []
+        self._snippets: list[str] = []
+
+    def add(self, example: Example) -> None:
+        s = self.settings
+        system = _parts_text(example.system)
+        turns = [(t.effective_role, _parts_text(t.parts)) for t in example.turns]
+        last = example.last_model_index
+        head = "\x1e".join(f"{role}\x1f{text}" for role, text in turns[: last if last is not None else len(turns)])
+        tail = turns[last][1] if last is not None else ""
+        prompt = exact_text(f"system\x1f{system}\x1e{head}", case=s.case, punctuation=s.punctuation)
+        response = exact_text(tail, case=s.case, punctuation=s.punctuation)
+        self._snippets.append(tail if len(tail) <= SNIPPET else tail[: SNIPPET - 1] + "…")
+        self._prompt.append(key64(prompt))
+        self._response.append(key64(response))
+        rest = "\x1e".join(f"{role}\x1f{text}" for role, text in turns[last + 1:]) if last is not None else ""
+        self._exact.append(key64(f"{prompt}\x1d{response}\x1d{exact_text(rest, case=s.case, punctuation=s.punctuation)}"))
+        asked = [text for role, text in turns if role != "model"]
+        if s.system and system:
+            asked.insert(0, system)
+        self._sides.append(fold("\n".join(asked)))
+        self._sides.append(fold("\n".join(text for role, text in turns if role == "model")))
+        origin = example.origin
+        self._offset.append(origin.offset)
+        self._length.append(origin.length)
+
+    def finish(self) -> FeatureChunk:
+        s = self.settings
+        hashes, counts, spaceless = token_hashes(self._sides)
+        prompt_tokens, response_tokens = counts[0::2], counts[1::2]
+        per_record = prompt_tokens + response_tokens
+        mostly_spaceless = 2 * (spaceless[0::2] + spaceless[1::2]) > per_record
+        size = np.where(mostly_spaceless, s.spaceless_size, s.size)
+        sh, owner = shingles(hashes, per_record, size)
+        n = per_record.size
+        sig = signatures(sh, owner, n, s.num_perm, s.seed)
+        chunk = FeatureChunk(
+            exact=np.array(self._exact, dtype=np.uint64),
+            prompt=np.array(self._prompt, dtype=np.uint64),
+            response=np.array(self._response, dtype=np.uint64),
+            prompt_tokens=prompt_tokens.astype(np.int64),
+            response_tokens=response_tokens.astype(np.int64),
+            bands=band_keys(sig, s.bands, s.rows),
+            offset=np.array(self._offset, dtype=np.int64),
+            length=np.array(self._length, dtype=np.int64),
+            tokens=(hashes >> np.uint64(32)).astype(np.uint32).tobytes(),
+            snippets=self._snippets,
+        )
+        self._reset()
+        return chunk
+
+
+def _parts_text(parts: tuple) -> str:
+    pieces = []
+    for part in parts:
+        if part.kind is _TEXT:
+            pieces.append(part.value)
+        else:
+            pieces.append(orjson.dumps({part.kind.value: part.value}, option=orjson.OPT_SORT_KEYS).decode())
+    return "\n".join(pieces)
+
+
+@dataclass
+class FeatureTable:
+    """The features of a whole file: chunks appended in input order, tokens spilled to disk."""
+
+    columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    token_start: list[np.ndarray] = field(default_factory=list)
+    snippets: list[str] = field(default_factory=list)
+    spill: Any = None  # the open spill file
+    spilled: int = 0  # uint32 values written so far
+    _final: dict[str, np.ndarray] | None = None
+
+    _COLUMNS = ("exact", "prompt", "response", "prompt_tokens", "response_tokens", "bands", "offset", "length")
+
+    def append(self, chunk: FeatureChunk) -> None:
+        if self.spill is None:
+            fd, path = tempfile.mkstemp(prefix="sftgate-tokens-", suffix=".u32")
+            self.spill = os.fdopen(fd, "w+b")
+            os.unlink(path)  # the open file stays readable; nothing is left behind on exit
+        for name in self._COLUMNS:
+            self.columns.setdefault(name, []).append(getattr(chunk, name))
+        per_record = chunk.prompt_tokens + chunk.response_tokens
+        self.token_start.append(self.spilled + np.cumsum(per_record) - per_record)
+        self.snippets.extend(chunk.snippets)
+        self.spill.write(chunk.tokens)
+        self.spilled += len(chunk.tokens) // 4
+
+    def column(self, name: str) -> np.ndarray:
+        if self._final is None:
+            self._final = {
+                name: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+                for name, parts in self.columns.items()
+            }
+            self._final["token_start"] = (np.concatenate(self.token_start) if self.token_start
+                                          else np.zeros(0, dtype=np.int64))
+            self.columns.clear()
+            self.token_start.clear()
+            if self.spill is not None:
+                self.spill.flush()
+        return self._final[name]
+
+    def __len__(self) -> int:
+        if self._final is None:
+            return sum(part.size for part in self.columns.get("exact", []))
+        return self._final["exact"].size
+
+    def tokens(self, record: int) -> tuple[list[int], list[int]]:
+        """(prompt-side tokens, response-side tokens) of one record, read from the spill file."""
+        start = int(self.column("token_start")[record])
+        n_prompt = int(self.column("prompt_tokens")[record])
+        n_response = int(self.column("response_tokens")[record])
+        total = n_prompt + n_response
+        if total == 0:
+            return [], []
+        data = os.pread(self.spill.fileno(), 4 * total, 4 * start)
+        values = np.frombuffer(data, dtype=np.uint32).tolist()
+        return values[:n_prompt], values[n_prompt:]
+
+    def close(self) -> None:
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None

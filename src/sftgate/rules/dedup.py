@@ -1,0 +1,481 @@
+"""Duplicate rules (DUP): exact and near-duplicate examples, conflicting answers, repeated prompts.
+
+The four rules share one analysis of a file's features (`analyse`), done once per file:
+
+1. Exact groups: examples with the same exact key (system instruction and every turn, after
+   NFC, whitespace collapsing and the profile's case and punctuation folding).
+2. Near-duplicate candidates: one example per exact group with any text goes through MinHash
+   LSH (`analysis.minhash`, `analysis.lsh`); buckets give star edges.
+3. Verification: every candidate edge is checked on the two examples' actual tokens, the prompt
+   side and the response side separately (`analysis.similarity`). A pair is a near-duplicate
+   only when *both* sides are similar and neither side had a span of text replaced by other
+   text: a shared template or document with a different question or sentence is a different
+   example.
+4. Clusters: connected components of exact and verified edges (`analysis.unionfind`). One
+   member survives by the profile's policy; every other member gets a DUP001 or DUP002 finding
+   naming the record it was matched to (its neighbour on the way to the survivor) and the
+   measured similarity.
+
+Conflicts (DUP003) and repeated prompts (DUP004) group examples by the exact key of their
+prompt (everything before the last model turn).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sftgate.analysis.lsh import probability, star_edges
+from sftgate.analysis.similarity import changed_span, compare
+from sftgate.analysis.unionfind import components
+from sftgate.model import Action, Finding, Severity
+from sftgate.rules.base import DatasetRule, RuleContext
+
+CURVE_POINTS = (0.5, 0.7, 0.8, 0.9)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How candidate pairs are verified (`dedup.near` in the profile)."""
+
+    similarity: float  # both sides must reach it
+    max_changed_span: int  # tokens replaced at one place, per side, at most
+    containment_min_tokens: int  # containment counts only for sides at least this long
+    containment_min_ratio: float  # ... and only when the shorter side is this share of the longer
+
+    @classmethod
+    def from_profile(cls, near: Mapping[str, Any]) -> Verification:
+        return cls(float(near["similarity"]), int(near["max_changed_span"]), int(near["containment_min_tokens"]),
+                   float(near["containment_min_ratio"]))
+
+    def side_score(self, a: list[int], b: list[int]) -> float:
+        m = compare(a, b)
+        score = max(m.similarity, m.overlap)
+        if m.shorter >= self.containment_min_tokens and m.shorter >= self.containment_min_ratio * max(len(a), len(b)):
+            score = max(score, m.containment)
+        return score
+
+    def match(self, a: tuple[list[int], list[int]], b: tuple[list[int], list[int]]) -> float | None:
+        """The pair's similarity (the lower side's score), or None when it is not a near-duplicate."""
+        prompt = self.side_score(a[0], b[0])
+        if prompt < self.similarity:
+            return None
+        response = self.side_score(a[1], b[1])
+        if response < self.similarity:
+            return None
+        if changed_span(a[0], b[0]) > self.max_changed_span or changed_span(a[1], b[1]) > self.max_changed_span:
+            return None
+        return min(prompt, response)
+
+
+class TokenSource:
+    """What the analysis reads besides the feature columns: the tokens of one record."""
+
+    def tokens(self, record: int) -> tuple[list[int], list[int]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass
+class Cluster:
+    survivor: int  # record index
+    members: list[tuple[int, int, float, str]]  # (record, matched record, similarity, code), survivor excluded
+
+
+@dataclass
+class DuplicateAnalysis:
+    """Everything the DUP rules report, for one file."""
+
+    source: str
+    lines: np.ndarray  # record index -> line
+    records: int
+    without_text: int  # records compared exactly only: they have no text to shingle
+    candidates: int = 0  # candidate edges from LSH
+    verified: int = 0  # of which verified near-duplicates
+    clusters: list[Cluster] = field(default_factory=list)
+    conflicts: list[list[tuple[str, list[int]]]] = field(default_factory=list)  # [(answer, records)]
+    repeated: list[tuple[int, list[int]]] = field(default_factory=list)  # (count, records)
+    exact_dropped: int = 0
+    near_dropped: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def where(self, record: int) -> str:
+        return f"{self.source}:{int(self.lines[record])}"
+
+
+def analyse(
+    *,
+    source: str,
+    lines: np.ndarray,
+    columns: Mapping[str, np.ndarray],
+    tokens: TokenSource,
+    snippets: list[str],
+    section: Mapping[str, Any],
+    bands: int,
+    rows: int,
+    selected: frozenset[str],
+) -> DuplicateAnalysis:
+    """Cluster a file's examples and find conflicts and repeated prompts (see the module doc)."""
+    exact = columns["exact"]
+    n = exact.size
+    total_tokens = columns["prompt_tokens"] + columns["response_tokens"]
+    out = DuplicateAnalysis(source=source, lines=lines, records=n, without_text=int((total_tokens == 0).sum()))
+    near = section["near"]
+    out.settings = {
+        "num_perm": int(near["num_perm"]), "bands": bands, "rows": rows, "threshold": float(near["threshold"]),
+        "similarity": float(near["similarity"]), "max_changed_span": int(near["max_changed_span"]),
+        "shingle": dict(near["shingle"]), "system": bool(near["system"]), "survivor": section["survivor"],
+        "detection_curve": {str(s): round(probability(s, bands, rows), 4) for s in CURVE_POINTS},
+    }
+    if n == 0:
+        return out
+    index = np.arange(n, dtype=np.int64)
+    _, first, inverse = np.unique(exact, return_index=True, return_inverse=True)
+    rep = first[inverse.ravel()]
+    exact_edges = np.stack((rep[rep != index], index[rep != index]), axis=1)
+
+    near_edges: list[tuple[int, int, float]] = []
+    if "DUP002" in selected:
+        verify = Verification.from_profile(near)
+        candidates = index[(rep == index) & (total_tokens > 0)]
+        edges = star_edges(columns["bands"][candidates], candidates)
+        out.candidates = int(edges.shape[0])
+        cache = _TokenCache(tokens)
+        for u, v in edges.tolist():
+            score = verify.match(cache.get(u), cache.get(v))
+            if score is not None:
+                near_edges.append((u, v, score))
+        out.verified = len(near_edges)
+
+    if "DUP001" in selected or "DUP002" in selected:
+        _cluster(out, n, exact_edges, near_edges, section["survivor"], total_tokens)
+    if "DUP003" in selected:
+        out.conflicts = _conflicts(columns, tokens, snippets, Verification.from_profile(near))
+    if "DUP004" in selected:
+        limit = int(section["prompt_repeats"])
+        out.repeated = _repeated(columns["prompt"], limit)
+    return out
+
+
+class _TokenCache:
+    """Recently read records' tokens: star edges reuse a bucket's first record many times."""
+
+    def __init__(self, source: TokenSource, size: int = 4096) -> None:
+        self.source = source
+        self.size = size
+        self.items: dict[int, tuple[list[int], list[int]]] = {}
+
+    def get(self, record: int) -> tuple[list[int], list[int]]:
+        got = self.items.get(record)
+        if got is None:
+            if len(self.items) >= self.size:
+                self.items.pop(next(iter(self.items)))
+            got = self.items[record] = self.source.tokens(record)
+        return got
+
+
+def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray,
+             near_edges: list[tuple[int, int, float]], policy: str, total_tokens: np.ndarray) -> None:
+    near = np.array([(u, v) for u, v, _ in near_edges], dtype=np.int64).reshape(-1, 2)
+    edges = np.concatenate((exact_edges, near))
+    if edges.size == 0:
+        return
+    labels = components(n, edges)
+    neighbours: dict[int, list[tuple[int, float, str]]] = defaultdict(list)
+    for u, v in exact_edges.tolist():
+        neighbours[u].append((v, 1.0, "DUP001"))
+        neighbours[v].append((u, 1.0, "DUP001"))
+    for u, v, score in near_edges:
+        neighbours[u].append((v, score, "DUP002"))
+        neighbours[v].append((u, score, "DUP002"))
+    members_of: dict[int, list[int]] = defaultdict(list)
+    for node in np.unique(edges).tolist():
+        members_of[int(labels[node])].append(node)
+    for root in sorted(members_of):
+        members = sorted(members_of[root])
+        if policy == "longest":
+            survivor = max(members, key=lambda r: (int(total_tokens[r]), -r))
+        else:
+            survivor = members[0]
+        # Breadth-first from the survivor: each member is matched to its neighbour on the way,
+        # preferring exact edges, then the most similar, then the earliest record.
+        matched: dict[int, tuple[int, float, str]] = {}
+        queue = deque([survivor])
+        seen = {survivor}
+        while queue:
+            node = queue.popleft()
+            for other, score, code in sorted(neighbours[node], key=lambda e: (e[2], -e[1], e[0])):
+                if other not in seen:
+                    seen.add(other)
+                    matched[other] = (node, score, code)
+                    queue.append(other)
+        cluster = Cluster(survivor, [(m, *matched[m]) for m in members if m != survivor])
+        out.clusters.append(cluster)
+        for _, _, _, code in cluster.members:
+            if code == "DUP001":
+                out.exact_dropped += 1
+            else:
+                out.near_dropped += 1
+
+
+def _conflicts(columns: Mapping[str, np.ndarray], tokens: TokenSource, snippets: list[str],
+               verify: Verification) -> list[list[tuple[str, list[int]]]]:
+    prompt, response = columns["prompt"], columns["response"]
+    order = np.lexsort((np.arange(prompt.size), prompt))
+    sorted_prompt = prompt[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_prompt[1:] != sorted_prompt[:-1])))
+    ends = np.append(starts[1:], order.size)
+    groups = []
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        if e - s < 2:
+            continue
+        records = order[s:e]
+        if np.unique(response[records]).size < 2:
+            continue
+        # Answers: distinct response keys, merged when their texts are near-duplicates.
+        answers: list[tuple[int, list[int]]] = []  # (representative record, records)
+        by_key: dict[int, int] = {}
+        for r in records.tolist():
+            key = int(response[r])
+            if key in by_key:
+                answers[by_key[key]][1].append(r)
+                continue
+            mine = tokens.tokens(r)[1]
+            for i, (rep, _) in enumerate(answers):
+                if verify.side_score(mine, tokens.tokens(rep)[1]) >= verify.similarity:
+                    by_key[key] = i
+                    answers[i][1].append(r)
+                    break
+            else:
+                by_key[key] = len(answers)
+                answers.append((r, [r]))
+        if len(answers) > 1:
+            groups.append([(snippets[rep], members) for rep, members in answers])
+    groups.sort(key=lambda g: min(min(m) for _, m in g))
+    return groups
+
+
+def _repeated(prompt: np.ndarray, limit: int) -> list[tuple[int, list[int]]]:
+    counts = Counter(prompt.tolist())
+    heavy = {key for key, c in counts.items() if c > limit}
+    if not heavy:
+        return []
+    members: dict[int, list[int]] = defaultdict(list)
+    for r, key in enumerate(prompt.tolist()):
+        if key in heavy:
+            members[key].append(r)
+    return sorted(((len(m), m) for m in members.values()), key=lambda x: x[1][0])
+
+
+# --- the rules ---------------------------------------------------------------------------------
+
+
+class ExactDuplicate(DatasetRule):
+    """## What it does
+    Flags an example identical to another one (system instruction and every turn) after
+    normalisation: Unicode NFC, runs of whitespace collapsed, case folded; punctuation folding
+    is optional. One example of each group survives, by the survivor policy; the finding names
+    the copy it matched.
+
+    ## Why is this bad?
+    Repeated examples are trained on several times per epoch: the model memorises them instead
+    of generalising, and they cost training tokens for nothing.
+
+    ## Example
+    Lines 3 and 40 hold the same conversation, one saying "Hello" and one "hello ": line 40 is
+    an exact duplicate of line 3.
+    Use instead: keep one copy (`sftgate prepare` drops the others).
+
+    ## Options
+    - `dedup.exact.case`: fold case before comparing (default true).
+    - `dedup.exact.punctuation`: delete punctuation before comparing (default false).
+    - `dedup.survivor`: which member of a cluster is kept, first (default) or longest.
+    """
+
+    code = "DUP001"
+    name = "exact-duplicate"
+    default_severity = Severity.WARNING
+    default_action = Action.DROP
+
+    def check(self, analysis: DuplicateAnalysis, ctx: RuleContext) -> Iterator[Finding]:
+        for cluster in analysis.clusters:
+            for record, matched, _, code in cluster.members:
+                if code == self.code:
+                    yield self.finding(analysis.source, int(analysis.lines[record]),
+                                       f"exact duplicate of line {int(analysis.lines[matched])}",
+                                       related=analysis.where(matched), similarity=1.0)
+
+
+class NearDuplicate(DatasetRule):
+    """## What it does
+    Finds candidate pairs with MinHash LSH over token shingles of the prompt and response text,
+    then verifies every candidate on the actual tokens before reporting it: the prompt sides and
+    the response sides must each reach `dedup.near.similarity` (the best of edit similarity,
+    token-set overlap, and containment for texts of at least `dedup.near.containment_min_tokens`
+    tokens), and neither side may have more than `dedup.near.max_changed_span` tokens replaced at
+    one place. Typos, scattered word edits, added boilerplate, truncation and swapped sentences
+    stay near-duplicates; the same template, document or dialogue with a different question,
+    sentence or answer does not. Verified pairs are clustered; one member of each cluster
+    survives and the finding gives the measured similarity.
+
+    ## Why is this bad?
+    Near-copies weigh on training like exact copies, and they are what plain exact dedup misses.
+    Dropping a templated example because it shares the template would remove real data.
+
+    ## Example
+    Line 12 is line 5 with "teh" for "the" and a closing "Hope this helps!": near-duplicate of
+    line 5, similarity 0.96.
+    Use instead: keep one of the two.
+
+    ## Options
+    - `dedup.near.threshold`: the Jaccard similarity of shingle sets the LSH aims at (default 0.5).
+    - `dedup.near.num_perm`: MinHash values per example (default 128).
+    - `dedup.near.bands`, `dedup.near.rows`: LSH bands x rows (default: derived from the threshold).
+    - `dedup.near.shingle.size`: tokens per shingle (default 1).
+    - `dedup.near.shingle.spaceless_size`: characters per shingle for text in scripts without spaces (default 3).
+    - `dedup.near.similarity`: the verified similarity both sides must reach (default 0.85).
+    - `dedup.near.max_changed_span`: new tokens one edit may replace (default 3).
+    - `dedup.near.containment_min_tokens`: shortest side for which containment counts (default 8).
+    - `dedup.near.containment_min_ratio`: containment counts only when the shorter side is at least
+      this share of the longer (default 0.5): a short answer inside a long one is not a copy.
+    - `dedup.near.system`: compare system instructions too (default false).
+    - `dedup.near.seed`: the MinHash seed (default 1).
+    """
+
+    code = "DUP002"
+    name = "near-duplicate"
+    default_severity = Severity.WARNING
+    default_action = Action.DROP
+
+    def check(self, analysis: DuplicateAnalysis, ctx: RuleContext) -> Iterator[Finding]:
+        for cluster in analysis.clusters:
+            for record, matched, score, code in cluster.members:
+                if code == self.code:
+                    yield self.finding(analysis.source, int(analysis.lines[record]),
+                                       f"near-duplicate of line {int(analysis.lines[matched])} "
+                                       f"(similarity {score:.2f})",
+                                       related=analysis.where(matched), similarity=round(score, 4))
+
+
+class ConflictingAnswers(DatasetRule):
+    """## What it does
+    Groups examples by their prompt (system instruction and every turn before the last model
+    turn, normalised as for exact duplicates) and flags groups whose last model turns differ
+    and are not near-duplicates of each other. Every example of the group after the first gets
+    a finding listing the answers.
+
+    ## Why is this bad?
+    The model is taught two answers to one question. In classification data this is a labelling
+    error; in generation data it halves the signal of both answers.
+
+    ## Example
+    Line 8 asks "Sentiment: I loved it" with answer "positive" and line 30 asks the same with
+    "negative".
+    Use instead: decide on one label and fix or remove the other example.
+
+    ## Options
+    - `dedup.near.similarity`: answers at least this similar count as the same answer.
+    """
+
+    code = "DUP003"
+    name = "conflicting-answers"
+    default_severity = Severity.WARNING
+
+    def check(self, analysis: DuplicateAnalysis, ctx: RuleContext) -> Iterator[Finding]:
+        for group in analysis.conflicts:
+            first = min(min(records) for _, records in group)
+            shown = "; ".join(f"{_quote(answer)} ×{len(records)}" for answer, records in group[:4])
+            more = f" and {len(group) - 4} more" if len(group) > 4 else ""
+            for _, records in group:
+                for r in records:
+                    if r != first:
+                        yield self.finding(analysis.source, int(analysis.lines[r]),
+                                           f"same prompt as line {int(analysis.lines[first])} with "
+                                           f"{len(group)} different answers: {shown}{more}",
+                                           related=analysis.where(first))
+
+
+class RepeatedPrompt(DatasetRule):
+    """## What it does
+    Counts examples per prompt (everything before the last model turn, normalised as for exact
+    duplicates) and reports each prompt that appears more often than the limit, once, at its
+    first line.
+
+    ## Why is this bad?
+    One over-represented prompt pulls the tuned model towards its answers; the mix of the
+    dataset is not what it seems.
+
+    ## Example
+    "Translate to French: hello" appears 57 times: reported at its first line.
+    Use instead: keep a few examples of the prompt, or vary it.
+
+    ## Options
+    - `dedup.prompt_repeats`: how many times a prompt may appear (default 10).
+    """
+
+    code = "DUP004"
+    name = "repeated-prompt"
+    default_severity = Severity.INFO
+
+    def check(self, analysis: DuplicateAnalysis, ctx: RuleContext) -> Iterator[Finding]:
+        for count, records in analysis.repeated:
+            shown = ", ".join(str(int(analysis.lines[r])) for r in records[1:6])
+            more = ", …" if count > 6 else ""
+            yield self.finding(analysis.source, int(analysis.lines[records[0]]),
+                               f"this prompt appears {count} times (also lines {shown}{more})")
+
+
+def summary(analysis: DuplicateAnalysis, split: str, max_clusters: int) -> dict[str, Any]:
+    """The report's `duplicates` entry for one file: counts, settings, LSH curve, clusters."""
+    where = analysis.where
+    clusters = sorted(analysis.clusters, key=lambda c: (-len(c.members), c.survivor))
+    return {
+        "source": analysis.source,
+        "split": split,
+        "records": analysis.records,
+        "records_without_text": analysis.without_text,
+        "exact_dropped": analysis.exact_dropped,
+        "near_dropped": analysis.near_dropped,
+        "clusters": len(analysis.clusters),
+        "candidate_pairs": analysis.candidates,
+        "verified_pairs": analysis.verified,
+        "settings": analysis.settings,
+        "listed_clusters": [
+            {
+                "size": len(c.members) + 1,
+                "survivor": where(c.survivor),
+                "members": [
+                    {"record": where(r), "matched": where(m), "similarity": round(score, 4), "code": code}
+                    for r, m, score, code in c.members[:20]
+                ],
+            }
+            for c in clusters[:max_clusters]
+        ],
+        "conflicts": [
+            [{"answer": answer, "records": [where(r) for r in records[:20]], "count": len(records)}
+             for answer, records in group]
+            for group in analysis.conflicts[:max_clusters]
+        ],
+        "conflict_groups": len(analysis.conflicts),
+        "repeated_prompts": [
+            {"count": count, "first": where(records[0])} for count, records in analysis.repeated[:max_clusters]
+        ],
+    }
+
+
+def _quote(text: str) -> str:
+    from sftgate.rules.base import quote
+
+    return quote(text, 40)
+
+
+def findings(analysis: DuplicateAnalysis, ctx: RuleContext, selected: Iterable[str]) -> list[Finding]:
+    """Every DUP finding of a file, for the selected codes."""
+    out: list[Finding] = []
+    for rule in (ExactDuplicate, NearDuplicate, ConflictingAnswers, RepeatedPrompt):
+        if rule.code in selected:
+            out.extend(rule().check(analysis, ctx))
+    return out
