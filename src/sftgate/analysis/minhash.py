@@ -22,40 +22,44 @@ from sftgate.analysis.text import mix64
 EMPTY = np.uint32(0xFFFFFFFF)  # a bin no shingle fell in (values are capped one below)
 _OFFSET = np.uint32(0x9E3779B1)  # densification offset per bin of distance (odd: a bijection)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# Odd multipliers for the tokens of a window (position k uses _MULTIPLIERS[k]); fixed forever,
+# since signatures must not change between versions without a reason.
+_MULTIPLIERS = mix64(np.arange(1, 65, dtype=np.uint64) * _GOLDEN) | np.uint64(1)
 
 
 def shingles(tokens: np.ndarray, counts: np.ndarray, size: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of every window of `size` tokens, per record: (hashes uint64, owner record index).
+    """Hashes of every window of `size` tokens: (hashes uint64, owner record index), in no
+    particular order.
 
     `tokens` holds the token hashes of record 0, then record 1, ...; `counts[i]` how many are
     record i's. `size` is one window size or one per record. Windows never cross records.
+    A window's hash is a linear combination of its (already mixed) token hashes with odd
+    multipliers, mixed once more: order matters, and equal windows hash equally everywhere.
     """
     n = counts.size
     sizes = np.broadcast_to(np.asarray(size, dtype=np.int64), (n,))
     starts = (np.cumsum(counts) - counts).astype(np.int64)
-    owner_of_token = np.repeat(np.arange(n, dtype=np.int64), counts)
+    owner = np.repeat(np.arange(n, dtype=np.int64), counts)
+    position = np.arange(tokens.size, dtype=np.int64) - starts[owner]  # index inside its record
     out_h: list[np.ndarray] = []
     out_o: list[np.ndarray] = []
-    for s in np.unique(sizes):
-        s = int(s)
-        pick = sizes == s
+    for s in np.unique(sizes[counts > 0]).tolist():
         if s == 1:
-            mask = pick[owner_of_token]
+            mask = sizes[owner] == 1
             out_h.append(tokens[mask])
-            out_o.append(owner_of_token[mask])
+            out_o.append(owner[mask])
             continue
-        # Windows that start at position p of a record with at least s tokens: p + s <= count.
-        rec = np.flatnonzero(pick & (counts >= s))
-        windows = counts[rec] - s + 1
-        first = np.repeat(starts[rec], windows)
-        pos = first + (np.arange(windows.sum(), dtype=np.int64) - np.repeat(np.cumsum(windows) - windows, windows))
-        h = np.zeros(pos.size, dtype=np.uint64)
-        for k in range(s):
-            h = mix64(h * _GOLDEN + tokens[pos + k])
-        out_h.append(h)
-        out_o.append(np.repeat(rec, windows))
+        # A window starting at each token; it is valid when it ends inside the same record.
+        m = tokens.size - s + 1
+        if m > 0:
+            h = tokens[:m] * _MULTIPLIERS[0]
+            for k in range(1, s):
+                h += tokens[k:k + m] * _MULTIPLIERS[k]
+            valid = (sizes[owner[:m]] == s) & (position[:m] + s <= counts[owner[:m]])
+            out_h.append(mix64(h[valid]))
+            out_o.append(owner[:m][valid])
         # Records shorter than the window: one shingle of all their tokens.
-        short = np.flatnonzero(pick & (counts > 0) & (counts < s))
+        short = np.flatnonzero((sizes == s) & (counts > 0) & (counts < s))
         if short.size:
             out_h.append(_whole(tokens, starts[short], counts[short]))
             out_o.append(short)
@@ -89,19 +93,20 @@ def _densify(sig: np.ndarray) -> np.ndarray:
     empty = sig == EMPTY
     if not empty.any():
         return sig
-    n, k = sig.shape
+    rows = np.flatnonzero(empty.any(axis=1) & ~empty.all(axis=1))  # partly empty: densify these
+    k = sig.shape[1]
     cols = np.arange(k, dtype=np.int64)
+    empty_rows = empty[rows]
     # For each position, the next non-empty column to the right, wrapping around once.
-    nxt = np.where(~empty, cols, 2 * k)
+    nxt = np.where(~empty_rows, cols, 2 * k)
     doubled = np.concatenate((nxt, nxt + k), axis=1)
     doubled[doubled >= 2 * k] = 4 * k  # an empty column in either copy: "none"
     nearest = np.minimum.accumulate(doubled[:, ::-1], axis=1)[:, ::-1][:, :k]
-    rows = np.flatnonzero(~empty.all(axis=1))
     out = sig.copy()
-    src = nearest[rows]
+    src = nearest
     distance = (src - cols).astype(np.uint32)
     borrowed = sig[rows[:, None], src % k] + distance * _OFFSET
-    fill = empty[rows]
+    fill = empty_rows
     out[rows] = np.where(fill, np.minimum(borrowed, EMPTY - np.uint32(1)), sig[rows])
     return out
 

@@ -30,24 +30,29 @@ _LONG = 50_000  # beyond this many tokens a side is compared by token sets only
 class Match(NamedTuple):
     similarity: float
     containment: float
-    overlap: float
     shorter: int  # tokens in the shorter sequence
 
 
 def compare(a: list[int], b: list[int]) -> Match:
     la, lb = len(a), len(b)
     if a == b:
-        return Match(1.0, 1.0, 1.0, la)
+        return Match(1.0, 1.0, la)
     shorter = min(la, lb)
-    sa, sb = set(a), set(b)
-    overlap = len(sa & sb) / len(sa | sb)
     if shorter == 0:
-        return Match(0.0, 0.0, overlap, 0)
+        return Match(0.0, 0.0, 0)
     if la > _LONG and lb > _LONG:
-        return Match(overlap, overlap, overlap, shorter)
+        o = overlap(a, b)
+        return Match(o, o, shorter)
     distance = Indel.distance(a, b)
     lcs = (la + lb - distance) / 2
-    return Match(1.0 - distance / (la + lb), lcs / shorter, overlap, shorter)
+    return Match(1.0 - distance / (la + lb), lcs / shorter, shorter)
+
+
+def overlap(a: list[int], b: list[int]) -> float:
+    """Jaccard similarity of the two token sets (1.0 for two empty sequences)."""
+    sa, sb = set(a), set(b)
+    union = len(sa | sb)
+    return len(sa & sb) / union if union else 1.0
 
 
 def changed_span(a: list[int], b: list[int], gap: int = 1) -> int:

@@ -17,7 +17,6 @@ of the token's code points, then a mixer): there is no Python-level work per tok
 
 from __future__ import annotations
 
-import re
 import sys
 import unicodedata
 from functools import lru_cache
@@ -42,7 +41,6 @@ SPACELESS_RANGES: tuple[tuple[int, int], ...] = (
 
 OTHER, WORD, SPACELESS = 0, 1, 2
 
-_WS = re.compile(r"\s+")
 _PUNCT = None  # built on first use: str.translate table deleting Unicode punctuation
 
 
@@ -70,7 +68,7 @@ def exact_text(text: str, *, case: bool = True, punctuation: bool = False) -> st
     text = unicodedata.normalize("NFC", text)
     if punctuation:
         text = text.translate(_punctuation_table())
-    text = _WS.sub(" ", text).strip()
+    text = " ".join(text.split())  # str.split() splits on the same Unicode whitespace as \\s
     return text.casefold() if case else text
 
 
@@ -133,16 +131,14 @@ def _hash_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if astral.size:
         cls[astral] = np.where((cp[astral] >= 0x20000) & (cp[astral] <= 0x3FFFF), SPACELESS, OTHER)
     word = cls == WORD
+    single = cls == SPACELESS
     before = np.concatenate(([False], word[:-1]))
     after = np.concatenate((word[1:], [False]))
-    word_starts = np.flatnonzero(word & ~before)
-    word_ends = np.flatnonzero(word & ~after) + 1
-    single = np.flatnonzero(cls == SPACELESS)
-    starts = np.concatenate((word_starts, single))
-    ends = np.concatenate((word_ends, single + 1))
-    order = np.argsort(starts, kind="stable")
-    starts, ends = starts[order], ends[order]
-    is_single = order >= word_starts.size
+    # Every token has one first and one last character, and tokens do not overlap: the two
+    # position lists below are in the same order (a one-character token starts and ends at once).
+    starts = np.flatnonzero((word & ~before) | single)
+    ends = np.flatnonzero((word & ~after) | single) + 1
+    is_single = single[starts]
 
     # Polynomial hash of each token: (H[end] - H[start]) * P^-start, H the prefix sums of cp * P^k.
     n = cp.size

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from sftgate.analysis.lsh import probability, star_edges
-from sftgate.analysis.similarity import changed_span, compare
+from sftgate.analysis.similarity import changed_span, compare, overlap
 from sftgate.analysis.unionfind import components
 from sftgate.model import Action, Finding, Severity
 from sftgate.rules.base import DatasetRule, RuleContext
@@ -53,10 +53,14 @@ class Verification:
                    float(near["containment_min_ratio"]))
 
     def side_score(self, a: list[int], b: list[int]) -> float:
+        """The best of edit similarity, containment (when allowed) and token-set overlap; the
+        overlap, the costliest, only when the others fall short."""
         m = compare(a, b)
-        score = max(m.similarity, m.overlap)
+        score = m.similarity
         if m.shorter >= self.containment_min_tokens and m.shorter >= self.containment_min_ratio * max(len(a), len(b)):
             score = max(score, m.containment)
+        if score < self.similarity:
+            score = max(score, overlap(a, b))
         return score
 
     def match(self, a: tuple[list[int], list[int]], b: tuple[list[int], list[int]]) -> float | None:
@@ -331,10 +335,10 @@ class NearDuplicate(DatasetRule):
     Use instead: keep one of the two.
 
     ## Options
-    - `dedup.near.threshold`: the Jaccard similarity of shingle sets the LSH aims at (default 0.5).
+    - `dedup.near.threshold`: the Jaccard similarity of shingle sets the LSH aims at (default 0.35).
     - `dedup.near.num_perm`: MinHash values per example (default 128).
     - `dedup.near.bands`, `dedup.near.rows`: LSH bands x rows (default: derived from the threshold).
-    - `dedup.near.shingle.size`: tokens per shingle (default 1).
+    - `dedup.near.shingle.size`: tokens per shingle (default 3).
     - `dedup.near.shingle.spaceless_size`: characters per shingle for text in scripts without spaces (default 3).
     - `dedup.near.similarity`: the verified similarity both sides must reach (default 0.85).
     - `dedup.near.max_changed_span`: new tokens one edit may replace (default 3).
