@@ -520,19 +520,18 @@ def run_speed(args: argparse.Namespace, log_dir: Path, ds_threshold: float) -> d
     else:
         prefix = gen if args.baseline_mb >= size_mb else generate(args, args.baseline_mb)
         _warm(prefix.path)
-        prefix_runs = {}
-        if prefix is not gen:
-            for workers in dict.fromkeys((args.workers, 1)):
-                spec = {"kind": "sftgate", "select": list(ALL_CODES), "workers": workers,
-                        "removed_out": str(log_dir / f"prefix-w{workers}.removed.txt")}
-                r, result = measure(f"sftgate DUP001-004 workers={workers}", spec, prefix.path, log_dir)
-                if r.ok:
-                    _fill_sftgate(r, result)
-                    r.records = prefix.records
-                prefix_runs[workers] = r
-                runs.append(r)
-        else:
-            prefix_runs[args.workers] = big
+        prefix_runs = {args.workers: big} if prefix is gen else {}
+        for workers in dict.fromkeys((args.workers, 1)):  # sftgate on the prefix; 1 worker too
+            if workers in prefix_runs:
+                continue
+            spec = {"kind": "sftgate", "select": list(ALL_CODES), "workers": workers,
+                    "removed_out": str(log_dir / f"prefix-w{workers}.removed.txt")}
+            r, result = measure(f"sftgate DUP001-004 workers={workers}", spec, prefix.path, log_dir)
+            if r.ok:
+                _fill_sftgate(r, result)
+                r.records = prefix.records
+            prefix_runs[workers] = r
+            runs.append(r)
         ds = _speed_datasketch(args, prefix.path, prefix.records, ds_threshold, log_dir, "prefix")
         runs.append(ds)
         pair = {"data": f"{prefix.path.name} (first {args.baseline_mb} MiB)", "sftgate": prefix_runs[args.workers],

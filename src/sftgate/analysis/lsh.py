@@ -56,4 +56,6 @@ def star_edges(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
     edges = np.concatenate(found)
-    return np.unique(edges, axis=0)
+    # Unique rows, fast: one int64 per edge (ids are below 2^31), sorted, then split back.
+    packed = np.unique((edges[:, 0] << 31) | edges[:, 1])
+    return np.stack((packed >> 31, packed & ((1 << 31) - 1)), axis=1)

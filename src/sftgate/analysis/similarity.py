@@ -31,21 +31,22 @@ class Match(NamedTuple):
     similarity: float
     containment: float
     shorter: int  # tokens in the shorter sequence
+    replaced_at_most: int  # min(deleted, inserted): no place can replace more tokens than this
 
 
 def compare(a: list[int], b: list[int]) -> Match:
     la, lb = len(a), len(b)
     if a == b:
-        return Match(1.0, 1.0, la)
+        return Match(1.0, 1.0, la, 0)
     shorter = min(la, lb)
     if shorter == 0:
-        return Match(0.0, 0.0, 0)
+        return Match(0.0, 0.0, 0, 0)
     if la > _LONG and lb > _LONG:
         o = overlap(a, b)
-        return Match(o, o, shorter)
+        return Match(o, o, shorter, 0)
     distance = Indel.distance(a, b)
-    lcs = (la + lb - distance) / 2
-    return Match(1.0 - distance / (la + lb), lcs / shorter, shorter)
+    lcs = (la + lb - distance) // 2
+    return Match(1.0 - distance / (la + lb), lcs / shorter, shorter, shorter - lcs)
 
 
 def overlap(a: list[int], b: list[int]) -> float:

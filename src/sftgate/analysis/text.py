@@ -65,7 +65,8 @@ def _punctuation_table() -> dict[int, None]:
 
 def exact_text(text: str, *, case: bool = True, punctuation: bool = False) -> str:
     """NFC with whitespace collapsed; `case` folds case, `punctuation` deletes punctuation."""
-    text = unicodedata.normalize("NFC", text)
+    if not text.isascii():  # ASCII is NFC already; the check costs far less than normalize()
+        text = unicodedata.normalize("NFC", text)
     if punctuation:
         text = text.translate(_punctuation_table())
     text = " ".join(text.split())  # str.split() splits on the same Unicode whitespace as \\s
@@ -79,6 +80,8 @@ def key64(text: str) -> int:
 
 def fold(text: str) -> str:
     """NFKC and case folding: the form `token_hashes` reads."""
+    if text.isascii():
+        return text.lower()  # NFKC leaves ASCII alone, and casefold() is lower() on it
     return unicodedata.normalize("NFKC", text).casefold()
 
 

@@ -14,6 +14,7 @@ calls and responses, file references) count as their canonical JSON.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -189,6 +190,7 @@ class FeatureTable:
     token_start: list[np.ndarray] = field(default_factory=list)
     snippets: list[str] = field(default_factory=list)
     spill: Any = None  # the open spill file
+    spill_path: str | None = None  # its path, removed by close()
     spilled: int = 0  # uint32 values written so far
     _final: dict[str, np.ndarray] | None = None
 
@@ -196,9 +198,8 @@ class FeatureTable:
 
     def append(self, chunk: FeatureChunk) -> None:
         if self.spill is None:
-            fd, path = tempfile.mkstemp(prefix="sftgate-tokens-", suffix=".u32")
+            fd, self.spill_path = tempfile.mkstemp(prefix="sftgate-tokens-", suffix=".u32")
             self.spill = os.fdopen(fd, "w+b")
-            os.unlink(path)  # the open file stays readable; nothing is left behind on exit
         for name in self._COLUMNS:
             self.columns.setdefault(name, []).append(getattr(chunk, name))
         per_record = chunk.prompt_tokens + chunk.response_tokens
@@ -238,7 +239,48 @@ class FeatureTable:
         values = np.frombuffer(data, dtype=np.uint32).tolist()
         return values[:n_prompt], values[n_prompt:]
 
+    def slice(self, records: np.ndarray) -> SpillSlice:
+        """A picklable reader of these records' tokens, for a worker process."""
+        assert self.spill_path is not None
+        self.column("token_start")  # flushes the spill file
+        return SpillSlice(self.spill_path, records, self.column("token_start")[records],
+                          self.column("prompt_tokens")[records], self.column("response_tokens")[records])
+
     def close(self) -> None:
         if self.spill is not None:
             self.spill.close()
             self.spill = None
+        if self.spill_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.spill_path)
+            self.spill_path = None
+
+
+_OPEN: dict[str, int] = {}  # spill files a worker process has open, by path
+
+
+@dataclass
+class SpillSlice:
+    """Some records' tokens in a spill file, readable from any process (a `TokenSource`)."""
+
+    path: str
+    records: np.ndarray  # record indexes, sorted
+    start: np.ndarray
+    prompt_tokens: np.ndarray
+    response_tokens: np.ndarray
+
+    def tokens(self, record: int) -> tuple[list[int], list[int]]:
+        i = int(np.searchsorted(self.records, record))
+        n_prompt, total = int(self.prompt_tokens[i]), int(self.prompt_tokens[i] + self.response_tokens[i])
+        if total == 0:
+            return [], []
+        fd = _OPEN.get(self.path)
+        if fd is None:
+            if len(_OPEN) > 8:  # files of earlier runs
+                for old in _OPEN.values():
+                    os.close(old)
+                _OPEN.clear()
+            fd = _OPEN[self.path] = os.open(self.path, os.O_RDONLY)
+        data = os.pread(fd, 4 * total, 4 * int(self.start[i]))
+        values = np.frombuffer(data, dtype=np.uint32).tolist()
+        return values[:n_prompt], values[n_prompt:]

@@ -19,11 +19,16 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 
+import numpy as np
+
 from sftgate.config import Profile
+from sftgate.engine.features import FeatureTable, SpillSlice
 from sftgate.engine.passes import ChunkResult, Checker
 from sftgate.io.reader import LineReader, plan_ranges
 from sftgate.io.sources import Source
+from sftgate.rules.dedup import TokenSource, Verification, verify_edges
 
+VERIFY_BLOCK = 4096  # candidate edges verified per task
 CHUNK_BYTES = 16 << 20  # a plain file is cut into ranges of about this size
 BATCH_LINES_BYTES = 8 << 20  # compressed input is handed out in batches of about this size
 
@@ -59,6 +64,10 @@ def _check_range(source: Source, split: str, start: int, end: int) -> ChunkResul
     with source.open() as stream:
         reader = LineReader(stream, max_line_bytes=checker.max_line, start=start, end=end)
         return checker.check_lines(reader, source=source.name, starts_file=start == 0)
+
+
+def _verify_block(edges: np.ndarray, tokens: SpillSlice, verification: Verification) -> np.ndarray:
+    return verify_edges(edges, tokens, verification)
 
 
 def _check_batch(source_name: str, split: str, lines: list, starts_file: bool) -> ChunkResult:
@@ -116,6 +125,19 @@ class LocalExecutor:
             reader = LineReader(stream, max_line_bytes=checker.max_line)
             result.merge(checker.check_lines(reader, source=source.name, starts_file=True), cap)
         return result, reader.broken
+
+    def verify_edges(self, edges: np.ndarray, tokens: TokenSource, verification: Verification) -> np.ndarray:
+        """`rules.dedup.verify_edges`, with blocks of edges spread over the worker processes.
+
+        Edges are in order (sorted by first record), so a block's records are mostly one
+        bucket's: each task carries only the offsets of the records its edges name.
+        """
+        if self.workers < 2 or edges.shape[0] <= VERIFY_BLOCK or not isinstance(tokens, FeatureTable):
+            return verify_edges(edges, tokens, verification)
+        blocks = [edges[i:i + VERIFY_BLOCK] for i in range(0, edges.shape[0], VERIFY_BLOCK)]
+        slices = [tokens.slice(np.unique(block)) for block in blocks]
+        parts = self.pool().map(_verify_block, blocks, slices, [verification] * len(blocks))
+        return np.concatenate(list(parts))
 
     def _ranges(self, source: Source, split: str) -> Iterator[ChunkResult]:
         chunk = max(1 << 20, min(CHUNK_BYTES, source.size // (self.workers * 4) + 1))

@@ -143,7 +143,7 @@ def _check_one(
     duplicates = None
     if isinstance(result.features, FeatureTable):
         try:
-            analysis = _duplicates(result, source.name, profile)
+            analysis = _duplicates(result, source.name, profile, executor)
         finally:
             result.features.close()
         extra.extend(dedup.findings(analysis, RuleContext(profile=profile, split=split), profile.selected))
@@ -163,7 +163,7 @@ def _check_one(
     return stats, findings, counts, len(failing), whole_file, duplicates
 
 
-def _duplicates(result: ChunkResult, source: str, profile: Profile) -> dedup.DuplicateAnalysis:
+def _duplicates(result: ChunkResult, source: str, profile: Profile, executor: LocalExecutor) -> dedup.DuplicateAnalysis:
     table = result.features
     assert isinstance(table, FeatureTable)
     settings = DedupSettings.from_profile(profile.dedup)
@@ -172,7 +172,7 @@ def _duplicates(result: ChunkResult, source: str, profile: Profile) -> dedup.Dup
     return dedup.analyse(
         source=source, lines=np.frombuffer(result.record_lines, dtype=np.int64), columns=columns, tokens=table,
         snippets=table.snippets, section=profile.dedup, bands=settings.bands, rows=settings.rows,
-        selected=profile.selected,
+        selected=profile.selected, verify=executor.verify_edges,
     )
 
 

@@ -23,7 +23,7 @@ prompt (everything before the last model turn).
 from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,25 +53,33 @@ class Verification:
                    float(near["containment_min_ratio"]))
 
     def side_score(self, a: list[int], b: list[int]) -> float:
-        """The best of edit similarity, containment (when allowed) and token-set overlap; the
-        overlap, the costliest, only when the others fall short."""
+        """The best of edit similarity, containment (when allowed) and token-set overlap."""
+        return self._side(a, b)[0]
+
+    def _side(self, a: list[int], b: list[int]) -> tuple[float, int]:
+        # (score, replaced_at_most); the token-set overlap, the costliest measure, only when
+        # the others fall short.
         m = compare(a, b)
         score = m.similarity
         if m.shorter >= self.containment_min_tokens and m.shorter >= self.containment_min_ratio * max(len(a), len(b)):
             score = max(score, m.containment)
         if score < self.similarity:
             score = max(score, overlap(a, b))
-        return score
+        return score, m.replaced_at_most
 
     def match(self, a: tuple[list[int], list[int]], b: tuple[list[int], list[int]]) -> float | None:
         """The pair's similarity (the lower side's score), or None when it is not a near-duplicate."""
-        prompt = self.side_score(a[0], b[0])
+        prompt, prompt_bound = self._side(a[0], b[0])
         if prompt < self.similarity:
             return None
-        response = self.side_score(a[1], b[1])
+        response, response_bound = self._side(a[1], b[1])
         if response < self.similarity:
             return None
-        if changed_span(a[0], b[0]) > self.max_changed_span or changed_span(a[1], b[1]) > self.max_changed_span:
+        # The alignment is walked only when a side may have replaced more than the limit.
+        limit = self.max_changed_span
+        if prompt_bound > limit and changed_span(a[0], b[0]) > limit:
+            return None
+        if response_bound > limit and changed_span(a[1], b[1]) > limit:
             return None
         return min(prompt, response)
 
@@ -121,8 +129,13 @@ def analyse(
     bands: int,
     rows: int,
     selected: frozenset[str],
+    verify: EdgeVerifier | None = None,
 ) -> DuplicateAnalysis:
-    """Cluster a file's examples and find conflicts and repeated prompts (see the module doc)."""
+    """Cluster a file's examples and find conflicts and repeated prompts (see the module doc).
+
+    `verify` scores candidate edges; the engine passes one that spreads them over its worker
+    processes. It must return what `verify_edges` returns.
+    """
     exact = columns["exact"]
     n = exact.size
     total_tokens = columns["prompt_tokens"] + columns["response_tokens"]
@@ -143,15 +156,13 @@ def analyse(
 
     near_edges: list[tuple[int, int, float]] = []
     if "DUP002" in selected:
-        verify = Verification.from_profile(near)
+        verification = Verification.from_profile(near)
         candidates = index[(rep == index) & (total_tokens > 0)]
         edges = star_edges(columns["bands"][candidates], candidates)
         out.candidates = int(edges.shape[0])
-        cache = _TokenCache(tokens)
-        for u, v in edges.tolist():
-            score = verify.match(cache.get(u), cache.get(v))
-            if score is not None:
-                near_edges.append((u, v, score))
+        scores = (verify or verify_edges)(edges, tokens, verification)
+        kept = ~np.isnan(scores)
+        near_edges = [(u, v, score) for (u, v), score in zip(edges[kept].tolist(), scores[kept].tolist(), strict=True)]
         out.verified = len(near_edges)
 
     if "DUP001" in selected or "DUP002" in selected:
@@ -162,6 +173,20 @@ def analyse(
         limit = int(section["prompt_repeats"])
         out.repeated = _repeated(columns["prompt"], limit)
     return out
+
+
+EdgeVerifier = Callable[[np.ndarray, TokenSource, Verification], np.ndarray]
+
+
+def verify_edges(edges: np.ndarray, tokens: TokenSource, verification: Verification) -> np.ndarray:
+    """Score each candidate edge (m, 2): its similarity, or NaN when it is not a near-duplicate."""
+    cache = _TokenCache(tokens)
+    scores = np.full(edges.shape[0], np.nan)
+    for i, (u, v) in enumerate(edges.tolist()):
+        score = verification.match(cache.get(u), cache.get(v))
+        if score is not None:
+            scores[i] = score
+    return scores
 
 
 class _TokenCache:

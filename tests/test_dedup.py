@@ -1,0 +1,367 @@
+"""The duplicate rules end to end, through `sftgate.check()`: clusters, survivors, chunking,
+records without text, the report's `duplicates` section, and the DEV near-duplicate benchmark."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sftgate
+from sftgate.analysis.lsh import probability
+from sftgate.engine import local
+
+BENCH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bench"
+DROPPING = ("DUP001", "DUP002")
+
+# Open-Assistant en_100_tree (Apache-2.0).
+BASES = [
+    ("When did the nuclear disaster at Chernobyl happen?",
+     "The Chernobyl nuclear power plant accident happened on April 26, 1986. It was a major nuclear accident "
+     "that occurred in Ukraine, then part of the Soviet Union. The explosion at the reactor caused a fire and "
+     "released radioactive material into the atmosphere."),
+    ("Who invented the honeycomb?",
+     "Honeycombs are a natural phenomenon. They are formed by bees using their specialized glands. The bees use "
+     "the honeycomb to store their honey and pollen."),
+    ("what is the speed of an unladen swallow ?",
+     "The phrase \"unladen swallow\" is a reference to a popular line from the movie \"Monty Python and the Holy "
+     "Grail\" and is not a scientifically recognized term. The speed of a swallow is around 17 meters per second "
+     "(62 km/h), although this can vary depending on the species of swallow and the conditions."),
+    ("Why did the colony fail in the Roanoke Expedition?",
+     "The colonists failed because they didn’t have enough supplies to survive. They were also unable to get help "
+     "from the local Native Americans, who were not friendly to the English."),
+    ("Who are you?",
+     "I am an open-source AI language model trained to assist you and engage in conversation on a variety of "
+     "topics."),
+]
+BOILERPLATE = " I hope this helps! Let me know if you have any other questions."
+
+
+def example(question: str, answer: str, *, system: str | None = None) -> dict[str, Any]:
+    record: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": question}]},
+                                           {"role": "model", "parts": [{"text": answer}]}]}
+    if system is not None:
+        record["systemInstruction"] = {"parts": [{"text": system}]}
+    return record
+
+
+def media_only(image: str) -> dict[str, Any]:
+    """An example with no text at all: an image and a caption image (Vertex AI sample files)."""
+    return {"contents": [
+        {"role": "user", "parts": [{"fileData": {"mimeType": "image/jpeg",
+                                                 "fileUri": f"gs://cloud-samples-data/generative-ai/image/{image}"}}]},
+        {"role": "model", "parts": [{"fileData": {"mimeType": "image/jpeg",
+                                                  "fileUri": "gs://my-tuning-bucket/captions/caption-card.jpeg"}}]},
+    ]}
+
+
+def dup_findings(report: sftgate.Report) -> list[dict[str, Any]]:
+    return [f.to_dict() for f in report.findings if f.code.startswith("DUP")]
+
+
+def dropped(report: sftgate.Report) -> dict[int, sftgate.Finding]:
+    """Line -> its DUP001/DUP002 finding; a line gets at most one."""
+    out: dict[int, sftgate.Finding] = {}
+    for f in report.findings:
+        if f.code in DROPPING:
+            assert f.line not in out, f"line {f.line} dropped twice"
+            out[f.line] = f
+    return out
+
+
+def line_of(where: str) -> int:
+    return int(where.rsplit(":", 1)[1])
+
+
+# --- survivors -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cluster_file(tmp_path, write_jsonl):
+    """Line 1 an answer, line 2 the same with boilerplate appended (the longest), line 3 another
+    example, line 4 line 1 again with other spacing and case."""
+    question, answer = BASES[3]
+    return write_jsonl(tmp_path / "train.jsonl", [
+        example(question, answer),
+        example(question, answer + BOILERPLATE),
+        example(*BASES[1]),
+        example(question.upper(), answer.replace(". ", ".  ")),
+    ])
+
+
+def test_survivor_first_keeps_the_earliest(cluster_file):
+    report = sftgate.check(str(cluster_file), select=["DUP"], workers=1)
+    found = {line: (f.code, f.message, f.related) for line, f in dropped(report).items()}
+    assert found == {
+        2: ("DUP002", "near-duplicate of line 1 (similarity 1.00)", f"{cluster_file}:1"),
+        4: ("DUP001", "exact duplicate of line 1", f"{cluster_file}:1"),
+    }
+    [cluster] = report.duplicates[0]["listed_clusters"]
+    assert cluster["survivor"] == f"{cluster_file}:1" and cluster["size"] == 3
+    assert report.duplicates[0]["exact_dropped"] == 1 and report.duplicates[0]["near_dropped"] == 1
+
+
+def test_survivor_longest_keeps_the_longest(cluster_file, tmp_path, write_rules):
+    rules = write_rules(tmp_path / "rules.yaml", "dedup:\n  survivor: longest\n")
+    report = sftgate.check(str(cluster_file), rules=str(rules), select=["DUP"], workers=1)
+    found = {line: (f.code, f.message, f.related) for line, f in dropped(report).items()}
+    # Line 4 is matched on its way to the survivor: through line 1, its exact copy.
+    assert found == {
+        1: ("DUP002", "near-duplicate of line 2 (similarity 1.00)", f"{cluster_file}:2"),
+        4: ("DUP001", "exact duplicate of line 1", f"{cluster_file}:1"),
+    }
+    [cluster] = report.duplicates[0]["listed_clusters"]
+    assert cluster["survivor"] == f"{cluster_file}:2"
+    assert report.duplicates[0]["settings"]["survivor"] == "longest"
+
+
+def test_longest_ties_go_to_the_earliest(tmp_path, write_jsonl, write_rules):
+    path = write_jsonl(tmp_path / "train.jsonl", [example(*BASES[2]), example(*BASES[1]), example(*BASES[1])])
+    rules = write_rules(tmp_path / "rules.yaml", "dedup:\n  survivor: longest\n")
+    report = sftgate.check(str(path), rules=str(rules), select=["DUP001"], workers=1)
+    assert [(f.line, f.related) for f in report.findings] == [(3, f"{path}:2")]
+
+
+# --- chunking and workers ------------------------------------------------------------------------
+
+
+def _with_copies(oasst: Path) -> list[bytes]:
+    """The shipped OASST sample with exact and edited copies placed far from their originals."""
+    lines = (oasst / "train.jsonl").read_bytes().splitlines()[:300]
+    out = list(lines)
+    for i in range(0, 300, 23):
+        record = json.loads(lines[i])
+        turns = record["contents"]
+        turns[0]["parts"][0]["text"] = "  " + turns[0]["parts"][0]["text"].upper()
+        out.append(json.dumps(record, ensure_ascii=False).encode())  # an exact copy, after normalisation
+        answer = turns[-1]["parts"][0]["text"]
+        turns[-1]["parts"][0]["text"] = answer + BOILERPLATE
+        out.insert(len(out) // 2, json.dumps(record, ensure_ascii=False).encode())  # a near copy
+    return out
+
+
+def test_workers_and_chunks_do_not_change_the_duplicates(tmp_path, oasst, write_jsonl, write_rules, monkeypatch,
+                                                         without_volatile):
+    path = write_jsonl(tmp_path / "train.jsonl", _with_copies(oasst))
+    rules = write_rules(tmp_path / "rules.yaml", "dedup:\n  prompt_repeats: 3\n")
+    serial = sftgate.check(str(path), rules=str(rules), select=["DUP"], workers=1)
+    assert {f.code for f in serial.findings} == {"DUP001", "DUP002", "DUP003", "DUP004"}
+
+    size = 8192  # `_ranges` never plans chunks under 1 MiB unless plan_ranges is told otherwise
+    monkeypatch.setattr(local, "CHUNK_BYTES", size)
+    plan = local.plan_ranges
+    monkeypatch.setattr(local, "plan_ranges", lambda stream, total, _chunk: plan(stream, total, size))
+    chunks = []
+    merge = local.ChunkResult.merge
+    monkeypatch.setattr(local.ChunkResult, "merge", lambda result, chunk, cap: (chunks.append(chunk.lines),
+                                                                                 merge(result, chunk, cap)))
+    parallel = sftgate.check(str(path), rules=str(rules), select=["DUP"], workers=2)
+    assert len(chunks) > 20 and sum(chunks) == parallel.inputs[0].lines
+
+    assert dup_findings(parallel) == dup_findings(serial)
+    assert parallel.duplicates == serial.duplicates
+    assert without_volatile(parallel) == without_volatile(serial)
+
+
+# --- invariants on random data -------------------------------------------------------------------
+
+
+def _edit(kind: str, question: str, answer: str, k: int) -> tuple[str, str, str | None]:
+    words = answer.split(" ")
+    i = k % len(words)
+    if kind == "case":
+        return question.upper(), answer, None
+    if kind == "space":
+        return question, answer.replace(" ", "  ", 3), None
+    if kind == "typo" and len(words[i]) > 1:
+        w = words[i]
+        words[i] = w[1] + w[0] + w[2:]
+        return question, " ".join(words), None
+    if kind == "word":
+        words[i] = ("indeed", "reportedly", "Vesuvius", "42")[k % 4]
+        return question, " ".join(words), None
+    if kind == "boilerplate":
+        return question, answer + BOILERPLATE, None
+    if kind == "truncate":
+        return question, answer[: answer.rfind(". ") + 1] or answer, None
+    if kind == "system":
+        return question, answer, "Answer in plain English."
+    return question, answer, None
+
+
+EDITS = ("case", "space", "typo", "word", "boilerplate", "truncate", "system")
+
+datasets = st.lists(
+    st.tuples(st.integers(0, len(BASES) - 1), st.lists(st.sampled_from(EDITS), max_size=2), st.integers(0, 60)),
+    min_size=1, max_size=14,
+)
+
+
+def _build(spec: list[tuple[int, list[str], int]]) -> list[dict[str, Any]]:
+    records = []
+    for base, edits, k in spec:
+        question, answer = BASES[base]
+        system = None
+        for kind in edits:
+            question, answer, added = _edit(kind, question, answer, k)
+            system = system or added
+        records.append(example(question, answer, system=system))
+    return records
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=datasets, policy=st.sampled_from(["first", "longest"]))
+def test_every_cluster_keeps_exactly_one_member(spec, policy, tmp_path, write_jsonl, write_rules):
+    records = _build(spec)
+    path = write_jsonl(tmp_path / "train.jsonl", records)
+    rules = write_rules(tmp_path / "rules.yaml", f"dedup:\n  survivor: {policy}\n")
+    report = sftgate.check(str(path), rules=str(rules), select=["DUP001", "DUP002"], workers=1)
+    gone = dropped(report)
+    n = len(records)
+
+    for line, f in gone.items():
+        assert f.related is not None and f.related.startswith(f"{path}:")
+        assert 1 <= line_of(f.related) <= n and line_of(f.related) != line
+        assert f.similarity == 1.0 if f.code == "DUP001" else 0.85 <= f.similarity <= 1.0
+    # Following `related` from a dropped record always ends at a kept one.
+    for line in gone:
+        seen = {line}
+        while line in gone:
+            line = line_of(gone[line].related)
+            assert line not in seen, "related records form a cycle"
+            seen.add(line)
+
+    [summary] = report.duplicates
+    assert summary["records"] == n and summary["clusters"] == len(summary["listed_clusters"])
+    members: set[int] = set()
+    for cluster in summary["listed_clusters"]:
+        survivor = line_of(cluster["survivor"])
+        lines = [line_of(m["record"]) for m in cluster["members"]]
+        assert cluster["size"] == len(lines) + 1 == len({survivor, *lines})
+        assert survivor not in gone, "a cluster lost every member"
+        assert set(lines) <= set(gone)
+        assert {line_of(m["matched"]) for m in cluster["members"]} <= {survivor, *lines}
+        members.update(lines)
+    assert members == set(gone)
+    assert summary["exact_dropped"] == sum(f.code == "DUP001" for f in gone.values())
+    assert summary["near_dropped"] == sum(f.code == "DUP002" for f in gone.values())
+
+    # Identical records: all but one are dropped.
+    copies: dict[str, list[int]] = defaultdict(list)
+    for line, record in enumerate(records, start=1):
+        copies[json.dumps(record, sort_keys=True)].append(line)
+    for lines in copies.values():
+        assert sum(line not in gone for line in lines) <= 1
+
+
+# --- records without text ------------------------------------------------------------------------
+
+
+def test_records_without_tokens_are_compared_exactly(tmp_path, write_jsonl):
+    # Emoji are no tokens: these examples have no text to shingle.
+    path = write_jsonl(tmp_path / "train.jsonl", [
+        example("🐝🍯", "👍"),
+        example(*BASES[1]),
+        example("🐝🍯", "👍"),
+        example("🐝🍯", "👎"),
+        example("🐝🍯", "👍"),
+    ])
+    report = sftgate.check(str(path), select=["DUP001", "DUP002"], workers=1)
+    assert [(f.code, f.line, f.related) for f in report.findings] == [
+        ("DUP001", 3, f"{path}:1"), ("DUP001", 5, f"{path}:1")]
+    summary = report.duplicates[0]
+    assert summary["records_without_text"] == 4
+    assert summary["candidate_pairs"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="non-text parts are tokenised as their JSON (features._parts_text), "
+                   "so media-only examples have tokens, and two different files differ by a token or two")
+def test_media_only_records_are_compared_exactly(tmp_path, write_jsonl):
+    path = write_jsonl(tmp_path / "train.jsonl", [
+        media_only("scones.jpg"), example(*BASES[1]), media_only("scones.jpg"), media_only("croissant.jpeg"),
+    ])
+    report = sftgate.check(str(path), select=["DUP001", "DUP002"], workers=1)
+    summary = report.duplicates[0]
+    assert [(f.code, f.line) for f in report.findings] == [("DUP001", 3)]
+    assert summary["records_without_text"] == 3
+
+
+@pytest.mark.xfail(strict=True, reason="the fileUri is tokenised with the text, so the same question about "
+                   "two different images is a near-duplicate (changed span 1)")
+def test_same_question_about_different_images_is_not_a_near_duplicate(tmp_path, write_jsonl):
+    def about(image: str) -> dict[str, Any]:
+        record = example("Is there a cat in this image?", "Yes")
+        record["contents"][0]["parts"].insert(
+            0, {"fileData": {"mimeType": "image/jpeg", "fileUri": f"gs://my-tuning-bucket/images/{image}"}})
+        return record
+
+    path = write_jsonl(tmp_path / "train.jsonl", [about("cat-0001.jpg"), about("cat-0002.jpg")])
+    report = sftgate.check(str(path), select=["DUP002"], workers=1)
+    assert report.findings == []
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def test_report_settings_and_detection_curve(cluster_file):
+    report = sftgate.check(str(cluster_file), select=["DUP"], workers=1)
+    [summary] = report.duplicates
+    assert summary["source"] == str(cluster_file) and summary["split"] == "train" and summary["records"] == 4
+    settings_ = summary["settings"]
+    curve = settings_["detection_curve"]
+    assert list(curve) == ["0.5", "0.7", "0.8", "0.9"]
+    bands, rows = settings_["bands"], settings_["rows"]
+    assert bands * rows <= settings_["num_perm"]
+    assert curve == {s: round(probability(float(s), bands, rows), 4) for s in curve}
+    assert list(curve.values()) == sorted(curve.values())
+    assert json.loads(json.dumps(report.to_dict()))["duplicates"] == report.duplicates
+
+
+def test_each_file_is_deduplicated_on_its_own(tmp_path, write_jsonl):
+    train = write_jsonl(tmp_path / "train.jsonl", [example(*BASES[0]), example(*BASES[1])])
+    validation = write_jsonl(tmp_path / "validation.jsonl", [example(*BASES[1]), example(*BASES[1])])
+    report = sftgate.check(str(train), validation=str(validation), select=["DUP"], workers=1)
+    assert [(f.source, f.line, f.related) for f in report.findings] == [
+        (str(validation), 2, f"{validation}:1")]
+    assert [(d["source"], d["split"], d["records"]) for d in report.duplicates] == [
+        (str(train), "train", 2), (str(validation), "validation", 2)]
+
+
+def test_no_duplicates_section_without_dup_rules(cluster_file):
+    report = sftgate.check(str(cluster_file), select=["STR"], workers=1)
+    assert report.duplicates == []
+    assert "DUP001" not in report.counts_by_code()
+
+
+# --- the DEV benchmark ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_near_duplicate_benchmark_floor(tmp_path, write_rules):
+    if not (BENCH / "neardup.jsonl").is_file():
+        pytest.skip(f"the DEV benchmark is not present at {BENCH}")
+    rules = write_rules(tmp_path / "rules.yaml", "report:\n  max_findings_per_rule: 100000\n")
+    report = sftgate.check(str(BENCH / "neardup.jsonl"), rules=str(rules), select=list(DROPPING))
+    assert sum(r.count for r in report.rules) == sum(r.listed for r in report.rules), "findings were capped"
+    removed = set(dropped(report))
+
+    labels = [json.loads(line) for line in (BENCH / "neardup.labels.jsonl").read_text(encoding="utf-8").splitlines()]
+    group_of = {label["line"]: label["group"] for label in labels}
+    groups: dict[str, list[int]] = defaultdict(list)
+    for label in labels:
+        groups[label["group"]].append(label["line"])
+    kept = {g for g, lines in groups.items() if any(line not in removed for line in lines)}
+    right = sum(group_of[line] in kept for line in removed)
+    precision = right / len(removed)
+    recall = right / sum(len(lines) - 1 for lines in groups.values())
+    negatives = [label["line"] for label in labels if label["kind"] in ("short_label_negative", "template_negative")]
+    negatives_removed = sum(line in removed for line in negatives) / len(negatives)
+
+    assert recall >= 0.97, (recall, precision, negatives_removed)
+    assert precision >= 0.99, (recall, precision, negatives_removed)
+    assert negatives_removed <= 0.02, (recall, precision, negatives_removed)
