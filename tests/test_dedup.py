@@ -22,22 +22,22 @@ DROPPING = ("DUP001", "DUP002")
 # Open-Assistant en_100_tree (Apache-2.0).
 BASES = [
     ("When did the nuclear disaster at Chernobyl happen?",
-     "The Chernobyl nuclear power plant accident happened on April 26, 1986. It was a major nuclear accident "
-     "that occurred in Ukraine, then part of the Soviet Union. The explosion at the reactor caused a fire and "
-     "released radioactive material into the atmosphere."),
+     ("The Chernobyl nuclear power plant accident happened on April 26, 1986. It was a major nuclear accident "
+      "that occurred in Ukraine, then part of the Soviet Union. The explosion at the reactor caused a fire and "
+      "released radioactive material into the atmosphere.")),
     ("Who invented the honeycomb?",
-     "Honeycombs are a natural phenomenon. They are formed by bees using their specialized glands. The bees use "
-     "the honeycomb to store their honey and pollen."),
+     ("Honeycombs are a natural phenomenon. They are formed by bees using their specialized glands. The bees "
+      "use the honeycomb to store their honey and pollen.")),
     ("what is the speed of an unladen swallow ?",
-     "The phrase \"unladen swallow\" is a reference to a popular line from the movie \"Monty Python and the Holy "
-     "Grail\" and is not a scientifically recognized term. The speed of a swallow is around 17 meters per second "
-     "(62 km/h), although this can vary depending on the species of swallow and the conditions."),
+     ("The phrase \"unladen swallow\" is a reference to a popular line from the movie \"Monty Python and the "
+      "Holy Grail\" and is not a scientifically recognized term. The speed of a swallow is around 17 meters per "
+      "second (62 km/h), although this can vary depending on the species of swallow and the conditions.")),
     ("Why did the colony fail in the Roanoke Expedition?",
-     "The colonists failed because they didn’t have enough supplies to survive. They were also unable to get help "
-     "from the local Native Americans, who were not friendly to the English."),
+     ("The colonists failed because they didn’t have enough supplies to survive. They were also unable to get "
+      "help from the local Native Americans, who were not friendly to the English.")),
     ("Who are you?",
-     "I am an open-source AI language model trained to assist you and engage in conversation on a variety of "
-     "topics."),
+     ("I am an open-source AI language model trained to assist you and engage in conversation on a variety of "
+      "topics.")),
 ]
 BOILERPLATE = " I hope this helps! Let me know if you have any other questions."
 
@@ -151,15 +151,21 @@ def test_workers_and_chunks_do_not_change_the_duplicates(tmp_path, oasst, write_
     rules = write_rules(tmp_path / "rules.yaml", "dedup:\n  prompt_repeats: 3\n")
     serial = sftgate.check(str(path), rules=str(rules), select=["DUP"], workers=1)
     assert {f.code for f in serial.findings} == {"DUP001", "DUP002", "DUP003", "DUP004"}
+    assert serial.duplicates[0]["candidate_pairs"] > 4 * 16
 
+    monkeypatch.setattr(local, "VERIFY_BLOCK", 16)  # candidate pairs verified in blocks over the workers
     size = 8192  # `_ranges` never plans chunks under 1 MiB unless plan_ranges is told otherwise
     monkeypatch.setattr(local, "CHUNK_BYTES", size)
     plan = local.plan_ranges
     monkeypatch.setattr(local, "plan_ranges", lambda stream, total, _chunk: plan(stream, total, size))
-    chunks = []
+    chunks: list[int] = []  # lines per chunk the parent merges
     merge = local.ChunkResult.merge
-    monkeypatch.setattr(local.ChunkResult, "merge", lambda result, chunk, cap: (chunks.append(chunk.lines),
-                                                                                 merge(result, chunk, cap)))
+
+    def counting_merge(result: local.ChunkResult, chunk: local.ChunkResult, cap: int) -> None:
+        chunks.append(chunk.lines)
+        merge(result, chunk, cap)
+
+    monkeypatch.setattr(local.ChunkResult, "merge", counting_merge)
     parallel = sftgate.check(str(path), rules=str(rules), select=["DUP"], workers=2)
     assert len(chunks) > 20 and sum(chunks) == parallel.inputs[0].lines
 
@@ -198,7 +204,7 @@ EDITS = ("case", "space", "typo", "word", "boilerplate", "truncate", "system")
 
 datasets = st.lists(
     st.tuples(st.integers(0, len(BASES) - 1), st.lists(st.sampled_from(EDITS), max_size=2), st.integers(0, 60)),
-    min_size=1, max_size=14,
+    min_size=2, max_size=14,
 )
 
 
@@ -214,7 +220,7 @@ def _build(spec: list[tuple[int, list[str], int]]) -> list[dict[str, Any]]:
     return records
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=datasets, policy=st.sampled_from(["first", "longest"]))
 def test_every_cluster_keeps_exactly_one_member(spec, policy, tmp_path, write_jsonl, write_rules):
     records = _build(spec)
@@ -223,11 +229,15 @@ def test_every_cluster_keeps_exactly_one_member(spec, policy, tmp_path, write_js
     report = sftgate.check(str(path), rules=str(rules), select=["DUP001", "DUP002"], workers=1)
     gone = dropped(report)
     n = len(records)
+    [summary] = report.duplicates
 
     for line, f in gone.items():
         assert f.related is not None and f.related.startswith(f"{path}:")
         assert 1 <= line_of(f.related) <= n and line_of(f.related) != line
-        assert f.similarity == 1.0 if f.code == "DUP001" else 0.85 <= f.similarity <= 1.0
+        if f.code == "DUP001":
+            assert f.similarity == 1.0
+        else:
+            assert summary["settings"]["similarity"] <= f.similarity <= 1.0
     # Following `related` from a dropped record always ends at a kept one.
     for line in gone:
         seen = {line}
@@ -236,7 +246,6 @@ def test_every_cluster_keeps_exactly_one_member(spec, policy, tmp_path, write_js
             assert line not in seen, "related records form a cycle"
             seen.add(line)
 
-    [summary] = report.duplicates
     assert summary["records"] == n and summary["clusters"] == len(summary["listed_clusters"])
     members: set[int] = set()
     for cluster in summary["listed_clusters"]:
@@ -279,8 +288,6 @@ def test_records_without_tokens_are_compared_exactly(tmp_path, write_jsonl):
     assert summary["candidate_pairs"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="non-text parts are tokenised as their JSON (features._parts_text), "
-                   "so media-only examples have tokens, and two different files differ by a token or two")
 def test_media_only_records_are_compared_exactly(tmp_path, write_jsonl):
     path = write_jsonl(tmp_path / "train.jsonl", [
         media_only("scones.jpg"), example(*BASES[1]), media_only("scones.jpg"), media_only("croissant.jpeg"),
@@ -291,8 +298,6 @@ def test_media_only_records_are_compared_exactly(tmp_path, write_jsonl):
     assert summary["records_without_text"] == 3
 
 
-@pytest.mark.xfail(strict=True, reason="the fileUri is tokenised with the text, so the same question about "
-                   "two different images is a near-duplicate (changed span 1)")
 def test_same_question_about_different_images_is_not_a_near_duplicate(tmp_path, write_jsonl):
     def about(image: str) -> dict[str, Any]:
         record = example("Is there a cat in this image?", "Yes")
@@ -302,6 +307,17 @@ def test_same_question_about_different_images_is_not_a_near_duplicate(tmp_path, 
 
     path = write_jsonl(tmp_path / "train.jsonl", [about("cat-0001.jpg"), about("cat-0002.jpg")])
     report = sftgate.check(str(path), select=["DUP002"], workers=1)
+    assert report.findings == []
+
+
+def test_turn_boundaries_are_part_of_the_prompt(tmp_path, write_jsonl, write_rules):
+    two_turns = example("Translate to French: hello", "bonjour")
+    two_turns["contents"] += [{"role": "user", "parts": [{"text": "Now in German"}]},
+                              {"role": "model", "parts": [{"text": "hallo"}]}]
+    one_turn = example("Translate to French: hello model bonjour user Now in German", "guten Tag")
+    path = write_jsonl(tmp_path / "train.jsonl", [two_turns, one_turn])
+    rules = write_rules(tmp_path / "rules.yaml", "dedup:\n  prompt_repeats: 1\n")
+    report = sftgate.check(str(path), rules=str(rules), select=["DUP003", "DUP004"], workers=1)
     assert report.findings == []
 
 

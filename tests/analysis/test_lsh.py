@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def test_probability_is_the_s_curve():
 @pytest.mark.parametrize(("bands", "rows"), [(1, 1), (25, 5), (14, 9), (5, 25), (128, 1)])
 def test_probability_rises_with_similarity(bands, rows):
     curve = [probability(s, bands, rows) for s in np.linspace(0.0, 1.0, 101)]
-    assert all(b >= a for a, b in zip(curve, curve[1:]))
+    assert all(b >= a for a, b in pairwise(curve))
     assert all(0.0 <= p <= 1.0 for p in curve)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sftgate.analysis import similarity
-from sftgate.analysis.similarity import Match, changed_span, compare
+from sftgate.analysis.similarity import Match, changed_span, compare, overlap
 from sftgate.analysis.text import fold, token_hashes
 
 # Open-Assistant en_100_tree (Apache-2.0): three sentences of one answer.
@@ -19,13 +21,14 @@ def tokens(text: str) -> list[int]:
     return token_hashes([fold(text)])[0].tolist()
 
 
-# --- compare -------------------------------------------------------------------------------------
+# --- compare and overlap -------------------------------------------------------------------------
 
 
 def test_identical():
     a = tokens(ANSWER)
-    assert compare(a, list(a)) == Match(1.0, 1.0, 1.0, len(a))
+    assert compare(a, list(a)) == Match(1.0, 1.0, len(a), 0)
     assert changed_span(a, list(a)) == 0
+    assert overlap(a, list(a)) == 1.0
 
 
 def test_typo_costs_one_token_on_each_side():
@@ -34,6 +37,7 @@ def test_typo_costs_one_token_on_each_side():
     assert m.similarity == pytest.approx(1 - 2 / (2 * len(a)))
     assert m.containment == pytest.approx(1 - 1 / len(a))
     assert m.shorter == len(a)
+    assert m.replaced_at_most == 1
 
 
 def test_appended_boilerplate_is_contained():
@@ -43,21 +47,24 @@ def test_appended_boilerplate_is_contained():
     assert m.containment == 1.0
     assert m.similarity == pytest.approx(2 * len(a) / (len(a) + len(b)))
     assert m.shorter == len(a)
+    assert m.replaced_at_most == 0  # nothing of the shorter side is missing from the longer
 
 
 def test_swapped_sentences_have_the_same_token_set():
-    m = compare(tokens(ANSWER), tokens(f"{SECOND} {FIRST} {THIRD}"))
-    assert m.overlap == 1.0
-    assert m.similarity < 1.0
+    a, b = tokens(ANSWER), tokens(f"{SECOND} {FIRST} {THIRD}")
+    assert overlap(a, b) == 1.0
+    assert compare(a, b).similarity < 1.0
 
 
 def test_overlap_is_the_jaccard_of_token_sets():
-    assert compare([1, 2, 3, 3], [3, 4]).overlap == pytest.approx(1 / 4)
+    assert overlap([1, 2, 3, 3], [3, 4]) == pytest.approx(1 / 4)
+    assert overlap([], []) == 1.0
+    assert overlap([], [1]) == 0.0
 
 
 def test_empty_sides():
-    assert compare([], []) == Match(1.0, 1.0, 1.0, 0)
-    assert compare([], [1, 2]) == Match(0.0, 0.0, 0.0, 0)
+    assert compare([], []) == Match(1.0, 1.0, 0, 0)
+    assert compare([], [1, 2]) == Match(0.0, 0.0, 0, 0)
     assert compare([1, 2], []).shorter == 0
 
 
@@ -66,9 +73,19 @@ def test_very_long_sides_fall_back_to_token_sets(monkeypatch):
     a = tokens(ANSWER)
     b = tokens(f"{THIRD} {SECOND} novel words here {FIRST}")
     m = compare(a, b)
-    assert m.similarity == m.containment == m.overlap
-    assert m.overlap == pytest.approx(len(set(a)) / len(set(a) | set(b)))
+    assert m.similarity == m.containment == overlap(a, b)
+    assert m.similarity == pytest.approx(len(set(a)) / len(set(a) | set(b)))
     assert changed_span(a, b) == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=st.lists(st.integers(0, 8), max_size=30), b=st.lists(st.integers(0, 8), max_size=30))
+def test_replaced_at_most_bounds_changed_span(a, b):
+    # Verification skips the alignment walk when this bound is within the limit.
+    m = compare(a, b)
+    assert changed_span(a, b) <= m.replaced_at_most <= m.shorter
+    assert 0.0 <= m.similarity <= m.containment + 1e-12 <= 1.0 + 1e-12
+    assert compare(b, a) == m
 
 
 # --- changed_span --------------------------------------------------------------------------------

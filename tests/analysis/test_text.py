@@ -103,8 +103,6 @@ def test_lone_surrogate_does_not_break_hashing():
     assert counts.tolist() == [2]
 
 
-@pytest.mark.xfail(strict=True, reason="combining marks (Mn/Mc) are not alphanumeric, so Devanagari and "
-                   "Arabic words are cut at every vowel sign and the signs dropped: दिन and दान hash alike")
 def test_combining_marks_belong_to_their_word():
     assert len(tokens("हिन्दी")) == 1
     assert tokens("दिन") != tokens("दान")

@@ -6,8 +6,8 @@ Two normalisations serve two purposes:
   whitespace collapsed to one space, optionally case-folded and stripped of punctuation.
 - `fold` + `token_hashes` is what near-duplicate and leakage detection compare: NFKC and
   case folding (full-width letters, ligatures and the like become plain ones), then tokens.
-  A token is a run of letters, digits and underscores, or one character of a script written
-  without spaces (Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar), so text in those scripts
+  A token is a run of letters, digits, underscores and combining marks, or one character of a
+  script written without spaces (Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar), so text in those scripts
   is compared character by character without a language-specific word segmenter. Punctuation
   and whitespace separate tokens and are not tokens themselves.
 
@@ -48,7 +48,10 @@ _PUNCT = None  # built on first use: str.translate table deleting Unicode punctu
 def _classes() -> np.ndarray:
     """Class of every BMP code point, plus one slot (index 0x10000) for all astral ones."""
     table = np.zeros(0x10001, dtype=np.uint8)
-    word = [c for c in range(0x10000) if chr(c).isalnum() or c == 0x5F]
+    # Letters, digits, underscore, and combining marks (Devanagari and Arabic vowel signs belong
+    # to their word, not between two words).
+    word = [c for c in range(0x10000)
+            if chr(c).isalnum() or c == 0x5F or unicodedata.category(chr(c)) in ("Mn", "Mc", "Me")]
     table[word] = WORD
     for lo, hi in SPACELESS_RANGES:
         if lo < 0x10000:

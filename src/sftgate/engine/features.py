@@ -30,6 +30,7 @@ from sftgate.analysis.text import exact_text, fold, key64, token_hashes
 from sftgate.model import Example, PartKind
 
 _TEXT = PartKind.TEXT
+_FILE_DATA = PartKind.FILE_DATA
 SNIPPET = 60  # characters of an answer kept for reports
 _GROUP_CHARS = 1 << 17  # characters of text hashed per numpy batch
 
@@ -81,6 +82,7 @@ class FeatureChunk:
     exact: np.ndarray  # uint64 key of the whole example's exact text
     prompt: np.ndarray  # uint64 key of everything before the last model turn
     response: np.ndarray  # uint64 key of the last model turn
+    media: np.ndarray  # uint64 key of the example's media references; 0 without media
     prompt_tokens: np.ndarray  # int64 tokens on the prompt side
     response_tokens: np.ndarray  # int64 tokens on the response side
     bands: np.ndarray  # (n, bands) uint64 LSH keys; all 0 for an example without tokens
@@ -108,21 +110,32 @@ class FeatureBuilder:
         self._offset: list[int] = []
         self._length: list[int] = []
         self._snippets: list[str] = []
+        self._media: list[int] = []
 
     def add(self, example: Example) -> None:
         s = self.settings
-        system = _parts_text(example.system)
-        turns = [(t.effective_role, _parts_text(t.parts)) for t in example.turns]
+        media: list[str] = []
+        system = _parts_text(example.system, media)
+        turns = [(t.effective_role, _parts_text(t.parts, media)) for t in example.turns]
         last = example.last_model_index
-        head = "\x1e".join(f"{role}\x1f{text}" for role, text in turns[: last if last is not None else len(turns)])
+        end = last if last is not None else len(turns)
+
+        def norm(text: str) -> str:
+            return exact_text(text, case=s.case, punctuation=s.punctuation)
+
+        # Each piece is normalised on its own, then joined with separators normalisation cannot
+        # touch: turn boundaries and roles stay part of the keys.
+        head = [f"system\x1f{norm(system)}"] + [f"{role}\x1f{norm(text)}" for role, text in turns[:end]]
+        prompt = "\x1e".join(head)
         tail = turns[last][1] if last is not None else ""
-        prompt = exact_text(f"system\x1f{system}\x1e{head}", case=s.case, punctuation=s.punctuation)
-        response = exact_text(tail, case=s.case, punctuation=s.punctuation)
+        response = norm(tail)
+        rest = "\x1e".join(f"{role}\x1f{norm(text)}" for role, text in turns[end + 1:])
+        media_key = "\x1e".join(media)
         self._snippets.append(tail if len(tail) <= SNIPPET else tail[: SNIPPET - 1] + "…")
-        self._prompt.append(key64(prompt))
+        self._prompt.append(key64(f"{prompt}\x1d{media_key}"))
         self._response.append(key64(response))
-        rest = "\x1e".join(f"{role}\x1f{text}" for role, text in turns[last + 1:]) if last is not None else ""
-        self._exact.append(key64(f"{prompt}\x1d{response}\x1d{exact_text(rest, case=s.case, punctuation=s.punctuation)}"))
+        self._exact.append(key64(f"{prompt}\x1d{response}\x1d{rest}\x1d{media_key}"))
+        self._media.append(key64(media_key) if media else 0)
         asked = [text for role, text in turns if role != "model"]
         if s.system and system:
             asked.insert(0, system)
@@ -160,6 +173,7 @@ class FeatureBuilder:
             exact=np.array(self._exact, dtype=np.uint64),
             prompt=np.array(self._prompt, dtype=np.uint64),
             response=np.array(self._response, dtype=np.uint64),
+            media=np.array(self._media, dtype=np.uint64),
             prompt_tokens=prompt_tokens,
             response_tokens=response_tokens,
             bands=bands,
@@ -172,13 +186,20 @@ class FeatureBuilder:
         return chunk
 
 
-def _parts_text(parts: tuple) -> str:
+def _parts_text(parts: tuple, media: list[str]) -> str:
+    """The text of some parts: text as written, function calls and responses as canonical JSON.
+
+    Media references (`fileData`) are not text: their canonical JSON goes to `media`, which
+    the exact keys include and which near-duplicates must share exactly (the same question
+    about two different images is two examples).
+    """
     pieces = []
     for part in parts:
         if part.kind is _TEXT:
             pieces.append(part.value)
         else:
-            pieces.append(orjson.dumps({part.kind.value: part.value}, option=orjson.OPT_SORT_KEYS).decode())
+            value = orjson.dumps({part.kind.value: part.value}, option=orjson.OPT_SORT_KEYS).decode()
+            (media if part.kind is _FILE_DATA else pieces).append(value)
     return "\n".join(pieces)
 
 
@@ -194,7 +215,7 @@ class FeatureTable:
     spilled: int = 0  # uint32 values written so far
     _final: dict[str, np.ndarray] | None = None
 
-    _COLUMNS = ("exact", "prompt", "response", "prompt_tokens", "response_tokens", "bands", "offset", "length")
+    _COLUMNS = ("exact", "prompt", "response", "media", "prompt_tokens", "response_tokens", "bands", "offset", "length")
 
     def append(self, chunk: FeatureChunk) -> None:
         if self.spill is None:

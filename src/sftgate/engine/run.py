@@ -168,7 +168,7 @@ def _duplicates(result: ChunkResult, source: str, profile: Profile, executor: Lo
     assert isinstance(table, FeatureTable)
     settings = DedupSettings.from_profile(profile.dedup)
     columns = {name: table.column(name) for name in
-               ("exact", "prompt", "response", "prompt_tokens", "response_tokens", "bands")}
+               ("exact", "prompt", "response", "media", "prompt_tokens", "response_tokens", "bands")}
     return dedup.analyse(
         source=source, lines=np.frombuffer(result.record_lines, dtype=np.int64), columns=columns, tokens=table,
         snippets=table.snippets, section=profile.dedup, bands=settings.bands, rows=settings.rows,

@@ -48,6 +48,7 @@ def render(report: Report, *, color: bool = False, show_hints: bool = True) -> s
         out.append("")
     out.extend(_rule_table(report, paint))
     out.extend(_accounting(report))
+    out.extend(_duplicates(report))
     out.append(_verdict(report, paint))
     return "\n".join(out) + "\n"
 
@@ -78,6 +79,21 @@ def _accounting(report: Report) -> list[str]:
     for i in report.inputs:
         detail = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in sorted(i.accounting.items()))
         rows.append(f"{i.path} ({i.split}): {i.lines:,} lines, {i.records:,} examples [{detail or 'empty'}]")
+    return rows
+
+
+def _duplicates(report: Report) -> list[str]:
+    rows = []
+    for d in report.duplicates:
+        s = d["settings"]
+        curve = "/".join(f"{p:.2f}" for p in s["detection_curve"].values())
+        points = "/".join(s["detection_curve"])
+        rows.append(
+            f"{d['source']} duplicates: {d['exact_dropped']:,} exact and {d['near_dropped']:,} near-duplicate "
+            f"example(s) to drop in {d['clusters']:,} cluster(s); {d['candidate_pairs']:,} candidate pair(s), "
+            f"{d['verified_pairs']:,} verified; LSH {s['bands']}x{s['rows']} detects J {points} "
+            f"with P {curve}"
+        )
     return rows
 
 

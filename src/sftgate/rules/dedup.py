@@ -159,6 +159,8 @@ def analyse(
         verification = Verification.from_profile(near)
         candidates = index[(rep == index) & (total_tokens > 0)]
         edges = star_edges(columns["bands"][candidates], candidates)
+        media = columns["media"]
+        edges = edges[media[edges[:, 0]] == media[edges[:, 1]]]  # different media: different examples
         out.candidates = int(edges.shape[0])
         scores = (verify or verify_edges)(edges, tokens, verification)
         kept = ~np.isnan(scores)
@@ -305,9 +307,11 @@ def _repeated(prompt: np.ndarray, limit: int) -> list[tuple[int, list[int]]]:
 class ExactDuplicate(DatasetRule):
     """## What it does
     Flags an example identical to another one (system instruction and every turn) after
-    normalisation: Unicode NFC, runs of whitespace collapsed, case folded; punctuation folding
-    is optional. One example of each group survives, by the survivor policy; the finding names
-    the copy it matched.
+    normalisation.
+
+    Normalisation is Unicode NFC with runs of whitespace collapsed and case folded; punctuation
+    folding is optional. One example of each group survives, by the survivor policy; the
+    finding names the copy it matched.
 
     ## Why is this bad?
     Repeated examples are trained on several times per epoch: the model memorises them instead
@@ -340,6 +344,9 @@ class ExactDuplicate(DatasetRule):
 
 class NearDuplicate(DatasetRule):
     """## What it does
+    Flags an example that differs from another only by small edits, after verifying the pair on
+    the actual text of both.
+
     Finds candidate pairs with MinHash LSH over token shingles of the prompt and response text,
     then verifies every candidate on the actual tokens before reporting it: the prompt sides and
     the response sides must each reach `dedup.near.similarity` (the best of edit similarity,
@@ -391,10 +398,12 @@ class NearDuplicate(DatasetRule):
 
 class ConflictingAnswers(DatasetRule):
     """## What it does
+    Flags examples that share a prompt but give materially different answers.
+
     Groups examples by their prompt (system instruction and every turn before the last model
     turn, normalised as for exact duplicates) and flags groups whose last model turns differ
-    and are not near-duplicates of each other. Every example of the group after the first gets
-    a finding listing the answers.
+    and are not near-duplicates of each other: one finding per group, at the first example
+    that contradicts the first one, listing every answer and how many examples give it.
 
     ## Why is this bad?
     The model is taught two answers to one question. In classification data this is a labelling
@@ -415,20 +424,23 @@ class ConflictingAnswers(DatasetRule):
 
     def check(self, analysis: DuplicateAnalysis, ctx: RuleContext) -> Iterator[Finding]:
         for group in analysis.conflicts:
+            # One finding per group, at the first example whose answer differs from the first
+            # example's; the message lists every answer with how many examples give it.
             first = min(min(records) for _, records in group)
+            at = min(r for _, records in group for r in records if first not in records)
             shown = "; ".join(f"{_quote(answer)} ×{len(records)}" for answer, records in group[:4])
             more = f" and {len(group) - 4} more" if len(group) > 4 else ""
-            for _, records in group:
-                for r in records:
-                    if r != first:
-                        yield self.finding(analysis.source, int(analysis.lines[r]),
-                                           f"same prompt as line {int(analysis.lines[first])} with "
-                                           f"{len(group)} different answers: {shown}{more}",
-                                           related=analysis.where(first))
+            total = sum(len(records) for _, records in group)
+            yield self.finding(analysis.source, int(analysis.lines[at]),
+                               f"{total} examples share the prompt of line {int(analysis.lines[first])} "
+                               f"with {len(group)} different answers: {shown}{more}",
+                               related=analysis.where(first))
 
 
 class RepeatedPrompt(DatasetRule):
     """## What it does
+    Notes a prompt that appears more often than the profile allows.
+
     Counts examples per prompt (everything before the last model turn, normalised as for exact
     duplicates) and reports each prompt that appears more often than the limit, once, at its
     first line.
@@ -453,8 +465,9 @@ class RepeatedPrompt(DatasetRule):
         for count, records in analysis.repeated:
             shown = ", ".join(str(int(analysis.lines[r])) for r in records[1:6])
             more = ", …" if count > 6 else ""
+            also = "line" if count == 2 else "lines"
             yield self.finding(analysis.source, int(analysis.lines[records[0]]),
-                               f"this prompt appears {count} times (also lines {shown}{more})")
+                               f"this prompt appears {count} times (also {also} {shown}{more})")
 
 
 def summary(analysis: DuplicateAnalysis, split: str, max_clusters: int) -> dict[str, Any]:
