@@ -18,12 +18,11 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
-
 import numpy as np
 
 from sftgate.config import Profile
 from sftgate.engine.features import FeatureTable, SpillSlice
-from sftgate.engine.passes import ChunkResult, Checker
+from sftgate.engine.passes import Checker, ChunkResult
 from sftgate.io.reader import LineReader, plan_ranges
 from sftgate.io.sources import Source
 from sftgate.rules.dedup import TokenSource, Verification, verify_edges

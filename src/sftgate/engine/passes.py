@@ -17,10 +17,22 @@ import numpy as np
 from orjson import JSONDecodeError, loads
 
 from sftgate.config import Profile
-from sftgate.engine.features import DedupSettings, FeatureBuilder, FeatureChunk, FeatureTable
+from sftgate.engine.features import (
+    DedupSettings,
+    FeatureBuilder,
+    FeatureChunk,
+    FeatureTable,
+)
 from sftgate.formats import detect_foreign, to_example
 from sftgate.io.reader import BROKEN, NEWLINE, Line
-from sftgate.model import MEDIA_RESOLUTION_CODE, Finding, LineStatus, Origin, PartKind, Severity
+from sftgate.model import (
+    MEDIA_RESOLUTION_CODE,
+    Finding,
+    LineStatus,
+    Origin,
+    PartKind,
+    Severity,
+)
 from sftgate.rules import REGISTRY, ObjectRule, RecordRule, RuleContext
 from sftgate.rules.fmt import TruncatedInput, decode_line
 from sftgate.rules.schema import ForeignFormat, SchemaViolation, example_validator

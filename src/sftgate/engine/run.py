@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import zlib
 import time
+import zlib
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,16 +21,15 @@ import orjson
 
 from sftgate._version import __version__
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
-from sftgate.engine.local import LocalExecutor, default_workers
 from sftgate.engine.features import DedupSettings, FeatureTable
+from sftgate.engine.local import LocalExecutor, default_workers
 from sftgate.engine.passes import ChunkResult
 from sftgate.errors import SftgateError, UsageError
 from sftgate.io.reader import BROKEN, NEWLINE
 from sftgate.io.sources import Source, open_source
 from sftgate.model import FileStats, Finding, LineStatus
 from sftgate.report.model import Gate, InputSummary, Report, RuleSummary
-from sftgate.rules import REGISTRY, FileRule, RuleContext
-from sftgate.rules import dedup
+from sftgate.rules import REGISTRY, FileRule, RuleContext, dedup
 from sftgate.rules.fmt import BOM, TruncatedInput
 
 PathLike = str | os.PathLike[str]

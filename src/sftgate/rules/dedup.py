@@ -117,6 +117,16 @@ class DuplicateAnalysis:
     def where(self, record: int) -> str:
         return f"{self.source}:{int(self.lines[record])}"
 
+    def line(self, record: int) -> int:
+        return int(self.lines[record])
+
+    def dropped(self, code: str) -> Iterator[tuple[int, int, float]]:
+        """(record, the record it matched, similarity) of every cluster member dropped by `code`."""
+        for cluster in self.clusters:
+            for record, matched, score, by in cluster.members:
+                if by == code:
+                    yield record, matched, score
+
 
 def analyse(
     *,
@@ -334,12 +344,9 @@ class ExactDuplicate(DatasetRule):
     default_action = Action.DROP
 
     def check(self, analysis: DuplicateAnalysis, ctx: RuleContext) -> Iterator[Finding]:
-        for cluster in analysis.clusters:
-            for record, matched, _, code in cluster.members:
-                if code == self.code:
-                    yield self.finding(analysis.source, int(analysis.lines[record]),
-                                       f"exact duplicate of line {int(analysis.lines[matched])}",
-                                       related=analysis.where(matched), similarity=1.0)
+        for record, matched, _ in analysis.dropped(self.code):
+            yield self.finding(analysis.source, analysis.line(record), f"exact duplicate of line {analysis.line(matched)}",
+                               related=analysis.where(matched), similarity=1.0)
 
 
 class NearDuplicate(DatasetRule):
@@ -387,13 +394,10 @@ class NearDuplicate(DatasetRule):
     default_action = Action.DROP
 
     def check(self, analysis: DuplicateAnalysis, ctx: RuleContext) -> Iterator[Finding]:
-        for cluster in analysis.clusters:
-            for record, matched, score, code in cluster.members:
-                if code == self.code:
-                    yield self.finding(analysis.source, int(analysis.lines[record]),
-                                       f"near-duplicate of line {int(analysis.lines[matched])} "
-                                       f"(similarity {score:.2f})",
-                                       related=analysis.where(matched), similarity=round(score, 4))
+        for record, matched, score in analysis.dropped(self.code):
+            yield self.finding(analysis.source, analysis.line(record),
+                               f"near-duplicate of line {analysis.line(matched)} (similarity {score:.2f})",
+                               related=analysis.where(matched), similarity=round(score, 4))
 
 
 class ConflictingAnswers(DatasetRule):
