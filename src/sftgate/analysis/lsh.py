@@ -41,7 +41,10 @@ def star_edges(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
     `keys` is (n, bands) from `minhash.band_keys`; `ids` are increasing record indexes, so the
     first record of a bucket is the one earliest in the input.
     """
-    found: list[np.ndarray] = []
+    # Edges are packed into one int64 each (ids are below 2^31) and merged band by band, so
+    # memory holds the distinct edges, not bands x edges: in duplicate-heavy data every band
+    # repeats most of the same (first, member) pairs.
+    edges = np.zeros(0, dtype=np.int64)
     for b in range(keys.shape[1]):
         order = np.argsort(keys[:, b], kind="stable")
         sorted_keys = keys[order, b]
@@ -52,10 +55,6 @@ def star_edges(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
         first = order[new][bucket]
         member = ~new
         if member.any():
-            found.append(np.stack((ids[first[member]], ids[order[member]]), axis=1))
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    edges = np.concatenate(found)
-    # Unique rows, fast: one int64 per edge (ids are below 2^31), sorted, then split back.
-    packed = np.unique((edges[:, 0] << 31) | edges[:, 1])
-    return np.stack((packed >> 31, packed & ((1 << 31) - 1)), axis=1)
+            packed = (ids[first[member]].astype(np.int64) << 31) | ids[order[member]].astype(np.int64)
+            edges = np.union1d(edges, packed)
+    return np.stack((edges >> 31, edges & ((1 << 31) - 1)), axis=1)
