@@ -7,8 +7,6 @@ passed between rules, processes and emitters without anyone changing it under so
 from __future__ import annotations
 
 import enum
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -171,9 +169,6 @@ IRREGULAR = "irregular"  # a part with more or other keys than exactly one data 
 TOOLS = "tools"  # the example declares tools
 
 
-_WS = re.compile(r"\s+")
-
-
 class cached:  # noqa: N801 - used like functools.cached_property
     """`functools.cached_property` without the per-access lock it takes on Python 3.11.
 
@@ -270,11 +265,6 @@ class Example:
         pieces = [self.system_text] if self.system_text else []
         pieces += [t.text for t in self.turns]
         return "\n".join(pieces)
-
-    @cached
-    def normalized_text(self) -> str:
-        """NFC, whitespace collapsed, lower-cased: the text duplicate and leakage rules compare."""
-        return _WS.sub(" ", unicodedata.normalize("NFC", self.full_text)).strip().lower()
 
 
 @dataclass
