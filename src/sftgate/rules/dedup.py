@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -84,11 +84,10 @@ class Verification:
         return min(prompt, response)
 
 
-class TokenSource:
+class TokenSource(Protocol):
     """What the analysis reads besides the feature columns: the tokens of one record."""
 
-    def tokens(self, record: int) -> tuple[list[int], list[int]]:  # pragma: no cover - interface
-        raise NotImplementedError
+    def tokens(self, record: int) -> tuple[list[int], list[int]]: ...
 
 
 @dataclass
