@@ -35,6 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
                                        "exit 0 (passed), 1 (gate failed) or 2 (usage error).")
     check.add_argument("train", metavar="TRAIN.jsonl", help="training data (JSONL; .gz and .zst read too)")
     check.add_argument("--validation", metavar="VAL.jsonl", help="validation data")
+    check.add_argument("--eval", metavar="EVAL", action="append", default=[], dest="eval_sets",
+                       help="an eval set to check for leakage from the training data: JSONL examples, or a .txt "
+                            "file of one prompt per line; named by its file stem; repeat for more")
+    check.add_argument("--split-validation", metavar="SHARE|N", type=_share_or_count,
+                       help="plan a leak-free validation split of TRAIN: a share (0.05) or a number of examples")
+    check.add_argument("--seed", type=int, default=0, help="seed of the validation split (default: %(default)s)")
+    check.add_argument("--stratify-by", choices=("cluster", "label", "none"), default="cluster",
+                       help="balance the split by near-duplicate cluster size or by label (short answers); "
+                            "default: %(default)s")
     check.add_argument("--profile", default="gemini-2.5-flash",
                        help="target profile: a built-in name (see `sftgate profiles`) or a YAML path "
                             "(default: %(default)s)")
@@ -91,6 +100,10 @@ def _check(args: argparse.Namespace) -> int:
     report = check(
         args.train,
         validation=args.validation,
+        eval_sets=args.eval_sets,
+        split_validation=args.split_validation,
+        seed=args.seed,
+        stratify_by=args.stratify_by,
         profile=args.profile,
         rules=args.rules,
         select=parse_codes(args.select),
@@ -107,6 +120,17 @@ def _check(args: argparse.Namespace) -> int:
                                            and "NO_COLOR" not in os.environ)
         sys.stdout.write(text_report.render(report, color=color, show_hints=not args.no_hints))
     return report.exit_code
+
+
+def _share_or_count(value: str) -> float:
+    """--split-validation: a share in (0, 1) or a whole number of examples (>= 1)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a share (0.05) nor a number of examples") from None
+    if not (0 < number < 1 or (number >= 1 and number.is_integer())):
+        raise argparse.ArgumentTypeError(f"{value!r}: give a share between 0 and 1 or a whole number of examples")
+    return number
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -23,7 +23,7 @@ from sftgate.model import Action, Severity
 from sftgate.rules import REGISTRY
 
 DEFAULT_PROFILE = "gemini-2.5-flash"
-_SECTIONS = ("limits", "media", "format", "structure", "dedup", "gate", "report")
+_SECTIONS = ("limits", "media", "format", "structure", "dedup", "leak", "gate", "report")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,10 @@ class Profile:
     @property
     def dedup(self) -> Mapping[str, Any]:
         return self.data["dedup"]
+
+    @property
+    def leak(self) -> Mapping[str, Any]:
+        return self.data["leak"]
 
     @property
     def fail_on(self) -> Severity:

@@ -58,3 +58,33 @@ def star_edges(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
             packed = (ids[first[member]].astype(np.int64) << 31) | ids[order[member]].astype(np.int64)
             edges = np.union1d(edges, packed)
     return np.stack((edges >> 31, edges & ((1 << 31) - 1)), axis=1)
+
+
+def cross_edges(query_keys: np.ndarray, query_ids: np.ndarray, index_keys: np.ndarray,
+                index_ids: np.ndarray) -> np.ndarray:
+    """Candidate edges (m, 2) int64 between two sets, sorted and unique: (query id, index id).
+
+    Every query record is paired with every index record it shares a band key with. The index
+    side is the large one (the training data): per band, one sorted lookup of its keys among
+    the query's, so the cost grows with the index size and the pairs found, not their product.
+    Rows whose keys are all 0 (no signature) take no part.
+    """
+    edges = np.zeros(0, dtype=np.int64)
+    if not query_ids.size or not index_ids.size:
+        return np.zeros((0, 2), dtype=np.int64)
+    for b in range(query_keys.shape[1]):
+        q_order = np.argsort(query_keys[:, b], kind="stable")
+        q_sorted = query_keys[q_order, b]
+        keys = index_keys[:, b]
+        lo = np.searchsorted(q_sorted, keys, side="left")
+        hi = np.searchsorted(q_sorted, keys, side="right")
+        hit = np.flatnonzero((hi > lo) & (keys != 0))
+        if not hit.size:
+            continue
+        n = hi[hit] - lo[hit]
+        index_side = np.repeat(hit, n)
+        offsets = np.arange(index_side.size, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+        query_side = q_order[np.repeat(lo[hit], n) + offsets]
+        packed = (query_ids[query_side].astype(np.int64) << 31) | index_ids[index_side].astype(np.int64)
+        edges = np.union1d(edges, packed)
+    return np.stack((edges >> 31, edges & ((1 << 31) - 1)), axis=1)

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from sftgate.analysis.ngrams import windows
 from sftgate.analysis.text import mix64
 
 EMPTY = np.uint32(0xFFFFFFFF)  # a bin no shingle fell in (values are capped one below)
 _OFFSET = np.uint32(0x9E3779B1)  # densification offset per bin of distance (odd: a bijection)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-# Odd multipliers for the tokens of a window (position k uses _MULTIPLIERS[k]); fixed forever,
-# since signatures must not change between versions without a reason.
-_MULTIPLIERS = mix64(np.arange(1, 65, dtype=np.uint64) * _GOLDEN) | np.uint64(1)
 
 
 def shingles(tokens: np.ndarray, counts: np.ndarray, size: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,40 +30,18 @@ def shingles(tokens: np.ndarray, counts: np.ndarray, size: np.ndarray | int) -> 
     particular order.
 
     `tokens` holds the token hashes of record 0, then record 1, ...; `counts[i]` how many are
-    record i's. `size` is one window size or one per record. Windows never cross records.
-    A window's hash is a linear combination of its (already mixed) token hashes with odd
-    multipliers, mixed once more: order matters, and equal windows hash equally everywhere.
+    record i's. `size` is one window size or one per record. Windows never cross records
+    (`ngrams.windows`); a record shorter than its window gets one shingle of all its tokens.
     """
     n = counts.size
     sizes = np.broadcast_to(np.asarray(size, dtype=np.int64), (n,))
     starts = (np.cumsum(counts) - counts).astype(np.int64)
-    owner = np.repeat(np.arange(n, dtype=np.int64), counts)
-    position = np.arange(tokens.size, dtype=np.int64) - starts[owner]  # index inside its record
-    out_h: list[np.ndarray] = []
-    out_o: list[np.ndarray] = []
-    for s in np.unique(sizes[counts > 0]).tolist():
-        if s == 1:
-            mask = sizes[owner] == 1
-            out_h.append(tokens[mask])
-            out_o.append(owner[mask])
-            continue
-        # A window starting at each token; it is valid when it ends inside the same record.
-        m = tokens.size - s + 1
-        if m > 0:
-            h = tokens[:m] * _MULTIPLIERS[0]
-            for k in range(1, s):
-                h += tokens[k:k + m] * _MULTIPLIERS[k]
-            valid = (sizes[owner[:m]] == s) & (position[:m] + s <= counts[owner[:m]])
-            out_h.append(mix64(h[valid]))
-            out_o.append(owner[:m][valid])
-        # Records shorter than the window: one shingle of all their tokens.
-        short = np.flatnonzero((sizes == s) & (counts > 0) & (counts < s))
-        if short.size:
-            out_h.append(_whole(tokens, starts[short], counts[short]))
-            out_o.append(short)
-    if not out_h:
-        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(out_h), np.concatenate(out_o)
+    hashes, owner, _ = windows(tokens, counts, sizes)
+    short = np.flatnonzero((counts > 0) & (counts < sizes))
+    if not short.size:
+        return hashes, owner
+    return (np.concatenate((hashes, _whole(tokens, starts[short], counts[short]))),
+            np.concatenate((owner, short)))
 
 
 def _whole(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -129,9 +129,15 @@ def token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hashes, counts, spaceless
 
 
-def _hash_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    joined = "\x00".join(texts) + "\x00"  # NUL is no token character: texts never run together
-    cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+def token_spans(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) character offsets of the tokens of a `fold`ed text, as `token_hashes` cuts it."""
+    cp = np.frombuffer((text + "\x00").encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    starts, ends, _ = _bounds(cp)
+    return starts, ends
+
+
+def _bounds(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token starts, ends and whether each is a one-character spaceless token, over code points."""
     cls = _classes()[np.minimum(cp, 0x10000)]
     astral = np.flatnonzero(cp >= 0x10000)
     if astral.size:
@@ -144,7 +150,13 @@ def _hash_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # position lists below are in the same order (a one-character token starts and ends at once).
     starts = np.flatnonzero((word & ~before) | single)
     ends = np.flatnonzero((word & ~after) | single) + 1
-    is_single = single[starts]
+    return starts, ends, single[starts]
+
+
+def _hash_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    joined = "\x00".join(texts) + "\x00"  # NUL is no token character: texts never run together
+    cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    starts, ends, is_single = _bounds(cp)
 
     # Polynomial hash of each token: (H[end] - H[start]) * P^-start, H the prefix sums of cp * P^k.
     n = cp.size

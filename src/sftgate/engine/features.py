@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ import orjson
 
 from sftgate.analysis.lsh import choose_bands
 from sftgate.analysis.minhash import band_keys, shingles, signatures
+from sftgate.analysis.ngrams import split_sides
 from sftgate.analysis.text import exact_text, fold, key64, token_hashes
 from sftgate.model import Example, PartKind
 
@@ -83,6 +84,9 @@ class FeatureChunk:
     prompt: np.ndarray  # uint64 key of everything before the last model turn
     response: np.ndarray  # uint64 key of the last model turn
     media: np.ndarray  # uint64 key of the example's media references; 0 without media
+    asked: np.ndarray  # uint64 key of the turns that are not the model's (no system instruction)
+    answered: np.ndarray  # bool: the example has a model turn
+    spaceless: np.ndarray  # bool: most of its tokens are characters of a spaceless script
     prompt_tokens: np.ndarray  # int64 tokens on the prompt side
     response_tokens: np.ndarray  # int64 tokens on the response side
     bands: np.ndarray  # (n, bands) uint64 LSH keys; all 0 for an example without tokens
@@ -111,6 +115,8 @@ class FeatureBuilder:
         self._length: list[int] = []
         self._snippets: list[str] = []
         self._media: list[int] = []
+        self._asked: list[int] = []
+        self._answered: list[bool] = []
 
     def add(self, example: Example) -> None:
         s = self.settings
@@ -125,21 +131,23 @@ class FeatureBuilder:
 
         # Each piece is normalised on its own, then joined with separators normalisation cannot
         # touch: turn boundaries and roles stay part of the keys.
-        head = [f"system\x1f{norm(system)}"] + [f"{role}\x1f{norm(text)}" for role, text in turns[:end]]
-        prompt = "\x1e".join(head)
+        normed = [f"{role}\x1f{norm(text)}" for role, text in turns]
+        prompt = "\x1e".join([f"system\x1f{norm(system)}", *normed[:end]])
         tail = turns[last][1] if last is not None else ""
-        response = norm(tail)
-        rest = "\x1e".join(f"{role}\x1f{norm(text)}" for role, text in turns[end + 1:])
+        response = normed[last].partition("\x1f")[2] if last is not None else ""
+        rest = "\x1e".join(normed[end + 1:])
         media_key = "\x1e".join(media)
+        # The asked key: every turn that is not the model's, without the system instruction,
+        # so that a bare prompt (an eval set given as plain text) can equal a training prompt.
+        self._asked.append(key64("\x1e".join([n for n, (role, _) in zip(normed, turns, strict=True)
+                                                if role != "model"] + [media_key])))
+        self._answered.append(last is not None)
         self._snippets.append(tail if len(tail) <= SNIPPET else tail[: SNIPPET - 1] + "…")
         self._prompt.append(key64(f"{prompt}\x1d{media_key}"))
         self._response.append(key64(response))
         self._exact.append(key64(f"{prompt}\x1d{response}\x1d{rest}\x1d{media_key}"))
         self._media.append(key64(media_key) if media else 0)
-        asked = [text for role, text in turns if role != "model"]
-        if s.system and system:
-            asked.insert(0, system)
-        self._sides.append(fold("\n".join(asked)))
+        self._sides.append(_prompt_side(system, turns, s.system))
         self._sides.append(fold("\n".join(text for role, text in turns if role == "model")))
         origin = example.origin
         self._offset.append(origin.offset)
@@ -151,6 +159,7 @@ class FeatureBuilder:
         prompt_tokens = np.zeros(n, dtype=np.int64)
         response_tokens = np.zeros(n, dtype=np.int64)
         bands = np.zeros((n, s.bands), dtype=np.uint64)
+        spaceless_records = np.zeros(n, dtype=bool)
         tokens: list[bytes] = []
         # Records are hashed in groups of about _GROUP_CHARS characters: the arrays stay small
         # enough to live in the CPU caches, which matters more than numpy's per-call overhead.
@@ -164,6 +173,7 @@ class FeatureBuilder:
             prompt_tokens[start:stop], response_tokens[start:stop] = counts[0::2], counts[1::2]
             per_record = counts[0::2] + counts[1::2]
             mostly_spaceless = 2 * (spaceless[0::2] + spaceless[1::2]) > per_record
+            spaceless_records[start:stop] = mostly_spaceless
             sh, owner = shingles(hashes, per_record, np.where(mostly_spaceless, s.spaceless_size, s.size))
             sig = signatures(sh, owner, stop - start, s.num_perm, s.seed)
             bands[start:stop] = band_keys(sig, s.bands, s.rows)
@@ -174,6 +184,9 @@ class FeatureBuilder:
             prompt=np.array(self._prompt, dtype=np.uint64),
             response=np.array(self._response, dtype=np.uint64),
             media=np.array(self._media, dtype=np.uint64),
+            asked=np.array(self._asked, dtype=np.uint64),
+            answered=np.array(self._answered, dtype=bool),
+            spaceless=spaceless_records,
             prompt_tokens=prompt_tokens,
             response_tokens=response_tokens,
             bands=bands,
@@ -184,6 +197,22 @@ class FeatureBuilder:
         )
         self._reset()
         return chunk
+
+
+def _prompt_side(system: str, turns: list[tuple[str, str]], with_system: bool) -> str:
+    """The text of the prompt side, folded: every turn that is not the model's (and the system
+    instruction when the profile compares it)."""
+    asked = [text for role, text in turns if role != "model"]
+    if with_system and system:
+        asked.insert(0, system)
+    return fold("\n".join(asked))
+
+
+def prompt_side(example: Example, settings: DedupSettings) -> str:
+    """An example's prompt side as the features tokenise it (for quoting a shared span)."""
+    media: list[str] = []
+    turns = [(t.effective_role, _parts_text(t.parts, media)) for t in example.turns]
+    return _prompt_side(_parts_text(example.system, media), turns, settings.system)
 
 
 def _parts_text(parts: tuple, media: list[str]) -> str:
@@ -215,7 +244,8 @@ class FeatureTable:
     spilled: int = 0  # uint32 values written so far
     _final: dict[str, np.ndarray] | None = None
 
-    _COLUMNS = ("exact", "prompt", "response", "media", "prompt_tokens", "response_tokens", "bands", "offset", "length")
+    _COLUMNS = ("exact", "prompt", "response", "media", "asked", "answered", "spaceless", "prompt_tokens",
+                "response_tokens", "bands", "offset", "length")
 
     def append(self, chunk: FeatureChunk) -> None:
         if self.spill is None:
@@ -259,6 +289,40 @@ class FeatureTable:
         data = os.pread(self.spill.fileno(), 4 * total, 4 * start)
         values = np.frombuffer(data, dtype=np.uint32).tolist()
         return values[:n_prompt], values[n_prompt:]
+
+    def blocks(self, max_tokens: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """(first record, tokens, prompt-side counts, response-side counts) for runs of
+        consecutive records holding about `max_tokens` tokens (a `leakage.TokenTable`)."""
+        n = len(self)
+        if not n:
+            return
+        start = self.column("token_start")
+        prompt, response = self.column("prompt_tokens"), self.column("response_tokens")
+        ends = start + prompt + response
+        first = 0
+        while first < n:
+            stop = int(np.searchsorted(ends, start[first] + max_tokens, side="right"))
+            stop = max(stop, first + 1)
+            lo, hi = int(start[first]), int(ends[stop - 1])
+            data = os.pread(self.spill.fileno(), 4 * (hi - lo), 4 * lo) if hi > lo else b""
+            yield first, np.frombuffer(data, dtype=np.uint32), prompt[first:stop], response[first:stop]
+            first = stop
+
+    def prompt_bands(self, settings: DedupSettings) -> np.ndarray:
+        """(n, bands) band keys of the records' prompt sides alone, from the spilled tokens.
+
+        Bare prompts (eval prompts without answers) are matched against these: a whole
+        example's signature mixes in its answer."""
+        out = np.zeros((len(self), settings.bands), dtype=np.uint64)
+        spaceless = self.column("spaceless")
+        for first, tokens, prompt, response in self.blocks(1 << 22):
+            asked = split_sides(tokens, prompt, response)[0].astype(np.uint64)
+            n = prompt.size
+            sizes = np.where(spaceless[first:first + n], settings.spaceless_size, settings.size)
+            sh, who = shingles(asked, prompt, sizes)
+            sig = signatures(sh, who, n, settings.num_perm, settings.seed)
+            out[first:first + n] = band_keys(sig, settings.bands, settings.rows)
+        return out
 
     def slice(self, records: np.ndarray) -> SpillSlice:
         """A picklable reader of these records' tokens, for a worker process."""
@@ -305,3 +369,43 @@ class SpillSlice:
         data = os.pread(fd, 4 * total, 4 * int(self.start[i]))
         values = np.frombuffer(data, dtype=np.uint32).tolist()
         return values[:n_prompt], values[n_prompt:]
+
+
+@dataclass
+class TableSet:
+    """Several files' features seen as one id space (a `TokenSource`): the first table's
+    records, then the second's, and so on. Leakage verifies pairs across files through it."""
+
+    tables: list[FeatureTable]
+
+    def __post_init__(self) -> None:
+        self.offsets = np.cumsum([0] + [len(t) for t in self.tables])
+
+    def _locate(self, record: int) -> tuple[int, int]:
+        k = int(np.searchsorted(self.offsets, record, side="right")) - 1
+        return k, record - int(self.offsets[k])
+
+    def tokens(self, record: int) -> tuple[list[int], list[int]]:
+        k, local = self._locate(record)
+        return self.tables[k].tokens(local)
+
+    def slice(self, records: np.ndarray) -> SliceSet:
+        records = np.unique(records)
+        which = np.searchsorted(self.offsets, records, side="right") - 1
+        parts = {}
+        for k in np.unique(which).tolist():
+            local = records[which == k] - self.offsets[k]
+            parts[k] = self.tables[k].slice(local)
+        return SliceSet(self.offsets, parts)
+
+
+@dataclass
+class SliceSet:
+    """`TableSet.slice`: the named records' tokens, readable from any process."""
+
+    offsets: np.ndarray
+    parts: dict[int, SpillSlice]
+
+    def tokens(self, record: int) -> tuple[list[int], list[int]]:
+        k = int(np.searchsorted(self.offsets, record, side="right")) - 1
+        return self.parts[k].tokens(record - int(self.offsets[k]))

@@ -21,8 +21,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 import numpy as np
 
 from sftgate.config import Profile
-from sftgate.engine.features import FeatureTable, SpillSlice
+from sftgate.engine.features import FeatureTable, SliceSet, SpillSlice, TableSet
 from sftgate.engine.passes import Checker, ChunkResult
+from sftgate.formats.prompts import prompt_lines
 from sftgate.io.reader import LineReader, plan_ranges
 from sftgate.io.sources import Source
 from sftgate.rules.dedup import TokenSource, Verification, verify_edges
@@ -42,7 +43,7 @@ def default_workers() -> int:
 # --- worker side -----------------------------------------------------------------------------
 
 _PROFILE: Profile | None = None
-_CHECKERS: dict[str, Checker] = {}
+_CHECKERS: dict[tuple[str, bool], Checker] = {}
 
 
 def _init_worker(profile: Profile) -> None:
@@ -51,26 +52,26 @@ def _init_worker(profile: Profile) -> None:
     _CHECKERS.clear()
 
 
-def _checker(split: str) -> Checker:
-    if split not in _CHECKERS:
+def _checker(split: str, features: bool) -> Checker:
+    if (split, features) not in _CHECKERS:
         assert _PROFILE is not None, "worker used before _init_worker"
-        _CHECKERS[split] = Checker(_PROFILE, split)
-    return _CHECKERS[split]
+        _CHECKERS[split, features] = Checker(_PROFILE, split, features)
+    return _CHECKERS[split, features]
 
 
-def _check_range(source: Source, split: str, start: int, end: int) -> ChunkResult:
-    checker = _checker(split)
+def _check_range(source: Source, split: str, features: bool, start: int, end: int) -> ChunkResult:
+    checker = _checker(split, features)
     with source.open() as stream:
         reader = LineReader(stream, max_line_bytes=checker.max_line, start=start, end=end)
         return checker.check_lines(reader, source=source.name, starts_file=start == 0)
 
 
-def _verify_block(edges: np.ndarray, tokens: SpillSlice, verification: Verification) -> np.ndarray:
+def _verify_block(edges: np.ndarray, tokens: SpillSlice | SliceSet, verification: Verification) -> np.ndarray:
     return verify_edges(edges, tokens, verification)
 
 
-def _check_batch(source_name: str, split: str, lines: list, starts_file: bool) -> ChunkResult:
-    return _checker(split).check_lines(lines, source=source_name, starts_file=starts_file)
+def _check_batch(source_name: str, split: str, features: bool, lines: list, starts_file: bool) -> ChunkResult:
+    return _checker(split, features).check_lines(lines, source=source_name, starts_file=starts_file)
 
 
 # --- parent side -----------------------------------------------------------------------------
@@ -108,21 +109,24 @@ class LocalExecutor:
             return False
         return source.size > (CHUNK_BYTES if source.seekable else BATCH_LINES_BYTES // 4)
 
-    def check_source(self, source: Source, split: str) -> tuple[ChunkResult, str | None]:
-        """(merged result, why the stream broke or None)."""
+    def check_source(self, source: Source, split: str, *, features: bool = True,
+                     prompts: bool = False) -> tuple[ChunkResult, str | None]:
+        """(merged result, why the stream broke or None). `features`: collect dataset-rule
+        features; `prompts`: the file is a plain-text prompt list (read in this process)."""
         result = ChunkResult()
         cap = self.profile.max_findings_per_rule
-        if self.uses_pool(source) and source.seekable:
-            for chunk in self._ranges(source, split):
+        if self.uses_pool(source) and source.seekable and not prompts:
+            for chunk in self._ranges(source, split, features):
                 result.merge(chunk, cap)
             return result, None
-        if self.uses_pool(source):
-            broken = self._batches(source, split, result, cap)
+        if self.uses_pool(source) and not prompts:
+            broken = self._batches(source, split, features, result, cap)
             return result, broken
-        checker = Checker(self.profile, split)
+        checker = Checker(self.profile, split, features)
         with source.open() as stream:
             reader = LineReader(stream, max_line_bytes=checker.max_line)
-            result.merge(checker.check_lines(reader, source=source.name, starts_file=True), cap)
+            lines = prompt_lines(reader) if prompts else reader
+            result.merge(checker.check_lines(lines, source=source.name, starts_file=True), cap)
         return result, reader.broken
 
     def verify_edges(self, edges: np.ndarray, tokens: TokenSource, verification: Verification) -> np.ndarray:
@@ -131,22 +135,22 @@ class LocalExecutor:
         Edges are in order (sorted by first record), so a block's records are mostly one
         bucket's: each task carries only the offsets of the records its edges name.
         """
-        if self.workers < 2 or edges.shape[0] <= VERIFY_BLOCK or not isinstance(tokens, FeatureTable):
+        if self.workers < 2 or edges.shape[0] <= VERIFY_BLOCK or not isinstance(tokens, FeatureTable | TableSet):
             return verify_edges(edges, tokens, verification)
         blocks = [edges[i:i + VERIFY_BLOCK] for i in range(0, edges.shape[0], VERIFY_BLOCK)]
         slices = [tokens.slice(np.unique(block)) for block in blocks]
         parts = self.pool().map(_verify_block, blocks, slices, [verification] * len(blocks))
         return np.concatenate(list(parts))
 
-    def _ranges(self, source: Source, split: str) -> Iterator[ChunkResult]:
+    def _ranges(self, source: Source, split: str, features: bool) -> Iterator[ChunkResult]:
         chunk = max(1 << 20, min(CHUNK_BYTES, source.size // (self.workers * 4) + 1))
         with open(source.path, "rb") as stream:
             ranges = plan_ranges(stream, source.size, chunk)
         n = len(ranges)
-        yield from self.pool().map(_check_range, [source] * n, [split] * n,
+        yield from self.pool().map(_check_range, [source] * n, [split] * n, [features] * n,
                                    [a for a, _ in ranges], [b for _, b in ranges])
 
-    def _batches(self, source: Source, split: str, result: ChunkResult, cap: int) -> str | None:
+    def _batches(self, source: Source, split: str, features: bool, result: ChunkResult, cap: int) -> str | None:
         pool = self.pool()
         in_flight: deque[Future[ChunkResult]] = deque()
         batch: list = []
@@ -159,12 +163,12 @@ class LocalExecutor:
                 batch.append(line)
                 size += line[2]
                 if size >= BATCH_LINES_BYTES:
-                    in_flight.append(pool.submit(_check_batch, source.name, split, batch, first))
+                    in_flight.append(pool.submit(_check_batch, source.name, split, features, batch, first))
                     batch, size, first = [], 0, False
                     while len(in_flight) > self.workers * 2:  # bound memory: at most 2 batches per worker
                         result.merge(in_flight.popleft().result(), cap)
             if batch or first:
-                in_flight.append(pool.submit(_check_batch, source.name, split, batch, first))
+                in_flight.append(pool.submit(_check_batch, source.name, split, features, batch, first))
             while in_flight:
                 result.merge(in_flight.popleft().result(), cap)
         return reader.broken

@@ -103,7 +103,8 @@ def _extend_rebased(into: array, lines: array, base: int) -> None:
 class Checker:
     """The rules of one profile, prepared once per process and applied to many chunks."""
 
-    def __init__(self, profile: Profile, split: str) -> None:
+    def __init__(self, profile: Profile, split: str, features: bool = True) -> None:
+        """`features`: collect the dataset rules' features (when a DUP or LEAK rule will use them)."""
         self.profile = profile
         self.ctx = RuleContext(profile=profile, split=split)
         on = profile.is_on
@@ -111,7 +112,8 @@ class Checker:
             REGISTRY[c]() for c in sorted(REGISTRY)
             if issubclass(REGISTRY[c], ObjectRule) and on(c) and REGISTRY[c] not in (SchemaViolation, ForeignFormat)
         ]
-        self.record_rules = [
+        # An eval set is read, not tuned on: its examples need no structure rules.
+        self.record_rules = [] if split == "eval" else [
             REGISTRY[c]() for c in sorted(REGISTRY) if issubclass(REGISTRY[c], RecordRule) and on(c)
         ]
         # Which record rules can find anything in an example of a given shape; a dataset has
@@ -125,8 +127,7 @@ class Checker:
         self.cap = profile.max_findings_per_rule
         self.max_line = profile.format["max_line_bytes"]
         self.validator = example_validator()
-        wants_features = any(code.startswith("DUP") for code in self.selected)
-        self.features = FeatureBuilder(DedupSettings.from_profile(profile.dedup)) if wants_features else None
+        self.features = FeatureBuilder(DedupSettings.from_profile(profile.dedup)) if features else None
 
     def check_lines(self, lines: Iterable[Line], *, source: str, starts_file: bool) -> ChunkResult:
         """Check `lines`, as a `LineReader` yields them; `starts_file` if the first is line 1."""

@@ -8,10 +8,10 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -21,15 +21,18 @@ import orjson
 
 from sftgate._version import __version__
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
-from sftgate.engine.features import DedupSettings, FeatureTable
+from sftgate.engine.features import DedupSettings, FeatureTable, TableSet, prompt_side
 from sftgate.engine.local import LocalExecutor, default_workers
 from sftgate.engine.passes import ChunkResult
 from sftgate.errors import SftgateError, UsageError
+from sftgate.formats import to_example
+from sftgate.formats.prompts import prompt_json
 from sftgate.io.reader import BROKEN, NEWLINE
 from sftgate.io.sources import Source, open_source
-from sftgate.model import FileStats, Finding, LineStatus
+from sftgate.model import FileStats, Finding, LineStatus, Origin
 from sftgate.report.model import Gate, InputSummary, Report, RuleSummary
-from sftgate.rules import REGISTRY, FileRule, RuleContext, dedup
+from sftgate.rules import REGISTRY, FileRule, RuleContext, dedup, leakage
+from sftgate.rules.dedup import Verification
 from sftgate.rules.fmt import BOM, TruncatedInput
 
 PathLike = str | os.PathLike[str]
@@ -39,13 +42,23 @@ def check(
     train: PathLike,
     *,
     validation: PathLike | None = None,
+    eval_sets: Sequence[PathLike] = (),
     profile: str | Path = DEFAULT_PROFILE,
     rules: PathLike | None = None,
     select: list[str] | None = None,
     ignore: list[str] | None = None,
     workers: int | None = None,
+    split_validation: float | None = None,
+    seed: int = 0,
+    stratify_by: str = "cluster",
 ) -> Report:
-    """Check a training file (and a validation file) against a profile; return the `Report`.
+    """Check a training file (and a validation file, and eval sets) against a profile; return
+    the `Report`.
+
+    `eval_sets` are JSONL files of examples or plain-text files (`.txt`) of one prompt per
+    line; each is checked for leakage from the training data under its file stem.
+    `split_validation` (a share below 1, or a number of examples) plans a validation split of
+    the training file (see `engine.split`), with `seed` and `stratify_by`.
 
     Raises `SftgateError` (exit code 2 on the command line) for what stops the run from
     starting: a missing input, an invalid rules file, a bad option. Problems inside the files
@@ -56,26 +69,41 @@ def check(
     if workers is not None and workers < 1:
         raise UsageError(f"workers must be at least 1, not {workers}")
     resolved = load_profile(profile, rules_file=rules, select=select, ignore=ignore)
-    inputs = [(open_source(train), "train")]
+    if split_validation is not None and validation is not None:
+        raise UsageError("--split-validation builds a validation set; it cannot be combined with --validation")
+    plan_split = None
+    inputs = [(open_source(train), "train", "train")]
     if validation is not None:
-        inputs.append((open_source(validation), "validation"))
+        inputs.append((open_source(validation), "validation", "validation"))
+    names = {"train", "validation"}
+    for path in eval_sets:
+        source = open_source(path)
+        inputs.append((source, "eval", _eval_name(source, names)))
     n_workers = workers or default_workers()
+    leak_on = any(c.startswith("LEAK") for c in resolved.selected) and len(inputs) > 1
+    dup_on = any(c.startswith("DUP") for c in resolved.selected)
 
-    summaries, findings, counts, failing, file_findings, duplicates = [], [], Counter(), 0, 0, []
+    runs: list[_FileRun] = []
+    leakage = split_report = None
     with _worker_errors(), LocalExecutor(resolved, n_workers) as executor:
-        if any(executor.uses_pool(source) for source, _ in inputs):
-            executor.pool()  # start workers before the hashing threads exist
-        for source, split in inputs:
-            digest = _Sha256(source.path)
-            stats, file_found, counts_here, failing_here, whole_file, dup = _check_one(executor, source, split, resolved)
-            if dup is not None:
-                duplicates.append(dup)
-            summaries.append(_summary(source, split, stats, digest.result()))
-            findings.extend(file_found)
-            counts.update(counts_here)
-            failing += failing_here
-            file_findings += whole_file
+        try:
+            if any(executor.uses_pool(source) for source, _, _ in inputs):
+                executor.pool()  # start workers before the hashing threads exist
+            for source, split, name in inputs:
+                features = leak_on or plan_split is not None or (dup_on and split != "eval")
+                runs.append(_check_one(executor, source, split, name, resolved, features))
+            if leak_on:
+                leakage = _leakage(runs, resolved, executor)
+        finally:
+            for run in runs:
+                if run.table is not None:
+                    run.table.close()
 
+    summaries = [run.summary for run in runs]
+    findings = [f for run in runs for f in run.findings]
+    counts = sum((run.counts for run in runs), Counter())
+    failing = sum(len(run.failing) for run in runs)
+    file_findings = sum(run.whole_file for run in runs)
     findings = _cap(sorted(findings, key=_order([s.path for s in summaries])), resolved.max_findings_per_rule)
     total_lines = sum(s.lines for s in summaries)
     gate = _gate(resolved, failing, total_lines, file_findings)
@@ -98,8 +126,22 @@ def check(
         gate=gate,
         workers=n_workers,
         severity_counts=dict(by_severity),
-        duplicates=duplicates,
+        duplicates=[run.duplicates for run in runs if run.duplicates is not None],
+        leakage=leakage,
+        split=split_report,
     )
+
+
+def _eval_name(source: Source, taken: set[str]) -> str:
+    """An eval set's name in the report: its file stem (without .jsonl/.txt/.gz), made unique."""
+    name = source.path.name
+    for suffix in (".gz", ".zst", ".jsonl", ".json", ".txt"):
+        name = name.removesuffix(suffix)
+    base, n = name or "eval", 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    taken.add(name)
+    return name
 
 
 @contextmanager
@@ -113,16 +155,49 @@ def _worker_errors() -> Iterator[None]:
         ) from None
 
 
-def _check_one(
-    executor: LocalExecutor, source: Source, split: str, profile: Profile
-) -> tuple[FileStats, list[Finding], Counter[str], int, int, dict | None]:
-    """(file stats, all findings, counts per code, lines failing the gate, whole-file failures,
-    the duplicates summary or None)."""
+@dataclass
+class _FileRun:
+    """One input's results while the run goes on: dataset rules add findings to it later."""
+
+    source: Source
+    split: str
+    name: str
+    profile: Profile
+    stats: FileStats
+    summary: InputSummary
+    lines: np.ndarray  # record index -> line
+    findings: list[Finding] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    failing: set[int] = field(default_factory=set)  # lines at or above fail_on
+    whole_file: int = 0  # findings about the file itself at or above fail_on
+    table: FeatureTable | None = None
+    duplicates: dict | None = None
+
+    def add(self, found: Iterable[Finding]) -> None:
+        """Findings of file and dataset rules: stamped with the profile's severity and counted."""
+        profile = self.profile
+        for finding in found:
+            if finding.code not in profile.selected:
+                continue
+            finding = replace(finding, severity=profile.severity(finding.code))
+            self.findings.append(finding)
+            self.counts[finding.code] += 1
+            if finding.severity.at_least(profile.fail_on):
+                if finding.line is None:
+                    self.whole_file += 1
+                else:
+                    self.failing.add(finding.line)
+
+
+def _check_one(executor: LocalExecutor, source: Source, split: str, name: str, profile: Profile,
+               features: bool) -> _FileRun:
+    digest = _Sha256(source.path)
     if _is_json_array(source):
         result, broken = _count_only(source), None
         json_array = True
     else:
-        result, broken = executor.check_source(source, split)
+        prompts = split == "eval" and _is_prompt_list(source)
+        result, broken = executor.check_source(source, split, features=features, prompts=prompts)
         json_array = False
     stats = FileStats(
         source=source.name, split=split, size=source.size, content_bytes=result.content_bytes,
@@ -132,47 +207,104 @@ def _check_one(
         media_records=result.media_records, record_lines=result.record_lines,
         media_resolution=result.media_resolution, has_system=result.has_system,
     )
-    findings = list(result.findings)
-    counts = Counter(result.counts)
-    failing = set(result.failing_lines)
+    run = _FileRun(source=source, split=split, name=name, profile=profile, stats=stats,
+                   summary=_summary(source, split, stats, digest.result()),
+                   lines=np.frombuffer(result.record_lines, dtype=np.int64),
+                   findings=list(result.findings), counts=Counter(result.counts), failing=set(result.failing_lines))
     extra = _file_findings(stats, split, profile)
     if broken and result.last_end != BROKEN:
         extra.append(TruncatedInput.finding(source.name, None, f"input ends early: {broken}; "
                                             f"{stats.lines:,} lines were read", hint="copy the file again"))
-    duplicates = None
+    run.add(extra)
     if isinstance(result.features, FeatureTable):
-        try:
-            analysis = _duplicates(result, source.name, profile, executor)
-        finally:
-            result.features.close()
-        extra.extend(dedup.findings(analysis, RuleContext(profile=profile, split=split), profile.selected))
-        duplicates = dedup.summary(analysis, split, profile.dedup["max_clusters"])
-    whole_file = 0  # findings about the file itself at or above fail_on: they fail the gate
-    for finding in extra:
-        if finding.code not in profile.selected:
-            continue
-        finding = replace(finding, severity=profile.severity(finding.code))
-        findings.append(finding)
-        counts[finding.code] += 1
-        if finding.severity.at_least(profile.fail_on):
-            if finding.line is None:
-                whole_file += 1
-            else:
-                failing.add(finding.line)
-    return stats, findings, counts, len(failing), whole_file, duplicates
+        run.table = result.features
+        if split != "eval" and any(c.startswith("DUP") for c in profile.selected):
+            analysis = _duplicates(run, profile, executor)
+            run.add(dedup.findings(analysis, RuleContext(profile=profile, split=split), profile.selected))
+            run.duplicates = dedup.summary(analysis, split, profile.dedup["max_clusters"])
+    return run
 
 
-def _duplicates(result: ChunkResult, source: str, profile: Profile, executor: LocalExecutor) -> dedup.DuplicateAnalysis:
-    table = result.features
-    assert isinstance(table, FeatureTable)
+def _is_prompt_list(source: Source) -> bool:
+    """An eval set written as plain text, one prompt per line (`.txt`, optionally compressed)."""
+    return source.path.name.removesuffix(".gz").removesuffix(".zst").endswith(".txt")
+
+
+def _duplicates(run: _FileRun, profile: Profile, executor: LocalExecutor) -> dedup.DuplicateAnalysis:
+    table = run.table
+    assert table is not None
     settings = DedupSettings.from_profile(profile.dedup)
     columns = {name: table.column(name) for name in
                ("exact", "prompt", "response", "media", "prompt_tokens", "response_tokens", "bands")}
     return dedup.analyse(
-        source=source, lines=np.frombuffer(result.record_lines, dtype=np.int64), columns=columns, tokens=table,
+        source=run.source.name, lines=run.lines, columns=columns, tokens=table,
         snippets=table.snippets, section=profile.dedup, bands=settings.bands, rows=settings.rows,
         selected=profile.selected, verify=executor.verify_edges,
     )
+
+
+_LEAK_COLUMNS = ("exact", "asked", "answered", "spaceless", "media", "prompt_tokens", "response_tokens", "bands")
+
+
+def _side(run: _FileRun) -> leakage.Side:
+    assert run.table is not None
+    return leakage.Side(name=run.name, split=run.split, source=run.source.name, lines=run.lines,
+                        columns={c: run.table.column(c) for c in _LEAK_COLUMNS}, tokens=run.table)
+
+
+def _leakage(runs: list[_FileRun], profile: Profile, executor: LocalExecutor) -> dict | None:
+    """LEAK findings on the runs they belong to; the report's `leakage` section."""
+    train, others = runs[0], [run for run in runs[1:] if run.table is not None]
+    if train.table is None or not others:
+        return None
+    settings = DedupSettings.from_profile(profile.dedup)
+    sides = [_side(run) for run in [train, *others]]
+    tables = {id(side): run for side, run in zip(sides, [train, *others], strict=True)}
+    bands: dict[int, np.ndarray] = {}
+
+    def prompt_bands(side: leakage.Side) -> np.ndarray:
+        if id(side) not in bands:
+            bands[id(side)] = tables[id(side)].table.prompt_bands(settings)
+        return bands[id(side)]
+
+    def text_of(side: leakage.Side, record: int) -> str:
+        run = tables[id(side)]
+        table = run.table
+        data = _read_record(run.source, int(table.column("offset")[record]), int(table.column("length")[record]))
+        if _is_prompt_list(run.source) and run.split == "eval":
+            data = prompt_json(data)
+        try:
+            obj = orjson.loads(data)
+            return prompt_side(to_example(obj, Origin(run.source.name, 0, 0, 0)), settings)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return ""
+
+    analysis = leakage.analyse(
+        train=sides[0], others=sides[1:], settings=leakage.LeakSettings.from_profile(profile.leak),
+        verification=Verification.from_profile(profile.dedup["near"]), selected=profile.selected,
+        tokens=TableSet([run.table for run in [train, *others]]), prompt_bands=prompt_bands, text_of=text_of,
+        verify=executor.verify_edges,
+    )
+    found = leakage.findings(analysis, RuleContext(profile=profile, split="train"), profile.selected)
+    by_source = {run.source.name: run for run in runs}
+    for finding in found:
+        by_source[finding.source].add([finding])
+    return leakage.summary(analysis)
+
+
+def _read_record(source: Source, offset: int, length: int) -> bytes:
+    """One line's bytes, by its offset in the (decompressed) content."""
+    with source.open() as stream:
+        if source.seekable:
+            stream.seek(offset)
+        else:
+            remaining = offset
+            while remaining:
+                got = stream.read(min(remaining, 1 << 20))
+                if not got:
+                    return b""
+                remaining -= len(got)
+        return stream.read(length)
 
 
 def _file_findings(stats: FileStats, split: str, profile: Profile) -> list[Finding]:
@@ -180,6 +312,8 @@ def _file_findings(stats: FileStats, split: str, profile: Profile) -> list[Findi
     out: list[Finding] = []
     for code in sorted(REGISTRY):
         rule = REGISTRY[code]
+        if split == "eval" and not code.startswith("FMT"):
+            continue  # an eval set is read, not tuned on: only its format matters
         if issubclass(rule, FileRule) and profile.is_on(code):
             out.extend(rule().check(stats, ctx))
     return out

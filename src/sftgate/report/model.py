@@ -97,6 +97,8 @@ class Report:
     workers: int
     severity_counts: dict[str, int] = field(default_factory=dict)
     duplicates: list[dict[str, Any]] = field(default_factory=list)  # one per file DUP rules ran on
+    leakage: dict[str, Any] | None = None  # LEAK rules: what leaks from training into each other set
+    split: dict[str, Any] | None = None  # --split-validation: the planned split
 
     @property
     def exit_code(self) -> int:
@@ -131,4 +133,6 @@ class Report:
             "rules": [r.to_dict() for r in self.rules],
             "findings": [f.to_dict() for f in self.findings],
             "duplicates": self.duplicates,
+            "leakage": self.leakage,
+            "split": self.split,
         }

@@ -46,6 +46,7 @@ class Verification:
     max_changed_span: int  # tokens replaced at one place, per side, at most
     containment_min_tokens: int  # containment counts only for sides at least this long
     containment_min_ratio: float  # ... and only when the shorter side is this share of the longer
+    prompt_only: bool = False  # compare the prompt sides only (a bare prompt against an example)
 
     @classmethod
     def from_profile(cls, near: Mapping[str, Any]) -> Verification:
@@ -72,11 +73,15 @@ class Verification:
         prompt, prompt_bound = self._side(a[0], b[0])
         if prompt < self.similarity:
             return None
+        limit = self.max_changed_span
+        if self.prompt_only:
+            if prompt_bound > limit and changed_span(a[0], b[0]) > limit:
+                return None
+            return prompt
         response, response_bound = self._side(a[1], b[1])
         if response < self.similarity:
             return None
         # The alignment is walked only when a side may have replaced more than the limit.
-        limit = self.max_changed_span
         if prompt_bound > limit and changed_span(a[0], b[0]) > limit:
             return None
         if response_bound > limit and changed_span(a[1], b[1]) > limit:

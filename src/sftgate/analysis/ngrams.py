@@ -1,0 +1,121 @@
+"""Token n-grams (windows) and a membership index over them, for shingling and for overlap.
+
+A window is `size` consecutive tokens of one record (`analysis.text` tokens, hashed). Its hash
+is a linear combination of its token hashes with fixed odd multipliers, mixed once more: order
+matters, and equal windows hash equally in every record, call and process. MinHash shingles
+(`analysis.minhash`) and the n-gram overlap of the leakage rules are both windows.
+
+`NgramIndex` answers "which of these n-grams occur in the indexed records, and in which": the
+smaller side of a comparison is indexed (sorted hashes with their records, behind a bitmap
+that rejects almost every absent n-gram with one memory read), and the larger side streams
+through it in blocks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sftgate.analysis.text import mix64
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# Odd multipliers for the tokens of a window (position k uses _MULTIPLIERS[k]); fixed forever,
+# since signatures must not change between versions without a reason.
+_MULTIPLIERS = mix64(np.arange(1, 65, dtype=np.uint64) * _GOLDEN) | np.uint64(1)
+MAX_SIZE = _MULTIPLIERS.size
+
+
+def windows(tokens: np.ndarray, counts: np.ndarray,
+            size: np.ndarray | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every window of `size` tokens: (hashes uint64, owner record int64, start position int64).
+
+    `tokens` holds the token hashes of record 0, then record 1, ...; `counts[i]` how many are
+    record i's. `size` is one window size or one per record (at most `MAX_SIZE`). Windows never
+    cross records; a record shorter than its window has none. Windows come grouped by size,
+    in token order within a size. A one-token window's hash is the token's.
+    """
+    n = counts.size
+    counts = np.asarray(counts, dtype=np.int64)
+    sizes = np.broadcast_to(np.asarray(size, dtype=np.int64), (n,))
+    if sizes.size and int(sizes.max(initial=0)) > MAX_SIZE:
+        raise ValueError(f"windows of more than {MAX_SIZE} tokens are not supported")
+    tokens = tokens.astype(np.uint64, copy=False)
+    starts = np.cumsum(counts) - counts
+    owner = np.repeat(np.arange(n, dtype=np.int64), counts)
+    position = np.arange(tokens.size, dtype=np.int64) - starts[owner]  # index inside its record
+    out_h: list[np.ndarray] = []
+    out_o: list[np.ndarray] = []
+    out_p: list[np.ndarray] = []
+    for s in np.unique(sizes[counts >= sizes]).tolist():
+        m = tokens.size - s + 1
+        if m <= 0 or s < 1:
+            continue
+        valid = (sizes[owner[:m]] == s) & (position[:m] + s <= counts[owner[:m]])
+        if s == 1:
+            out_h.append(tokens[valid])
+        else:
+            h = tokens[:m] * _MULTIPLIERS[0]
+            for k in range(1, s):
+                h += tokens[k:k + m] * _MULTIPLIERS[k]
+            out_h.append(mix64(h[valid]))
+        out_o.append(owner[:m][valid])
+        out_p.append(position[:m][valid])
+    if not out_h:
+        empty = np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.uint64), empty, empty.copy()
+    return np.concatenate(out_h), np.concatenate(out_o), np.concatenate(out_p)
+
+
+def split_sides(tokens: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Records laid out as `first[i]` tokens then `second[i]` tokens, cut into the first parts
+    of all records and the second parts of all records (the prompt and response sides)."""
+    total = first + second
+    owner = np.repeat(np.arange(total.size, dtype=np.int64), total)
+    position = np.arange(tokens.size, dtype=np.int64) - np.repeat(np.cumsum(total) - total, total)
+    is_first = position < first[owner]
+    return tokens[is_first], tokens[~is_first]
+
+
+class NgramIndex:
+    """The n-grams of some records, for membership queries: which hashes occur, in which records.
+
+    Built once from (hash, record) pairs; duplicates are dropped. `find` takes a block of
+    hashes from the other side and returns the positions that occur here.
+    """
+
+    def __init__(self, hashes: np.ndarray, records: np.ndarray) -> None:
+        pairs = np.unique(np.stack((hashes.astype(np.uint64), records.astype(np.uint64)), axis=1), axis=0) \
+            if hashes.size else np.zeros((0, 2), dtype=np.uint64)
+        self.hashes = pairs[:, 0].copy()  # sorted
+        self.records = pairs[:, 1].astype(np.int64)
+        # A bitmap of about 16 bits per distinct n-gram: absent hashes pass it with p < 1/16.
+        bits = max(16, int(np.ceil(np.log2(max(1, self.hashes.size) * 16))))
+        self._shift = np.uint64(64 - bits)
+        self._bitmap = np.zeros(1 << max(0, bits - 3), dtype=np.uint8)
+        slots = (self.hashes >> self._shift).astype(np.int64)
+        np.bitwise_or.at(self._bitmap, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
+
+    def __len__(self) -> int:
+        return self.hashes.size
+
+    def find(self, hashes: np.ndarray) -> np.ndarray:
+        """Positions in `hashes` of the n-grams that occur in the index."""
+        if not self.hashes.size or not hashes.size:
+            return np.zeros(0, dtype=np.int64)
+        slots = (hashes >> self._shift).astype(np.int64)
+        maybe = np.flatnonzero(self._bitmap[slots >> 3] & (1 << (slots & 7)).astype(np.uint8))
+        if not maybe.size:
+            return maybe
+        at = np.searchsorted(self.hashes, hashes[maybe])
+        at[at == self.hashes.size] = 0
+        return maybe[self.hashes[at] == hashes[maybe]]
+
+    def owners(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index into `hashes`, indexed record) for every indexed record holding each hash.
+
+        Every hash passed must occur in the index (as `find` returned them)."""
+        lo = np.searchsorted(self.hashes, hashes, side="left")
+        hi = np.searchsorted(self.hashes, hashes, side="right")
+        n = hi - lo
+        which = np.repeat(np.arange(hashes.size, dtype=np.int64), n)
+        offsets = np.arange(which.size, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+        return which, self.records[np.repeat(lo, n) + offsets]

@@ -1,0 +1,642 @@
+"""Leakage rules (LEAK): validation and eval examples that also sit in the training data.
+
+One analysis (`analyse`) compares every validation and eval example with the training data,
+reusing the duplicate rules' features and verification rather than a second engine:
+
+1. LEAK001 exact: the example's exact key (as DUP001 computes it) is a training example's. A
+   bare prompt (an eval set given as plain text, or an example without a model turn) is
+   compared with the training prompts instead: every turn that is not the model's.
+2. LEAK002 near: candidates from the same MinHash LSH band keys as DUP002, between the two
+   sets only; each candidate is verified with DUP002's turn-aware `Verification`. Bare prompts
+   are matched against band keys of the training prompts, on the prompt side only.
+3. LEAK003 shared source: word n-grams (default 13, GPT-3's decontamination length; character
+   n-grams for spaceless scripts) of the validation/eval prompts are indexed; the training
+   prompts stream through the index. N-grams found in more than `leak.common_in` training
+   records are boilerplate and ignored. A pair leaks when the shared n-grams are at least
+   `leak.source_overlap` of the shorter prompt's: the same document, dialogue or code file
+   asked about differently.
+4. LEAK004 answer leak: the n-grams of a validation/eval answer are looked up in the whole text
+   of every training record; a pair leaks when one training record holds `leak.answer_overlap`
+   of them.
+
+A pair reported by one rule is not reported again by a later one (an exact copy is not also a
+shared source). Findings sit on the copy that is dropped: by default the training copy, so the
+validation and eval sets stay intact and scores stay comparable; `leak.drop_from: validation`
+moves validation leaks onto the validation example. Eval sets are never changed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from sftgate.analysis.lsh import cross_edges
+from sftgate.analysis.ngrams import NgramIndex, split_sides, windows
+from sftgate.analysis.text import token_spans
+from sftgate.model import Action, Finding, Severity
+from sftgate.rules.base import DatasetRule, RuleContext, quote
+from sftgate.rules.dedup import EdgeVerifier, TokenSource, Verification, verify_edges
+
+CODES = ("LEAK001", "LEAK002", "LEAK003", "LEAK004")
+KINDS = {"LEAK001": "exact", "LEAK002": "near", "LEAK003": "shared_source", "LEAK004": "answer"}
+MIN_SHARED = 3  # LEAK003/004: n-grams a pair must share at least (a span of n + 2 tokens)
+BLOCK_TOKENS = 1 << 22  # tokens read and windowed at a time
+SPAN_CHARS = 80  # characters of a shared span quoted in a report
+
+
+@dataclass(frozen=True)
+class LeakSettings:
+    """The `leak:` section of a profile."""
+
+    drop_from: str
+    max_listed: int
+    ngram: int
+    spaceless_ngram: int
+    common_in: int
+    source_overlap: float
+    answer_overlap: float
+    near_min_tokens: int
+
+    @classmethod
+    def from_profile(cls, section: Mapping[str, Any]) -> LeakSettings:
+        return cls(str(section["drop_from"]), int(section["max_listed"]), int(section["ngram"]),
+                   int(section["spaceless_ngram"]), int(section["common_in"]), float(section["source_overlap"]),
+                   float(section["answer_overlap"]), int(section["near_min_tokens"]))
+
+    def sizes(self, spaceless: np.ndarray) -> np.ndarray:
+        return np.where(spaceless, self.spaceless_ngram, self.ngram).astype(np.int64)
+
+
+class TokenTable(TokenSource, Protocol):
+    """A set's tokens, one record at a time or in blocks of consecutive records."""
+
+    def blocks(self, max_tokens: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """(first record, token hashes, prompt-side counts, response-side counts) per block; each
+        record's tokens are its prompt side, then its response side."""
+        ...
+
+
+@dataclass
+class Side:
+    """One input set as the analysis sees it: its feature columns and its tokens."""
+
+    name: str  # how the report names it: train, validation, or an eval file's stem
+    split: str  # train | validation | eval
+    source: str
+    lines: np.ndarray  # record index -> line
+    columns: Mapping[str, np.ndarray]
+    tokens: TokenTable
+
+    def __len__(self) -> int:
+        return int(self.lines.size)
+
+    def where(self, record: int) -> str:
+        return f"{self.source}:{int(self.lines[record])}"
+
+
+@dataclass(frozen=True)
+class Leak:
+    record: int  # in its (validation or eval) set
+    train: int  # the training record
+    code: str
+    score: float  # verified similarity (LEAK001, LEAK002) or n-gram overlap (LEAK003, LEAK004)
+    span: int = 0  # LEAK003: tokens in the longest shared run
+    text: str = ""  # LEAK003: the start of that run, folded
+
+
+@dataclass
+class SideLeaks:
+    side: Side
+    leaks: list[Leak] = field(default_factory=list)  # sorted by record, code, best score first
+
+    def by_record(self) -> dict[int, list[Leak]]:
+        out: dict[int, list[Leak]] = defaultdict(list)
+        for leak in self.leaks:
+            out[leak.record].append(leak)
+        return out
+
+
+@dataclass
+class LeakAnalysis:
+    train: Side
+    sides: list[SideLeaks]
+    settings: LeakSettings
+    candidates: int = 0  # LEAK002 candidate pairs from LSH
+    verified: int = 0  # of which verified
+
+
+TextOf = Callable[[Side, int], str]  # a record's prompt side, folded as the tokens were
+
+
+def analyse(
+    *,
+    train: Side,
+    others: list[Side],
+    settings: LeakSettings,
+    verification: Verification,
+    selected: frozenset[str],
+    tokens: TokenSource,
+    prompt_bands: Callable[[Side], np.ndarray],
+    text_of: TextOf | None = None,
+    verify: EdgeVerifier | None = None,
+) -> LeakAnalysis:
+    """Compare each of `others` with `train` (see the module doc).
+
+    `tokens` reads records by global id: the training records first, then each of `others`
+    in order. `prompt_bands` computes the training records' band keys over their prompt
+    sides only (of the training set, and of a set with bare prompts); it is called only when
+    some example has no model turn.
+    """
+    out = LeakAnalysis(train=train, sides=[SideLeaks(side) for side in others], settings=settings)
+    if not len(train) or not others:
+        return out
+    offsets = np.cumsum([len(train)] + [len(side) for side in others])[:-1]
+    groups = _ExactGroups(train.columns["exact"])
+    found: list[list[Leak]] = [[] for _ in others]
+    seen: list[set[tuple[int, int]]] = [set() for _ in others]
+
+    def add(k: int, leaks: Iterable[Leak]) -> None:
+        for leak in leaks:
+            pair = (leak.record, leak.train)
+            if pair not in seen[k]:
+                seen[k].add(pair)
+                found[k].append(leak)
+
+    if "LEAK001" in selected:
+        for k, side in enumerate(others):
+            add(k, _exact(train, side, groups))
+    if "LEAK002" in selected:
+        for k, leaks in enumerate(_near(out, train, others, offsets, groups, verification, tokens, prompt_bands,
+                                        verify or verify_edges, settings)):
+            add(k, leaks)
+    wanted = [code for code in ("LEAK003", "LEAK004") if code in selected]
+    if wanted:
+        for k, leaks in enumerate(_ngram_leaks(train, others, offsets, settings, wanted, text_of)):
+            add(k, leaks)
+    for k, side_leaks in enumerate(out.sides):
+        side_leaks.leaks = sorted(found[k], key=lambda x: (x.record, x.code, -x.score, x.train))
+    return out
+
+
+class _ExactGroups:
+    """Training records grouped by exact key: a match with one member is a match with all."""
+
+    def __init__(self, exact: np.ndarray) -> None:
+        _, first, inverse = np.unique(exact, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+        self.rep = first[inverse]  # record -> first record of its group
+        self.order = np.argsort(inverse, kind="stable")  # records grouped, in input order
+        self.start = np.searchsorted(inverse[self.order], inverse)  # record -> its group's start in order
+        self.size = np.bincount(inverse)[inverse]
+
+    def expand(self, reps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index into `reps`, member) for every member of each given record's group."""
+        n = self.size[reps]
+        which = np.repeat(np.arange(reps.size, dtype=np.int64), n)
+        offsets = np.arange(which.size, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+        return which, self.order[np.repeat(self.start[reps], n) + offsets]
+
+
+def _key_matches(query: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query index, key index) for every equal pair."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    lo = np.searchsorted(ordered, query, side="left")
+    hi = np.searchsorted(ordered, query, side="right")
+    n = hi - lo
+    which = np.repeat(np.arange(query.size, dtype=np.int64), n)
+    offsets = np.arange(which.size, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    return which, order[np.repeat(lo, n) + offsets]
+
+
+def _exact(train: Side, side: Side, groups: _ExactGroups) -> Iterator[Leak]:
+    answered = side.columns["answered"]
+    pairs = []
+    for mask, column in ((answered, "exact"), (~answered, "asked")):
+        records = np.flatnonzero(mask)
+        if records.size:
+            which, matched = _key_matches(side.columns[column][records], train.columns[column])
+            pairs.append((records[which], matched))
+    for records, matched in pairs:
+        for record, t in zip(records.tolist(), matched.tolist(), strict=True):
+            yield Leak(record, t, "LEAK001", 1.0)
+
+
+def _near(out: LeakAnalysis, train: Side, others: list[Side], offsets: np.ndarray, groups: _ExactGroups,
+          verification: Verification, tokens: TokenSource, prompt_bands: Callable[[Side], np.ndarray],
+          verify: EdgeVerifier, settings: LeakSettings) -> list[list[Leak]]:
+    n_train = len(train)
+    tc = train.columns
+    train_ids = np.flatnonzero((groups.rep == np.arange(n_train)) & (tc["prompt_tokens"] + tc["response_tokens"] > 0))
+    results: list[list[Leak]] = [[] for _ in others]
+    for answered in (True, False):
+        keys, ids = [], []
+        for k, side in enumerate(others):
+            c = side.columns
+            tokens_here = c["prompt_tokens"] + c["response_tokens"]
+            mask = (c["answered"] == answered) & (tokens_here >= max(1, settings.near_min_tokens))
+            records = np.flatnonzero(mask)
+            if records.size:
+                # A bare prompt's keys are recomputed from its tokens, as the training
+                # prompts' are, so that both sides hash the same way.
+                keys.append((c["bands"] if answered else prompt_bands(side))[records])
+                ids.append(offsets[k] + records)
+        if not ids:
+            continue
+        query_ids = np.concatenate(ids)
+        index_keys = (tc["bands"] if answered else prompt_bands(train))[train_ids]
+        edges = cross_edges(np.concatenate(keys), query_ids, index_keys, train_ids)
+        if not edges.size:
+            continue
+        query_media = np.concatenate([side.columns["media"] for side in others])
+        edges = edges[query_media[edges[:, 0] - n_train] == tc["media"][edges[:, 1]]]
+        out.candidates += int(edges.shape[0])
+        check = verification if answered else replace(verification, prompt_only=True)
+        scores = verify(edges, tokens, check)
+        kept = ~np.isnan(scores)
+        out.verified += int(kept.sum())
+        edges, scores = edges[kept], scores[kept]
+        which, members = groups.expand(edges[:, 1])
+        glob = edges[which, 0]
+        side_of = np.searchsorted(offsets, glob, side="right") - 1
+        for g, k, t, score in zip(glob.tolist(), side_of.tolist(), members.tolist(), scores[which].tolist(),
+                                  strict=True):
+            results[k].append(Leak(g - int(offsets[k]), t, "LEAK002", score))
+    return results
+
+
+@dataclass
+class _Query:
+    """The n-grams of every validation/eval record, by global id."""
+
+    prompt: NgramIndex
+    answer: NgramIndex
+    prompt_windows: tuple[np.ndarray, np.ndarray, np.ndarray]  # (hash, global id, position)
+    prompt_distinct: np.ndarray  # global id - offset of the first side -> distinct prompt n-grams
+    answer_distinct: np.ndarray
+
+
+def _query_ngrams(others: list[Side], offsets: np.ndarray, settings: LeakSettings) -> _Query:
+    ph, pg, pp, ah, ag = [], [], [], [], []
+    for k, side in enumerate(others):
+        spaceless = side.columns["spaceless"]
+        for first, toks, pc, rc in side.tokens.blocks(BLOCK_TOKENS):
+            sizes = settings.sizes(spaceless[first:first + pc.size])
+            prompt_tokens, answer_tokens = split_sides(toks, pc, rc)
+            h, o, p = windows(prompt_tokens, pc, sizes)
+            ph.append(h)
+            pg.append(offsets[k] + first + o)
+            pp.append(p)
+            if side.split == "eval":  # LEAK004 is about eval answers
+                h, o, _ = windows(answer_tokens, rc, sizes)
+                ah.append(h)
+                ag.append(offsets[k] + first + o)
+    cat = _concat
+    prompt = NgramIndex(cat(ph, np.uint64), cat(pg, np.int64))
+    answer = NgramIndex(cat(ah, np.uint64), cat(ag, np.int64))
+    base, n = int(offsets[0]), int(offsets[-1]) + len(others[-1]) - int(offsets[0])
+    return _Query(
+        prompt=prompt, answer=answer,
+        prompt_windows=(cat(ph, np.uint64), cat(pg, np.int64), cat(pp, np.int64)),
+        prompt_distinct=np.bincount(prompt.records - base, minlength=n),
+        answer_distinct=np.bincount(answer.records - base, minlength=n),
+    )
+
+
+def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+
+def _ngram_leaks(train: Side, others: list[Side], offsets: np.ndarray, settings: LeakSettings,
+                 wanted: list[str], text_of: TextOf | None) -> list[list[Leak]]:
+    query = _query_ngrams(others, offsets, settings)
+    results: list[list[Leak]] = [[] for _ in others]
+    do_source = "LEAK003" in wanted and len(query.prompt) > 0
+    do_answer = "LEAK004" in wanted and len(query.answer) > 0
+    if not (do_source or do_answer):
+        return results
+    # Stream the training data through the indexes: (n-gram, training record) of every hit.
+    prompt_hits, answer_hits = [], []
+    prompt_windows = np.zeros(len(train), dtype=np.int64)
+    spaceless = train.columns["spaceless"]
+    for first, toks, pc, rc in train.tokens.blocks(BLOCK_TOKENS):
+        sizes = settings.sizes(spaceless[first:first + pc.size])
+        if do_source:
+            prompt_tokens, _ = split_sides(toks, pc, rc)
+            h, o, _ = windows(prompt_tokens, pc, sizes)
+            prompt_windows[first:first + pc.size] = np.bincount(o, minlength=pc.size)
+            hit = query.prompt.find(h)
+            prompt_hits.append(np.unique(np.stack((h[hit], (first + o[hit]).astype(np.uint64)), axis=1), axis=0))
+        if do_answer:
+            h, o, _ = windows(toks, pc + rc, sizes)
+            hit = query.answer.find(h)
+            answer_hits.append(np.unique(np.stack((h[hit], (first + o[hit]).astype(np.uint64)), axis=1), axis=0))
+    base = int(offsets[0])
+    if do_source:
+        pairs = _shared(prompt_hits, query.prompt, settings.common_in)
+        for (g, t), shared, hashes in pairs:
+            denominator = min(int(query.prompt_distinct[g - base]), int(prompt_windows[t]))
+            if denominator and shared / denominator >= settings.source_overlap:
+                k = int(np.searchsorted(offsets, g, side="right") - 1)
+                span, text = _longest_run(query.prompt_windows, g, hashes, others[k], g - int(offsets[k]),
+                                          settings, text_of)
+                results[k].append(Leak(g - int(offsets[k]), t, "LEAK003", min(1.0, shared / denominator), span, text))
+    if do_answer:
+        for (g, t), shared, _ in _shared(answer_hits, query.answer, settings.common_in):
+            denominator = int(query.answer_distinct[g - base])
+            if denominator and shared / denominator >= settings.answer_overlap:
+                k = int(np.searchsorted(offsets, g, side="right") - 1)
+                results[k].append(Leak(g - int(offsets[k]), t, "LEAK004", shared / denominator))
+    return results
+
+
+def _shared(hits: list[np.ndarray], index: NgramIndex,
+            common_in: int) -> Iterator[tuple[tuple[int, int], int, np.ndarray]]:
+    """((query global id, training record), shared n-grams, their hashes) per pair sharing at
+    least MIN_SHARED n-grams that are not boilerplate."""
+    pairs = np.unique(np.concatenate(hits), axis=0) if hits else np.zeros((0, 2), dtype=np.uint64)
+    if not pairs.size:
+        return
+    grams, per_gram = np.unique(pairs[:, 0], return_counts=True)
+    pairs = pairs[~np.isin(pairs[:, 0], grams[per_gram > common_in])]  # boilerplate
+    which, query = index.owners(pairs[:, 0])
+    train = pairs[which, 1].astype(np.int64)
+    packed = (query << 31) | train
+    order = np.argsort(packed, kind="stable")
+    packed, hashes = packed[order], pairs[which, 0][order]
+    keys, starts, counts = np.unique(packed, return_index=True, return_counts=True)
+    for key, start, count in zip(keys.tolist(), starts.tolist(), counts.tolist(), strict=True):
+        if count >= MIN_SHARED:
+            yield (key >> 31, key & ((1 << 31) - 1)), count, hashes[start:start + count]
+
+
+def _longest_run(windows_: tuple[np.ndarray, np.ndarray, np.ndarray], g: int, shared: np.ndarray, side: Side,
+                 record: int, settings: LeakSettings, text_of: TextOf | None) -> tuple[int, str]:
+    """(tokens in the longest run of shared n-grams of the query prompt, its start as text)."""
+    h, owner, position = windows_
+    mine = np.flatnonzero(owner == g)
+    pos = position[mine][np.isin(h[mine], shared)]
+    if not pos.size:
+        return 0, ""
+    pos = np.unique(pos)
+    breaks = np.flatnonzero(np.diff(pos) != 1)
+    run_starts = np.concatenate(([0], breaks + 1))
+    run_ends = np.concatenate((breaks, [pos.size - 1]))
+    best = int(np.argmax(run_ends - run_starts))
+    size = int(settings.sizes(side.columns["spaceless"][record:record + 1])[0])
+    first_token, tokens = int(pos[run_starts[best]]), int(run_ends[best] - run_starts[best]) + size
+    if text_of is None:
+        return tokens, ""
+    text = text_of(side, record)
+    starts, ends = token_spans(text)
+    if first_token + tokens > starts.size:
+        return tokens, ""
+    return tokens, text[starts[first_token]:ends[first_token + tokens - 1]]
+
+
+# --- findings ----------------------------------------------------------------------------------
+
+
+def _on_train(analysis: LeakAnalysis, side: SideLeaks) -> bool:
+    return side.side.split == "eval" or analysis.settings.drop_from == "train"
+
+
+def _describe(leak: Leak, ngram: str) -> str:
+    if leak.code == "LEAK001":
+        return "exact copy"
+    if leak.code == "LEAK002":
+        return f"near-duplicate (similarity {leak.score:.2f})"
+    if leak.code == "LEAK003":
+        shown = f": {quote(leak.text, 50)}" if leak.text else ""
+        return (f"same source: the prompts share {leak.score:.0%} of their {ngram} sequences, "
+                f"longest shared span {leak.span} tokens{shown}")
+    return f"answer leak: {leak.score:.0%} of the answer's {ngram} sequences appear in the training text"
+
+
+class _LeakRule(DatasetRule):
+    default_action = Action.DROP
+
+    def check(self, analysis: LeakAnalysis, ctx: RuleContext) -> Iterator[Finding]:
+        ngram = f"{analysis.settings.ngram}-word"
+        train = analysis.train
+        for side_leaks in analysis.sides:
+            side = side_leaks.side
+            mine = [leak for leak in side_leaks.leaks if leak.code == self.code]
+            if not mine:
+                continue
+            if _on_train(analysis, side_leaks):
+                # One finding per training record: the copy that is dropped.
+                by_train: dict[int, list[Leak]] = defaultdict(list)
+                for leak in mine:
+                    by_train[leak.train].append(leak)
+                for t in sorted(by_train):
+                    leaks = sorted(by_train[t], key=lambda x: (-x.score, x.record))
+                    best = leaks[0]
+                    more = f" (and {len(leaks) - 1} more {side.name} examples)" if len(leaks) > 1 else ""
+                    yield self.finding(train.source, int(train.lines[t]),
+                                       f"leaks into {side.name}: {_describe(best, ngram)} of {side.where(best.record)}"
+                                       f"{more}", related=side.where(best.record), similarity=round(best.score, 4))
+            else:
+                by_record: dict[int, list[Leak]] = defaultdict(list)
+                for leak in mine:
+                    by_record[leak.record].append(leak)
+                for r in sorted(by_record):
+                    leaks = sorted(by_record[r], key=lambda x: (-x.score, x.train))
+                    best = leaks[0]
+                    more = f" (and {len(leaks) - 1} more training examples)" if len(leaks) > 1 else ""
+                    yield self.finding(side.source, int(side.lines[r]),
+                                       f"leaks from training: {_describe(best, ngram)} of {train.where(best.train)}"
+                                       f"{more}", related=train.where(best.train), similarity=round(best.score, 4))
+
+
+class ExactLeak(_LeakRule):
+    """## What it does
+    Flags a validation or eval example that is also in the training data, after the same
+    normalisation as exact duplicates (DUP001).
+
+    An example with a model turn is compared whole (system instruction and every turn); a bare
+    prompt (an eval set given as plain text, or an example without a model turn) is compared
+    with the training examples' prompts: every turn that is not the model's.
+
+    The finding sits on the copy that is dropped: the training copy by default, so that the
+    validation and eval sets stay intact and their scores comparable over time. With
+    `leak.drop_from: validation` a validation leak is reported on the validation example
+    instead. Eval sets are never changed.
+
+    ## Why is this bad?
+    The model is scored on examples it was trained on: validation loss and eval scores look
+    better than the model is, and the wrong checkpoint gets picked.
+
+    ## Example
+    Line 7 of validation.jsonl is line 1,204 of train.jsonl: the training copy is flagged,
+    "leaks into validation: exact copy of validation.jsonl:7".
+    Use instead: drop the training copy (`sftgate prepare` does).
+
+    ## Options
+    - `leak.drop_from`: which copy carries the finding, train (default) or validation.
+    - `dedup.exact.case`, `dedup.exact.punctuation`: the normalisation, as for DUP001.
+    """
+
+    code = "LEAK001"
+    name = "exact-leak"
+    default_severity = Severity.ERROR
+
+
+class NearLeak(_LeakRule):
+    """## What it does
+    Flags a validation or eval example that is a verified near-duplicate of a training
+    example: the same MinHash LSH candidates and the same turn-aware verification as DUP002,
+    between the two sets.
+
+    Typos, a system instruction added or removed, boilerplate appended, an answer cut short or
+    two sentences swapped are still the same example. The same template with a different
+    question is not (that is LEAK003's business when it shares a long source text). A bare
+    prompt is compared with the training prompts on the prompt side only.
+
+    ## Why is this bad?
+    A lightly edited copy leaks as much as an exact one: the model has seen the answer.
+
+    ## Example
+    validation.jsonl:31 is train.jsonl:88 with "I hope this helps!" appended: the training
+    copy is flagged "leaks into validation: near-duplicate (similarity 0.96)".
+    Use instead: drop one of the two; by default the training copy.
+
+    ## Options
+    - `dedup.near.*`: the candidate search and the verification, as for DUP002.
+    - `leak.drop_from`: which copy carries the finding, train (default) or validation.
+    """
+
+    code = "LEAK002"
+    name = "near-leak"
+    default_severity = Severity.ERROR
+
+
+class SharedSourceLeak(_LeakRule):
+    """## What it does
+    Flags a validation or eval prompt that shares a long span of text with a training prompt:
+    the same document, dialogue or code file, asked about with a different question.
+
+    Prompts are compared by word n-grams (`leak.ngram`, default 13; character n-grams of
+    `leak.spaceless_ngram` for Chinese, Japanese, Thai and other scripts written without
+    spaces). N-grams that occur in more than `leak.common_in` training records are boilerplate
+    (instructions, templates) and ignored. A pair is flagged when the n-grams both prompts hold
+    are at least `leak.source_overlap` of the shorter prompt's and number at least three; the
+    finding gives the overlap and the longest shared span.
+
+    ## Why is this bad?
+    The model has read the document the question is about, often together with its summary
+    or other answers about it: the score measures recall of training data, not reading.
+
+    ## Example
+    validation.jsonl:12 asks who suggested the coffee shop in a dialogue that train.jsonl:501
+    asks to summarise: "same source: the prompts share 91% of their 13-word sequences".
+    Use instead: keep each source document in one split (`--split-validation` does).
+
+    ## Options
+    - `leak.ngram`, `leak.spaceless_ngram`: n-gram length (default 13 words, 20 characters).
+    - `leak.common_in`: n-grams in more training records are ignored (default 10).
+    - `leak.source_overlap`: the share of the shorter prompt's n-grams (default 0.5).
+    """
+
+    code = "LEAK003"
+    name = "shared-source-leak"
+    default_severity = Severity.WARNING
+
+
+class AnswerLeak(_LeakRule):
+    """## What it does
+    Flags a validation or eval answer that appears verbatim inside a training example, in its
+    prompt or its response.
+
+    The answer's word n-grams (`leak.ngram`, default 13) are looked up in the whole text of
+    each training record; when one record holds at least `leak.answer_overlap` of them (and at
+    least three), the answer is in it. Answers shorter than one n-gram (a label, a number) are
+    not checked: they occur everywhere. N-grams in more than `leak.common_in` training records
+    are boilerplate and do not count.
+
+    ## Why is this bad?
+    The model was shown the expected answer, perhaps as context of another question: the eval
+    measures whether it remembers, not whether it can answer.
+
+    ## Example
+    The answer of eval line 4, a two-sentence definition, is quoted inside the prompt of
+    train.jsonl:77: "answer leak: 100% of the answer's 13-word sequences appear in the
+    training text".
+    Use instead: drop or rewrite the training example.
+
+    ## Options
+    - `leak.ngram`, `leak.spaceless_ngram`: n-gram length.
+    - `leak.answer_overlap`: the share of the answer's n-grams one training record must hold
+      (default 0.8).
+    - `leak.common_in`: n-grams in more training records are ignored (default 10).
+    """
+
+    code = "LEAK004"
+    name = "answer-leak"
+    default_severity = Severity.WARNING
+
+
+def findings(analysis: LeakAnalysis, ctx: RuleContext, selected: Iterable[str]) -> list[Finding]:
+    out: list[Finding] = []
+    for rule in (ExactLeak, NearLeak, SharedSourceLeak, AnswerLeak):
+        if rule.code in selected:
+            out.extend(rule().check(analysis, ctx))
+    return out
+
+
+def summary(analysis: LeakAnalysis) -> dict[str, Any]:
+    """The report's `leakage` section: per validation/eval set, what leaks and from where."""
+    s = analysis.settings
+    train = analysis.train
+    sides = []
+    dropped: set[int] = set()
+    for side_leaks in analysis.sides:
+        side = side_leaks.side
+        by_record = side_leaks.by_record()
+        kinds = {KINDS[code]: 0 for code in CODES}
+        listed = []
+        for r in sorted(by_record):
+            leaks = by_record[r]
+            worst = min(leak.code for leak in leaks)
+            kinds[KINDS[worst]] += 1
+            if len(listed) < s.max_listed:
+                listed.append({
+                    "record": side.where(r),
+                    "kind": KINDS[worst],
+                    "code": worst,
+                    "matches": [_match(train, leak) for leak in leaks[:20]],
+                    "training_matches": len({leak.train for leak in leaks}),
+                })
+        if _on_train(analysis, side_leaks):
+            dropped |= {leak.train for leak in side_leaks.leaks}
+        sides.append({
+            "source": side.source,
+            "split": side.split,
+            "name": side.name,
+            "records": len(side),
+            "leaking_records": len(by_record),
+            "by_kind": kinds,
+            "listed": listed,
+        })
+    return {
+        "train": train.source,
+        "settings": {"drop_from": s.drop_from, "ngram": s.ngram, "spaceless_ngram": s.spaceless_ngram,
+                     "common_in": s.common_in, "source_overlap": s.source_overlap,
+                     "answer_overlap": s.answer_overlap},
+        "candidate_pairs": analysis.candidates,
+        "verified_pairs": analysis.verified,
+        "training_records_flagged": len(dropped),
+        "sets": sides,
+    }
+
+
+def _match(train: Side, leak: Leak) -> dict[str, Any]:
+    out: dict[str, Any] = {"record": train.where(leak.train), "code": leak.code, "score": round(leak.score, 4)}
+    if leak.code == "LEAK003":
+        out["span_tokens"] = leak.span
+        out["span"] = leak.text[:SPAN_CHARS]
+    return out
