@@ -70,7 +70,7 @@ def test_rules_file_without_extends_extends_the_profile(tmp_path, write_rules):
 
 def test_rules_file_without_extends_extends_profile_on_the_command_line(tmp_path, records, write_jsonl,
                                                                        write_rules, run_cli):
-    rules = write_rules(tmp_path / "mine.yaml", "ignore: [LIM004]\n")
+    rules = write_rules(tmp_path / "mine.yaml", "ignore: [LIM004, LEAK]\n")  # validation repeats training records
     train = write_jsonl(tmp_path / "train.jsonl", [records.good(i) for i in range(3)])
     val = write_jsonl(tmp_path / "val.jsonl", [records.good(i) for i in range(300)])
     old = run_cli("check", train, "--validation", val, "--profile", "gemini-1.5-flash-002", "--rules", rules)

@@ -1,10 +1,18 @@
 """Run every rule case in `tests/rules/cases/<CODE>.yaml` (sqlfluff style: cases are data).
 
 Each case describes one input file (`records`, `lines`, `text` or `base64`, optionally gzipped
-or truncated) and the findings of the file's rule that `sftgate.check()` must report for it.
-A `pass_*` case expects none; a `fail_*` case lists them, in report order. Expected findings
-are compared on the keys they give (`code`, `line`, `pointer`, `column`, `severity`,
-`message_contains`), so a case pins what it is about and nothing else.
+or truncated; named `case.jsonl`, or `case` + `suffix`, e.g. `.txt`) and the findings of the
+file's rule that `sftgate.check()` must report for it. By default the case file is the training
+file. With `split: validation` or `split: eval` it is checked as the validation file or as an
+eval set (`eval_sets=[...]`) beside a training file: the case's `train_records`, or 200 valid,
+distinct examples when it gives none; `train_records` alone means `split: validation`.
+
+A `pass_*` case expects no findings of the rule; a `fail_*` case lists them, in report order:
+those on the case file, and those on the training file (first) when the case gives
+`train_records`. Expected findings are compared on the keys they give
+(`code`, `line`, `pointer`, `column`, `severity`, `message_contains`; `file`: `case` or
+`train`, the file the finding is on; `related`: the other record, as `train.jsonl:3` or
+`case.jsonl:2`), so a case pins what it is about and nothing else.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +32,15 @@ from sftgate.rules import REGISTRY
 
 CASES_DIR = Path(__file__).parent / "cases"
 INPUT_KEYS = ("records", "lines", "text", "base64")
-CASE_KEYS = frozenset(INPUT_KEYS) | {"gzip", "truncate_gzip", "split", "profile", "findings", "xfail_reason"}
-FINDING_KEYS = frozenset({"code", "line", "pointer", "column", "severity", "message_contains"})
+CASE_KEYS = frozenset(INPUT_KEYS) | {"gzip", "truncate_gzip", "suffix", "split", "train_records", "profile", "findings",
+                                     "xfail_reason"}
+SPLITS = ("train", "validation", "eval")
+FINDING_KEYS = frozenset({"code", "line", "pointer", "column", "severity", "message_contains", "file", "related"})
+FILES = ("case", "train")
 FILE_KEYS = frozenset({"rule", "description", "profile", "cases"})
 
-# The train file a `split: validation` case is checked beside: 200 distinct, valid examples.
+# The train file a `split: validation` or `split: eval` case without `train_records` is checked
+# beside: 200 distinct, valid examples.
 _DIALOGUES = [
     ("#Person1#: Hello, how are you doing today?\n#Person2#: I've been having trouble breathing lately.",
      "#Person2# has trouble breathing and the doctor asks about it."),
@@ -67,13 +80,17 @@ def _params() -> list[Any]:
     return params
 
 
+def _records_bytes(records: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+
+
 def case_bytes(case: dict[str, Any]) -> bytes:
     """The exact bytes of the file a case describes."""
     given = [k for k in INPUT_KEYS if k in case]
     assert len(given) == 1, f"a case gives exactly one of {INPUT_KEYS}, not {given}"
     key = given[0]
     if key == "records":
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in case["records"]).encode("utf-8")
+        data = _records_bytes(case["records"])
     elif key == "lines":
         data = "".join(line + "\n" for line in case["lines"]).encode("utf-8")
     elif key == "text":
@@ -89,6 +106,16 @@ def case_bytes(case: dict[str, Any]) -> bytes:
     return data
 
 
+def _relative(related: str | None, directory: Path) -> str | None:
+    """A finding's `related` location without the temporary directory the case files sit in."""
+    return None if related is None else related.removeprefix(f"{directory}{os.sep}")
+
+
+def case_split(case: dict[str, Any]) -> str:
+    """The split a case's file is checked as: `train_records` alone means validation."""
+    return case.get("split", "validation" if "train_records" in case else "train")
+
+
 def _project(actual: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
     """`actual` restricted to the keys `expected` gives, so that a diff shows only what matters."""
     out = {k: actual[k] for k in expected if k != "message_contains"}
@@ -101,28 +128,33 @@ def _project(actual: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]
 @pytest.mark.parametrize(("spec", "name", "case"), _params())
 def test_rule_case(spec: dict[str, Any], name: str, case: dict[str, Any], tmp_path: Path) -> None:
     rule = spec["rule"]
-    target = tmp_path / ("case.jsonl.gz" if case.get("gzip") else "case.jsonl")
+    split = case_split(case)
+    assert split in SPLITS, f"split is one of {SPLITS}, not {split!r}"
+    target = tmp_path / ("case" + case.get("suffix", ".jsonl") + (".gz" if case.get("gzip") else ""))
     target.write_bytes(case_bytes(case))
-    if case.get("split", "train") == "validation":
-        train = tmp_path / "train.jsonl"
-        train.write_text("".join(json.dumps(r) + "\n" for r in _good_train_records()), encoding="utf-8")
-        validation: Path | None = target
+    if split == "train":
+        assert "train_records" not in case, "train_records needs split: validation or eval"
+        train = target
     else:
-        assert case.get("split", "train") == "train", f"split is train or validation, not {case['split']!r}"
-        train, validation = target, None
+        train = tmp_path / "train.jsonl"
+        train.write_bytes(_records_bytes(case.get("train_records", _good_train_records())))
     profile = case.get("profile", spec.get("profile"))
     rules = None
     if profile is not None:
         rules = tmp_path / "rules.yaml"
         rules.write_text(yaml.safe_dump(profile), encoding="utf-8")
 
-    report = sftgate.check(str(train), validation=None if validation is None else str(validation),
+    report = sftgate.check(str(train), validation=str(target) if split == "validation" else None,
+                           eval_sets=[str(target)] if split == "eval" else [],
                            rules=None if rules is None else str(rules), select=[rule], workers=1)
 
-    actual = [f.to_dict() for f in report.findings if f.source == str(target) and f.code == rule]
+    # The default training file is scaffolding: only a case's own `train_records` are under test.
+    file_of = {str(target): "case"} | ({str(train): "train"} if "train_records" in case else {})
+    actual = [{**f.to_dict(), "file": file_of[f.source], "related": _relative(f.related, tmp_path)}
+              for f in report.findings if f.source in file_of and f.code == rule]
     expected = case.get("findings") or []
     # Findings beyond those expected are shown with their location and message.
-    extra = ("code", "line", "pointer", "message")
+    extra = ("code", "file", "line", "pointer", "related", "message")
     shown = [_project(a, expected[i]) if i < len(expected) else {k: a[k] for k in extra}
              for i, a in enumerate(actual)]
     assert shown == expected
@@ -140,6 +172,10 @@ def test_case_file_is_well_formed(stem: str) -> None:
         assert name.startswith(("pass_", "fail_")), f"{name}: case names start with pass_ or fail_"
         assert isinstance(case, dict) and set(case) <= CASE_KEYS, f"{name}: unknown keys {set(case) - CASE_KEYS}"
         assert sum(k in case for k in INPUT_KEYS) == 1, f"{name}: give exactly one of {INPUT_KEYS}"
+        assert case_split(case) in SPLITS, f"{name}: split is one of {SPLITS}"
+        assert case_split(case) != "train" or "train_records" not in case, f"{name}: train_records needs a split"
+        assert isinstance(case.get("train_records", []), list), f"{name}: train_records is a list of records"
+        assert str(case.get("suffix", ".x")).startswith("."), f"{name}: a suffix starts with a dot"
         findings = case.get("findings") or []
         if name.startswith("pass_"):
             assert not findings, f"{name}: a pass case expects no findings"
@@ -148,6 +184,8 @@ def test_case_file_is_well_formed(stem: str) -> None:
         for finding in findings:
             assert set(finding) <= FINDING_KEYS, f"{name}: unknown finding keys {set(finding) - FINDING_KEYS}"
             assert finding.get("code") == stem and "line" in finding, f"{name}: each finding gives code {stem} and line"
+            assert finding.get("file", "case") in FILES, f"{name}: a finding's file is one of {FILES}"
+            assert finding.get("file") != "train" or "train_records" in case, f"{name}: file: train needs train_records"
 
 
 def test_every_rule_has_cases() -> None:

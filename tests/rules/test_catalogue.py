@@ -26,7 +26,7 @@ from sftgate._resources import builtin_profiles, data_dir, load_schema
 from sftgate.rules import REGISTRY, Rule, all_rules
 
 REPO = Path(__file__).resolve().parents[2]
-CODE = re.compile(r"^[A-Z]{3}[0-9]{3}$")
+CODE = re.compile(r"^[A-Z]{3,4}[0-9]{3}$")
 KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 HEADINGS = ("## What it does", "## Why is this bad?", "## Example")
 KNOWN_HEADINGS = frozenset(HEADINGS) | {"## Options"}

@@ -18,7 +18,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -376,7 +376,7 @@ class TableSet:
     """Several files' features seen as one id space (a `TokenSource`): the first table's
     records, then the second's, and so on. Leakage verifies pairs across files through it."""
 
-    tables: list[FeatureTable]
+    tables: list[FeatureTable | SubsetTable]
 
     def __post_init__(self) -> None:
         self.offsets = np.cumsum([0] + [len(t) for t in self.tables])
@@ -409,3 +409,41 @@ class SliceSet:
     def tokens(self, record: int) -> tuple[list[int], list[int]]:
         k = int(np.searchsorted(self.offsets, record, side="right")) - 1
         return self.parts[k].tokens(record - int(self.offsets[k]))
+
+
+@dataclass
+class SubsetTable:
+    """Some records of a `FeatureTable`, renumbered 0..n-1 in their order (a `leakage.TokenTable`):
+    the two parts of a planned split, checked against each other."""
+
+    table: FeatureTable
+    records: np.ndarray  # original record indexes, increasing
+
+    def __len__(self) -> int:
+        return int(self.records.size)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.table.column(name)[self.records]
+
+    def tokens(self, record: int) -> tuple[list[int], list[int]]:
+        return self.table.tokens(int(self.records[record]))
+
+    def blocks(self, max_tokens: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        keep = np.zeros(len(self.table), dtype=bool)
+        keep[self.records] = True
+        done = 0
+        for first, tokens, prompt, response in self.table.blocks(max_tokens):
+            mine = keep[first:first + prompt.size]
+            if not mine.any():
+                continue
+            total = prompt + response
+            mask = np.repeat(mine, total)
+            yield done, tokens[mask], prompt[mine], response[mine]
+            done += int(mine.sum())
+
+    def slice(self, records: np.ndarray) -> SpillSlice:
+        original = self.table.slice(self.records[records])
+        return replace(original, records=np.asarray(records))
+
+    def prompt_bands(self, settings: DedupSettings) -> np.ndarray:
+        return self.table.prompt_bands(settings)[self.records]

@@ -20,10 +20,24 @@ import numpy as np
 import orjson
 
 from sftgate._version import __version__
+from sftgate.analysis.unionfind import components
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
-from sftgate.engine.features import DedupSettings, FeatureTable, TableSet, prompt_side
+from sftgate.engine.features import (
+    DedupSettings,
+    FeatureTable,
+    SubsetTable,
+    TableSet,
+    prompt_side,
+)
 from sftgate.engine.local import LocalExecutor, default_workers
 from sftgate.engine.passes import ChunkResult
+from sftgate.engine.split import (
+    SplitRequest,
+    cluster_strata,
+    label_strata,
+    plan,
+    target_size,
+)
 from sftgate.errors import SftgateError, UsageError
 from sftgate.formats import to_example
 from sftgate.formats.prompts import prompt_json
@@ -71,7 +85,7 @@ def check(
     resolved = load_profile(profile, rules_file=rules, select=select, ignore=ignore)
     if split_validation is not None and validation is not None:
         raise UsageError("--split-validation builds a validation set; it cannot be combined with --validation")
-    plan_split = None
+    plan_split = SplitRequest.parse(split_validation, stratify_by, seed) if split_validation is not None else None
     inputs = [(open_source(train), "train", "train")]
     if validation is not None:
         inputs.append((open_source(validation), "validation", "validation"))
@@ -94,6 +108,8 @@ def check(
                 runs.append(_check_one(executor, source, split, name, resolved, features))
             if leak_on:
                 leakage = _leakage(runs, resolved, executor)
+            if plan_split is not None and runs[0].table is not None:
+                split_report = _split(runs[0], resolved, plan_split, executor)
         finally:
             for run in runs:
                 if run.table is not None:
@@ -172,6 +188,7 @@ class _FileRun:
     whole_file: int = 0  # findings about the file itself at or above fail_on
     table: FeatureTable | None = None
     duplicates: dict | None = None
+    dup_analysis: dedup.DuplicateAnalysis | None = None
 
     def add(self, found: Iterable[Finding]) -> None:
         """Findings of file and dataset rules: stamped with the profile's severity and counted."""
@@ -219,7 +236,7 @@ def _check_one(executor: LocalExecutor, source: Source, split: str, name: str, p
     if isinstance(result.features, FeatureTable):
         run.table = result.features
         if split != "eval" and any(c.startswith("DUP") for c in profile.selected):
-            analysis = _duplicates(run, profile, executor)
+            analysis = run.dup_analysis = _duplicates(run, profile, executor, profile.selected)
             run.add(dedup.findings(analysis, RuleContext(profile=profile, split=split), profile.selected))
             run.duplicates = dedup.summary(analysis, split, profile.dedup["max_clusters"])
     return run
@@ -230,7 +247,8 @@ def _is_prompt_list(source: Source) -> bool:
     return source.path.name.removesuffix(".gz").removesuffix(".zst").endswith(".txt")
 
 
-def _duplicates(run: _FileRun, profile: Profile, executor: LocalExecutor) -> dedup.DuplicateAnalysis:
+def _duplicates(run: _FileRun, profile: Profile, executor: LocalExecutor,
+                selected: frozenset[str]) -> dedup.DuplicateAnalysis:
     table = run.table
     assert table is not None
     settings = DedupSettings.from_profile(profile.dedup)
@@ -239,7 +257,7 @@ def _duplicates(run: _FileRun, profile: Profile, executor: LocalExecutor) -> ded
     return dedup.analyse(
         source=run.source.name, lines=run.lines, columns=columns, tokens=table,
         snippets=table.snippets, section=profile.dedup, bands=settings.bands, rows=settings.rows,
-        selected=profile.selected, verify=executor.verify_edges,
+        selected=selected, verify=executor.verify_edges,
     )
 
 
@@ -260,12 +278,6 @@ def _leakage(runs: list[_FileRun], profile: Profile, executor: LocalExecutor) ->
     settings = DedupSettings.from_profile(profile.dedup)
     sides = [_side(run) for run in [train, *others]]
     tables = {id(side): run for side, run in zip(sides, [train, *others], strict=True)}
-    bands: dict[int, np.ndarray] = {}
-
-    def prompt_bands(side: leakage.Side) -> np.ndarray:
-        if id(side) not in bands:
-            bands[id(side)] = tables[id(side)].table.prompt_bands(settings)
-        return bands[id(side)]
 
     def text_of(side: leakage.Side, record: int) -> str:
         run = tables[id(side)]
@@ -279,17 +291,101 @@ def _leakage(runs: list[_FileRun], profile: Profile, executor: LocalExecutor) ->
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return ""
 
-    analysis = leakage.analyse(
-        train=sides[0], others=sides[1:], settings=leakage.LeakSettings.from_profile(profile.leak),
-        verification=Verification.from_profile(profile.dedup["near"]), selected=profile.selected,
-        tokens=TableSet([run.table for run in [train, *others]]), prompt_bands=prompt_bands, text_of=text_of,
-        verify=executor.verify_edges,
-    )
+    analysis = _analyse_leaks(sides, profile, profile.selected, executor, text_of)
     found = leakage.findings(analysis, RuleContext(profile=profile, split="train"), profile.selected)
     by_source = {run.source.name: run for run in runs}
     for finding in found:
         by_source[finding.source].add([finding])
     return leakage.summary(analysis)
+
+
+def _analyse_leaks(sides: list[leakage.Side], profile: Profile, selected: frozenset[str], executor: LocalExecutor,
+                   text_of: leakage.TextOf | None = None) -> leakage.LeakAnalysis:
+    """`leakage.analyse` of sides[1:] against sides[0]; each side's tokens is a FeatureTable or SubsetTable."""
+    settings = DedupSettings.from_profile(profile.dedup)
+    bands: dict[int, np.ndarray] = {}
+
+    def prompt_bands(side: leakage.Side) -> np.ndarray:
+        if id(side) not in bands:
+            bands[id(side)] = side.tokens.prompt_bands(settings)  # type: ignore[attr-defined]
+        return bands[id(side)]
+
+    return leakage.analyse(
+        train=sides[0], others=sides[1:], settings=leakage.LeakSettings.from_profile(profile.leak),
+        verification=Verification.from_profile(profile.dedup["near"]), selected=selected,
+        tokens=TableSet([side.tokens for side in sides]), prompt_bands=prompt_bands,  # type: ignore[misc]
+        text_of=text_of, verify=executor.verify_edges,
+    )
+
+
+_SPLIT_CHECK = frozenset({"LEAK001", "LEAK002", "LEAK003"})
+_SPLIT_ROUNDS = 5
+
+
+def _split(run: _FileRun, profile: Profile, request: SplitRequest, executor: LocalExecutor) -> dict:
+    """Plan a validation split of the training file; the report's `split` section."""
+    table = run.table
+    assert table is not None
+    n = len(table)
+    section = profile.leak["split"]
+    requested, target, capped_by = target_size(request, n, profile.limits.get("max_validation_examples"),
+                                               float(section["max_fraction"]))
+    analysis = run.dup_analysis or _duplicates(run, profile, executor, frozenset({"DUP001", "DUP002"}))
+    edges = [np.array([(r, m) for c in analysis.clusters for r, m, _, _ in c.members], dtype=np.int64).reshape(-1, 2)]
+    settings = leakage.LeakSettings.from_profile(profile.leak)
+    edges.append(leakage.source_edges(_side(run), settings))
+    groups = components(n, np.concatenate(edges))
+    if request.stratify_by == "cluster":
+        strata = cluster_strata(groups)
+    elif request.stratify_by == "label":
+        strata = label_strata(table.column("response"), table.column("response_tokens"),
+                              int(section["label_max_tokens"]))
+    else:
+        strata = np.zeros(n, dtype=np.int64)
+    validation = plan(groups, strata, request, target)
+
+    # The leak check of the result: the two parts against each other. Whatever still leaks
+    # (what sampling missed) goes back to training with its group, until the check is clean.
+    moved, rounds, clean, kinds = 0, 0, True, {}
+    while validation.any() and rounds < _SPLIT_ROUNDS:
+        rounds += 1
+        parts = [_subset_side(run, np.flatnonzero(~validation), "train", "train"),
+                 _subset_side(run, np.flatnonzero(validation), "validation", "validation")]
+        check = _analyse_leaks(parts, profile, _SPLIT_CHECK, executor)
+        leaking = sorted({leak.record for leak in check.sides[0].leaks})
+        kinds = {leakage.KINDS[code]: sum(1 for leak in check.sides[0].leaks if leak.code == code)
+                 for code in sorted(_SPLIT_CHECK)}
+        clean = not leaking
+        if clean:
+            break
+        back = np.isin(groups, groups[parts[1].tokens.records[leaking]])  # type: ignore[attr-defined]
+        moved += int((back & validation).sum())
+        validation &= ~back
+    lines = run.lines
+    sizes = np.bincount(np.unique(groups, return_inverse=True)[1].ravel())
+    return {
+        "requested": request.size if request.size < 1 else int(request.size),
+        "requested_examples": requested,
+        "target_examples": target,
+        "capped_by": capped_by,
+        "seed": request.seed,
+        "stratify_by": request.stratify_by,
+        "records": n,
+        "train_examples": int(n - validation.sum()),
+        "validation_examples": int(validation.sum()),
+        "groups": int(sizes.size),
+        "groups_kept_whole": int((sizes > 1).sum()),
+        "largest_group": int(sizes.max(initial=0)),
+        "leak_check": {"clean": clean, "rounds": rounds, "moved_back": moved, "last_round": kinds},
+        "validation_lines": lines[validation].tolist(),
+    }
+
+
+def _subset_side(run: _FileRun, records: np.ndarray, name: str, split: str) -> leakage.Side:
+    assert run.table is not None
+    subset = SubsetTable(run.table, records)
+    return leakage.Side(name=name, split=split, source=run.source.name, lines=run.lines[records],
+                        columns={c: subset.column(c) for c in _LEAK_COLUMNS}, tokens=subset)
 
 
 def _read_record(source: Source, offset: int, length: int) -> bytes:

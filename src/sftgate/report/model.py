@@ -12,13 +12,13 @@ from typing import Any
 
 from sftgate.model import Finding, Severity
 
-REPORT_VERSION = "1.1"
+REPORT_VERSION = "1.2"
 
 
 @dataclass(frozen=True)
 class InputSummary:
     path: str
-    split: str  # train | validation
+    split: str  # train | validation | eval
     sha256: str
     bytes: int  # on disk
     content_bytes: int  # JSONL bytes read (decompressed)

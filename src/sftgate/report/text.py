@@ -49,6 +49,8 @@ def render(report: Report, *, color: bool = False, show_hints: bool = True) -> s
     out.extend(_rule_table(report, paint))
     out.extend(_accounting(report))
     out.extend(_duplicates(report))
+    out.extend(_leakage(report))
+    out.extend(_split(report))
     out.append(_verdict(report, paint))
     return "\n".join(out) + "\n"
 
@@ -95,6 +97,34 @@ def _duplicates(report: Report) -> list[str]:
             f"with P {curve}"
         )
     return rows
+
+
+def _leakage(report: Report) -> list[str]:
+    if report.leakage is None:
+        return []
+    rows = []
+    for s in report.leakage["sets"]:
+        kinds = ", ".join(f"{kind.replace('_', ' ')} {n:,}" for kind, n in s["by_kind"].items() if n)
+        rows.append(f"{s['source']} leakage ({s['name']}): {s['leaking_records']:,} of {s['records']:,} examples "
+                    f"leak from {report.leakage['train']}" + (f" [{kinds}]" if kinds else ""))
+    flagged = report.leakage["training_records_flagged"]
+    if flagged:
+        rows.append(f"{report.leakage['train']}: {flagged:,} training example(s) carry a LEAK finding (dropped by "
+                    f"`sftgate prepare`)")
+    return rows
+
+
+def _split(report: Report) -> list[str]:
+    s = report.split
+    if s is None:
+        return []
+    capped = f", capped by the {s['capped_by']}" if s["capped_by"] else ""
+    check = "clean" if s["leak_check"]["clean"] else "NOT clean"
+    moved = s["leak_check"]["moved_back"]
+    return [f"split: {s['validation_examples']:,} validation / {s['train_examples']:,} train examples "
+            f"(asked {s['requested_examples']:,}{capped}; stratified by {s['stratify_by']}, seed {s['seed']}); "
+            f"{s['groups_kept_whole']:,} group(s) kept whole, largest {s['largest_group']:,}; leak check {check}"
+            + (f" after moving {moved:,} back to train" if moved else "")]
 
 
 def _verdict(report: Report, paint: _Painter) -> str:

@@ -398,6 +398,57 @@ def _longest_run(windows_: tuple[np.ndarray, np.ndarray, np.ndarray], g: int, sh
     return tokens, text[starts[first_token]:ends[first_token + tokens - 1]]
 
 
+SOURCE_PAIRS_BUDGET = 8_000_000  # sampled (n-gram, record) pairs `source_edges` holds at most
+
+
+def source_edges(side: Side, settings: LeakSettings) -> np.ndarray:
+    """(m, 2) pairs of records of one set whose prompts share a source, by LEAK003's test.
+
+    For planning a split, within the training data: n-grams held by 2 to `common_in` records
+    link them; a pair shares a source when the n-grams both hold are `source_overlap` of the
+    shorter prompt's. Large sets are sampled: only n-grams whose hash has its low bits zero
+    count (the same n-grams in every record, so overlaps stay unbiased), as many bits as keep
+    the pairs within SOURCE_PAIRS_BUDGET. The split's leak check catches what sampling misses.
+    """
+    n = len(side)
+    if not n:
+        return np.zeros((0, 2), dtype=np.int64)
+    total = int((side.columns["prompt_tokens"]).sum())
+    bits = max(0, int(np.ceil(np.log2(max(1, total) / SOURCE_PAIRS_BUDGET))))
+    mask = np.uint64((1 << bits) - 1)
+    spaceless = side.columns["spaceless"]
+    grams: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    held = np.zeros(n, dtype=np.int64)
+    for first, toks, pc, rc in side.tokens.blocks(BLOCK_TOKENS):
+        prompt_tokens, _ = split_sides(toks, pc, rc)
+        h, o, _ = windows(prompt_tokens, pc, settings.sizes(spaceless[first:first + pc.size]))
+        keep = (h & mask) == 0
+        pairs = np.unique(np.stack((h[keep], (first + o[keep]).astype(np.uint64)), axis=1), axis=0)
+        held[first:first + pc.size] = np.bincount(pairs[:, 1].astype(np.int64) - first, minlength=pc.size)
+        grams.append(pairs[:, 0])
+        owners.append(pairs[:, 1].astype(np.int64))
+    h, r = _concat(grams, np.uint64), _concat(owners, np.int64)
+    order = np.lexsort((r, h))
+    h, r = h[order], r[order]
+    starts = np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1]))) if h.size else np.zeros(0, dtype=np.int64)
+    sizes = np.diff(np.append(starts, h.size))
+    usable = (sizes >= 2) & (sizes <= settings.common_in)
+    packed: list[np.ndarray] = []
+    for size in np.unique(sizes[usable]).tolist():
+        at = starts[usable & (sizes == size)]
+        members = r[at[:, None] + np.arange(size)]  # increasing within each n-gram
+        a, b = np.triu_indices(size, 1)
+        packed.append((members[:, a] << 31 | members[:, b]).ravel())
+    if not packed:
+        return np.zeros((0, 2), dtype=np.int64)
+    keys, shared = np.unique(np.concatenate(packed), return_counts=True)
+    a, b = keys >> 31, keys & ((1 << 31) - 1)
+    need = MIN_SHARED if bits == 0 else 2  # sampled n-grams each stand for 2^bits
+    ok = (shared >= need) & (shared >= settings.source_overlap * np.minimum(held[a], held[b]))
+    return np.stack((a[ok], b[ok]), axis=1)
+
+
 # --- findings ----------------------------------------------------------------------------------
 
 
@@ -495,7 +546,8 @@ class NearLeak(_LeakRule):
     Typos, a system instruction added or removed, boilerplate appended, an answer cut short or
     two sentences swapped are still the same example. The same template with a different
     question is not (that is LEAK003's business when it shares a long source text). A bare
-    prompt is compared with the training prompts on the prompt side only.
+    prompt is compared with the training prompts on the prompt side only. Examples shorter than
+    `leak.near_min_tokens` are left to LEAK001.
 
     ## Why is this bad?
     A lightly edited copy leaks as much as an exact one: the model has seen the answer.
@@ -506,7 +558,10 @@ class NearLeak(_LeakRule):
     Use instead: drop one of the two; by default the training copy.
 
     ## Options
-    - `dedup.near.*`: the candidate search and the verification, as for DUP002.
+    - `dedup.near.similarity`, `dedup.near.max_changed_span`: the verification, as for DUP002
+      (the other `dedup.near` options set the candidate search).
+    - `leak.near_min_tokens`: examples with fewer tokens (default 10) leak only as exact copies:
+      one word is more than a tenth of them, too coarse to tell an edit from another example.
     - `leak.drop_from`: which copy carries the finding, train (default) or validation.
     """
 
