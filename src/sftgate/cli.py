@@ -167,7 +167,7 @@ def _rules(code: str | None) -> int:
 
 
 _SCOPES = {"line": "each line's bytes", "object": "each JSON object", "record": "each example",
-           "file": "each file as a whole"}
+           "file": "each file as a whole", "dataset": "the features of whole files (several, for leakage)"}
 
 
 def _profiles() -> int:

@@ -8,11 +8,11 @@ eval set (`eval_sets=[...]`) beside a training file: the case's `train_records`,
 distinct examples when it gives none; `train_records` alone means `split: validation`.
 
 A `pass_*` case expects no findings of the rule; a `fail_*` case lists them, in report order:
-those on the case file, and those on the training file (first) when the case gives
-`train_records`. Expected findings are compared on the keys they give
-(`code`, `line`, `pointer`, `column`, `severity`, `message_contains`; `file`: `case` or
-`train`, the file the finding is on; `related`: the other record, as `train.jsonl:3` or
-`case.jsonl:2`), so a case pins what it is about and nothing else.
+those on the case file, and, when the case gives `train_records`, those on the training file
+(which come first). Expected findings are compared on the keys they give: `code`, `line`,
+`pointer`, `column`, `severity`, `message_contains` (a fragment of the message, or a list of
+fragments), `file` (`case` or `train`: the file the finding is on) and `related` (the other
+record of a pair, as `train.jsonl:3`), so a case pins what it is about and nothing else.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def _project(actual: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]
     out = {k: actual[k] for k in expected if k != "message_contains"}
     if "message_contains" in expected:
         wanted = expected["message_contains"]
-        out["message_contains"] = wanted if wanted in actual["message"] else actual["message"]
+        fragments = [wanted] if isinstance(wanted, str) else wanted
+        out["message_contains"] = wanted if all(f in actual["message"] for f in fragments) else actual["message"]
     return out
 
 
@@ -185,6 +186,9 @@ def test_case_file_is_well_formed(stem: str) -> None:
             assert set(finding) <= FINDING_KEYS, f"{name}: unknown finding keys {set(finding) - FINDING_KEYS}"
             assert finding.get("code") == stem and "line" in finding, f"{name}: each finding gives code {stem} and line"
             assert finding.get("file", "case") in FILES, f"{name}: a finding's file is one of {FILES}"
+            wanted = finding.get("message_contains", "")
+            assert isinstance(wanted, str) or (wanted and all(isinstance(w, str) for w in wanted)), \
+                f"{name}: message_contains is a string or a list of strings"
             assert finding.get("file") != "train" or "train_records" in case, f"{name}: file: train needs train_records"
 
 

@@ -147,7 +147,7 @@ class FeatureBuilder:
         self._response.append(key64(response))
         self._exact.append(key64(f"{prompt}\x1d{response}\x1d{rest}\x1d{media_key}"))
         self._media.append(key64(media_key) if media else 0)
-        self._sides.append(_prompt_side(system, turns, s.system))
+        self._sides.append(fold(_prompt_side(system, turns, s.system)))
         self._sides.append(fold("\n".join(text for role, text in turns if role == "model")))
         origin = example.origin
         self._offset.append(origin.offset)
@@ -200,16 +200,16 @@ class FeatureBuilder:
 
 
 def _prompt_side(system: str, turns: list[tuple[str, str]], with_system: bool) -> str:
-    """The text of the prompt side, folded: every turn that is not the model's (and the system
-    instruction when the profile compares it)."""
+    """The text of the prompt side, not yet folded: every turn that is not the model's (and the
+    system instruction when the profile compares it)."""
     asked = [text for role, text in turns if role != "model"]
     if with_system and system:
         asked.insert(0, system)
-    return fold("\n".join(asked))
+    return "\n".join(asked)
 
 
 def prompt_side(example: Example, settings: DedupSettings) -> str:
-    """An example's prompt side as the features tokenise it (for quoting a shared span)."""
+    """An example's prompt side as written; `fold` it to get what the features tokenise."""
     media: list[str] = []
     turns = [(t.effective_role, _parts_text(t.parts, media)) for t in example.turns]
     return _prompt_side(_parts_text(example.system, media), turns, settings.system)

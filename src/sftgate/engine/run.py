@@ -342,12 +342,14 @@ def _split(run: _FileRun, profile: Profile, request: SplitRequest, executor: Loc
                               int(section["label_max_tokens"]))
     else:
         strata = np.zeros(n, dtype=np.int64)
+    blocked = np.zeros(n, dtype=bool)
     validation = plan(groups, strata, request, target)
 
     # The leak check of the result: the two parts against each other. Whatever still leaks
-    # (what sampling missed) goes back to training with its group, until the check is clean.
+    # (what sampling or star-shaped candidate edges missed) goes back to training with its
+    # group, and the plan is redone without those groups, until the check is clean.
     moved, rounds, clean, kinds = 0, 0, True, {}
-    while validation.any() and rounds < _SPLIT_ROUNDS:
+    while validation.any():
         rounds += 1
         parts = [_subset_side(run, np.flatnonzero(~validation), "train", "train"),
                  _subset_side(run, np.flatnonzero(validation), "validation", "validation")]
@@ -356,11 +358,15 @@ def _split(run: _FileRun, profile: Profile, request: SplitRequest, executor: Loc
         kinds = {leakage.KINDS[code]: sum(1 for leak in check.sides[0].leaks if leak.code == code)
                  for code in sorted(_SPLIT_CHECK)}
         clean = not leaking
-        if clean:
+        if clean or rounds > _SPLIT_ROUNDS:
             break
         back = np.isin(groups, groups[parts[1].tokens.records[leaking]])  # type: ignore[attr-defined]
         moved += int((back & validation).sum())
-        validation &= ~back
+        blocked |= back
+        if rounds < _SPLIT_ROUNDS:
+            validation = plan(groups, strata, request, target, blocked)  # refill without them
+        else:
+            validation &= ~blocked  # last round: only take out, then check once more
     lines = run.lines
     sizes = np.bincount(np.unique(groups, return_inverse=True)[1].ravel())
     return {

@@ -10,7 +10,8 @@ smallest record and the seed: the same for any worker count or input chunking). 
 put into strata (by group size for `cluster`, by the label of short answers for `label`, one
 stratum for `none`); each stratum's quota is its share of the target (largest remainders),
 filled in rank order with groups that still fit. Whatever a stratum cannot fill (its groups
-are too large) is filled from the other strata's remaining groups, in rank order.
+are too large) is filled from the other strata's remaining groups, in rank order. Groups the
+leak check sent back (`blocked`) are never chosen again when the plan is redone.
 """
 
 from __future__ import annotations
@@ -62,11 +63,13 @@ def target_size(request: SplitRequest, records: int, max_validation: int | None,
     return requested, max(0, target), capped_by
 
 
-def plan(groups: np.ndarray, strata: np.ndarray, request: SplitRequest, target: int) -> np.ndarray:
+def plan(groups: np.ndarray, strata: np.ndarray, request: SplitRequest, target: int,
+         blocked: np.ndarray | None = None) -> np.ndarray:
     """Which records go to validation (bool per record); see the module doc.
 
     `groups` labels each record with its group (any int64, equal within a group); `strata`
-    gives each record a stratum key (the group's first record's key is the group's).
+    gives each record a stratum key (the group's first record's key is the group's); records
+    `blocked` (bool per record) stay in training with their whole group.
     """
     n = groups.size
     validation = np.zeros(n, dtype=bool)
@@ -77,15 +80,18 @@ def plan(groups: np.ndarray, strata: np.ndarray, request: SplitRequest, target: 
     group_stratum = strata[first]
     rank = mix64(ids.astype(np.uint64) ^ mix64(np.full(1, request.seed, dtype=np.uint64)))
     chosen = np.zeros(ids.size, dtype=bool)
+    fits = sizes.copy()  # what a group weighs when filling: a blocked group never fits
+    if blocked is not None and blocked.any():
+        fits[np.unique(inverse[blocked])] = n + 1
     keys, stratum_of = np.unique(group_stratum, return_inverse=True)
     stratum_of = stratum_of.ravel()
     per_stratum = np.bincount(stratum_of, weights=sizes, minlength=keys.size)
     quotas = _largest_remainders(per_stratum / n * target, target)
     for s in range(keys.size):
-        _fill(np.flatnonzero(stratum_of == s), rank, sizes, chosen, int(quotas[s]))
+        _fill(np.flatnonzero(stratum_of == s), rank, fits, chosen, int(quotas[s]))
     missing = target - int(sizes[chosen].sum())
     if missing > 0:  # strata whose groups were too large: fill from anywhere
-        _fill(np.flatnonzero(~chosen), rank, sizes, chosen, missing)
+        _fill(np.flatnonzero(~chosen), rank, fits, chosen, missing)
     validation[chosen[inverse]] = True
     return validation
 

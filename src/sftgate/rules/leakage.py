@@ -36,14 +36,14 @@ import numpy as np
 
 from sftgate.analysis.lsh import cross_edges
 from sftgate.analysis.ngrams import NgramIndex, split_sides, windows
-from sftgate.analysis.text import token_spans
+from sftgate.analysis.text import fold, token_spans
 from sftgate.model import Action, Finding, Severity
 from sftgate.rules.base import DatasetRule, RuleContext, quote
 from sftgate.rules.dedup import EdgeVerifier, TokenSource, Verification, verify_edges
 
 CODES = ("LEAK001", "LEAK002", "LEAK003", "LEAK004")
 KINDS = {"LEAK001": "exact", "LEAK002": "near", "LEAK003": "shared_source", "LEAK004": "answer"}
-MIN_SHARED = 3  # LEAK003/004: n-grams a pair must share at least (a span of n + 2 tokens)
+MIN_SHARED = 3  # LEAK003/004: n-grams a pair must share at least (a span of n + 2 tokens), or all of them
 BLOCK_TOKENS = 1 << 22  # tokens read and windowed at a time
 SPAN_CHARS = 80  # characters of a shared span quoted in a report
 
@@ -129,7 +129,7 @@ class LeakAnalysis:
     verified: int = 0  # of which verified
 
 
-TextOf = Callable[[Side, int], str]  # a record's prompt side, folded as the tokens were
+TextOf = Callable[[Side, int], str]  # a record's prompt side, as written
 
 
 def analyse(
@@ -166,10 +166,11 @@ def analyse(
                 seen[k].add(pair)
                 found[k].append(leak)
 
-    if "LEAK001" in selected:
-        for k, side in enumerate(others):
-            add(k, _exact(train, side, groups))
-    if "LEAK002" in selected:
+    # Exact and near pairs are found whenever a later rule is on, so that what each rule reports
+    # does not depend on which others are selected (an exact copy is never LEAK002's).
+    for k, side in enumerate(others):
+        add(k, _exact(train, side, groups))
+    if {"LEAK002", "LEAK003", "LEAK004"} & selected:
         for k, leaks in enumerate(_near(out, train, others, offsets, groups, verification, tokens, prompt_bands,
                                         verify or verify_edges, settings)):
             add(k, leaks)
@@ -178,7 +179,8 @@ def analyse(
         for k, leaks in enumerate(_ngram_leaks(train, others, offsets, settings, wanted, text_of)):
             add(k, leaks)
     for k, side_leaks in enumerate(out.sides):
-        side_leaks.leaks = sorted(found[k], key=lambda x: (x.record, x.code, -x.score, x.train))
+        side_leaks.leaks = sorted((leak for leak in found[k] if leak.code in selected),
+                                  key=lambda x: (x.record, x.code, -x.score, x.train))
     return out
 
 
@@ -336,42 +338,57 @@ def _ngram_leaks(train: Side, others: list[Side], offsets: np.ndarray, settings:
             hit = query.answer.find(h)
             answer_hits.append(np.unique(np.stack((h[hit], (first + o[hit]).astype(np.uint64)), axis=1), axis=0))
     base = int(offsets[0])
+    n_query = len(query.prompt_distinct)
     if do_source:
-        pairs = _shared(prompt_hits, query.prompt, settings.common_in)
+        pairs, query_common, train_common = _shared(prompt_hits, query.prompt, settings.common_in, base, n_query,
+                                                    len(train))
         for (g, t), shared, hashes in pairs:
-            denominator = min(int(query.prompt_distinct[g - base]), int(prompt_windows[t]))
-            if denominator and shared / denominator >= settings.source_overlap:
+            # Boilerplate n-grams count on neither side: a shared instruction must not hide a
+            # shared document behind it.
+            denominator = min(int(query.prompt_distinct[g - base] - query_common[g - base]),
+                              int(prompt_windows[t] - train_common[t]))
+            if denominator > 0 and shared >= min(MIN_SHARED, denominator) \
+                    and shared / denominator >= settings.source_overlap:
                 k = int(np.searchsorted(offsets, g, side="right") - 1)
                 span, text = _longest_run(query.prompt_windows, g, hashes, others[k], g - int(offsets[k]),
                                           settings, text_of)
                 results[k].append(Leak(g - int(offsets[k]), t, "LEAK003", min(1.0, shared / denominator), span, text))
     if do_answer:
-        for (g, t), shared, _ in _shared(answer_hits, query.answer, settings.common_in):
-            denominator = int(query.answer_distinct[g - base])
-            if denominator and shared / denominator >= settings.answer_overlap:
+        pairs, query_common, _ = _shared(answer_hits, query.answer, settings.common_in, base, n_query, len(train))
+        for (g, t), shared, _ in pairs:
+            denominator = int(query.answer_distinct[g - base] - query_common[g - base])
+            if denominator > 0 and shared >= min(MIN_SHARED, denominator) \
+                    and shared / denominator >= settings.answer_overlap:
                 k = int(np.searchsorted(offsets, g, side="right") - 1)
-                results[k].append(Leak(g - int(offsets[k]), t, "LEAK004", shared / denominator))
+                results[k].append(Leak(g - int(offsets[k]), t, "LEAK004", min(1.0, shared / denominator)))
     return results
 
 
-def _shared(hits: list[np.ndarray], index: NgramIndex,
-            common_in: int) -> Iterator[tuple[tuple[int, int], int, np.ndarray]]:
-    """((query global id, training record), shared n-grams, their hashes) per pair sharing at
-    least MIN_SHARED n-grams that are not boilerplate."""
+def _shared(hits: list[np.ndarray], index: NgramIndex, common_in: int, base: int, n_query: int,
+            n_train: int) -> tuple[list[tuple[tuple[int, int], int, np.ndarray]], np.ndarray, np.ndarray]:
+    """The pairs sharing n-grams that are not boilerplate: [((query global id, training record),
+    shared n-grams, their hashes)], and per query record and per training record how many
+    boilerplate n-grams (held by more than `common_in` training records) it holds."""
     pairs = np.unique(np.concatenate(hits), axis=0) if hits else np.zeros((0, 2), dtype=np.uint64)
+    query_common = np.zeros(n_query, dtype=np.int64)
+    train_common = np.zeros(n_train, dtype=np.int64)
     if not pairs.size:
-        return
+        return [], query_common, train_common
     grams, per_gram = np.unique(pairs[:, 0], return_counts=True)
-    pairs = pairs[~np.isin(pairs[:, 0], grams[per_gram > common_in])]  # boilerplate
+    common = grams[per_gram > common_in]
+    is_common = np.isin(pairs[:, 0], common)
+    train_common += np.bincount(pairs[is_common, 1].astype(np.int64), minlength=n_train)
+    query_common += np.bincount(index.records[np.isin(index.hashes, common)] - base, minlength=n_query)
+    pairs = pairs[~is_common]
     which, query = index.owners(pairs[:, 0])
     train = pairs[which, 1].astype(np.int64)
     packed = (query << 31) | train
     order = np.argsort(packed, kind="stable")
     packed, hashes = packed[order], pairs[which, 0][order]
     keys, starts, counts = np.unique(packed, return_index=True, return_counts=True)
-    for key, start, count in zip(keys.tolist(), starts.tolist(), counts.tolist(), strict=True):
-        if count >= MIN_SHARED:
-            yield (key >> 31, key & ((1 << 31) - 1)), count, hashes[start:start + count]
+    out = [((key >> 31, key & ((1 << 31) - 1)), count, hashes[start:start + count])
+           for key, start, count in zip(keys.tolist(), starts.tolist(), counts.tolist(), strict=True)]
+    return out, query_common, train_common
 
 
 def _longest_run(windows_: tuple[np.ndarray, np.ndarray, np.ndarray], g: int, shared: np.ndarray, side: Side,
@@ -391,11 +408,14 @@ def _longest_run(windows_: tuple[np.ndarray, np.ndarray, np.ndarray], g: int, sh
     first_token, tokens = int(pos[run_starts[best]]), int(run_ends[best] - run_starts[best]) + size
     if text_of is None:
         return tokens, ""
-    text = text_of(side, record)
-    starts, ends = token_spans(text)
+    written = text_of(side, record)
+    folded = fold(written)
+    starts, ends = token_spans(folded)
     if first_token + tokens > starts.size:
         return tokens, ""
-    return tokens, text[starts[first_token]:ends[first_token + tokens - 1]]
+    # Quote the text as written when folding kept every character in place (most Latin text).
+    shown = written if len(written) == len(folded) else folded
+    return tokens, shown[starts[first_token]:ends[first_token + tokens - 1]]
 
 
 SOURCE_PAIRS_BUDGET = 8_000_000  # sampled (n-gram, record) pairs `source_edges` holds at most
@@ -456,16 +476,16 @@ def _on_train(analysis: LeakAnalysis, side: SideLeaks) -> bool:
     return side.side.split == "eval" or analysis.settings.drop_from == "train"
 
 
-def _describe(leak: Leak, ngram: str) -> str:
+def _describe(leak: Leak, ngram: str, bare: bool) -> str:
     if leak.code == "LEAK001":
-        return "exact copy"
+        return "the same prompt as" if bare else "exact copy of"
     if leak.code == "LEAK002":
-        return f"near-duplicate (similarity {leak.score:.2f})"
+        return f"near-duplicate{' prompt' if bare else ''} (similarity {leak.score:.2f}) of"
     if leak.code == "LEAK003":
         shown = f": {quote(leak.text, 50)}" if leak.text else ""
         return (f"same source: the prompts share {leak.score:.0%} of their {ngram} sequences, "
-                f"longest shared span {leak.span} tokens{shown}")
-    return f"answer leak: {leak.score:.0%} of the answer's {ngram} sequences appear in the training text"
+                f"longest shared span {leak.span} tokens{shown}; with")
+    return f"answer leak: {leak.score:.0%} of the answer's {ngram} sequences appear in the training text; answer of"
 
 
 class _LeakRule(DatasetRule):
@@ -476,6 +496,11 @@ class _LeakRule(DatasetRule):
         train = analysis.train
         for side_leaks in analysis.sides:
             side = side_leaks.side
+            answered = side.columns["answered"]
+
+            def bare(leak: Leak, answered: np.ndarray = answered) -> bool:
+                return not bool(answered[leak.record])
+
             mine = [leak for leak in side_leaks.leaks if leak.code == self.code]
             if not mine:
                 continue
@@ -489,7 +514,7 @@ class _LeakRule(DatasetRule):
                     best = leaks[0]
                     more = f" (and {len(leaks) - 1} more {side.name} examples)" if len(leaks) > 1 else ""
                     yield self.finding(train.source, int(train.lines[t]),
-                                       f"leaks into {side.name}: {_describe(best, ngram)} of {side.where(best.record)}"
+                                       f"leaks into {side.name}: {_describe(best, ngram, bare(best))} {side.where(best.record)}"
                                        f"{more}", related=side.where(best.record), similarity=round(best.score, 4))
             else:
                 by_record: dict[int, list[Leak]] = defaultdict(list)
@@ -500,7 +525,7 @@ class _LeakRule(DatasetRule):
                     best = leaks[0]
                     more = f" (and {len(leaks) - 1} more training examples)" if len(leaks) > 1 else ""
                     yield self.finding(side.source, int(side.lines[r]),
-                                       f"leaks from training: {_describe(best, ngram)} of {train.where(best.train)}"
+                                       f"leaks from training: {_describe(best, ngram, bare(best))} {train.where(best.train)}"
                                        f"{more}", related=train.where(best.train), similarity=round(best.score, 4))
 
 
@@ -579,8 +604,9 @@ class SharedSourceLeak(_LeakRule):
     `leak.spaceless_ngram` for Chinese, Japanese, Thai and other scripts written without
     spaces). N-grams that occur in more than `leak.common_in` training records are boilerplate
     (instructions, templates) and ignored. A pair is flagged when the n-grams both prompts hold
-    are at least `leak.source_overlap` of the shorter prompt's and number at least three; the
-    finding gives the overlap and the longest shared span.
+    are at least `leak.source_overlap` of the shorter prompt's (boilerplate n-grams left out of
+    both counts) and number at least three (or all, for a prompt of fewer); the finding gives the
+    overlap and the longest shared span.
 
     ## Why is this bad?
     The model has read the document the question is about, often together with its summary
@@ -594,7 +620,7 @@ class SharedSourceLeak(_LeakRule):
     ## Options
     - `leak.ngram`, `leak.spaceless_ngram`: n-gram length (default 13 words, 20 characters).
     - `leak.common_in`: n-grams in more training records are ignored (default 10).
-    - `leak.source_overlap`: the share of the shorter prompt's n-grams (default 0.5).
+    - `leak.source_overlap`: the share of the shorter prompt's n-grams (default 0.8).
     """
 
     code = "LEAK003"
@@ -609,7 +635,7 @@ class AnswerLeak(_LeakRule):
 
     The answer's word n-grams (`leak.ngram`, default 13) are looked up in the whole text of
     each training record; when one record holds at least `leak.answer_overlap` of them (and at
-    least three), the answer is in it. Answers shorter than one n-gram (a label, a number) are
+    least three, or all of an answer with fewer), the answer is in it. Answers shorter than one n-gram (a label, a number) are
     not checked: they occur everywhere. N-grams in more than `leak.common_in` training records
     are boilerplate and do not count.
 
