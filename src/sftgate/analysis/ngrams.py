@@ -75,6 +75,21 @@ def split_sides(tokens: np.ndarray, first: np.ndarray, second: np.ndarray) -> tu
     return tokens[is_first], tokens[~is_first]
 
 
+def unique_pairs(hashes: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (hash, record) pairs, sorted by hash then record (uint64, int64).
+
+    One lexsort and a comparison with the neighbour: several times faster than
+    `np.unique(..., axis=0)`, which sorts the rows as opaque bytes."""
+    if not hashes.size:
+        return hashes.astype(np.uint64), records.astype(np.int64)
+    order = np.lexsort((records, hashes))
+    h, r = hashes[order], records[order]
+    keep = np.empty(h.size, dtype=bool)
+    keep[0] = True
+    keep[1:] = (h[1:] != h[:-1]) | (r[1:] != r[:-1])
+    return h[keep].astype(np.uint64, copy=False), r[keep].astype(np.int64, copy=False)
+
+
 class NgramIndex:
     """The n-grams of some records, for membership queries: which hashes occur, in which records.
 
@@ -83,10 +98,7 @@ class NgramIndex:
     """
 
     def __init__(self, hashes: np.ndarray, records: np.ndarray) -> None:
-        pairs = np.unique(np.stack((hashes.astype(np.uint64), records.astype(np.uint64)), axis=1), axis=0) \
-            if hashes.size else np.zeros((0, 2), dtype=np.uint64)
-        self.hashes = pairs[:, 0].copy()  # sorted
-        self.records = pairs[:, 1].astype(np.int64)
+        self.hashes, self.records = unique_pairs(hashes.astype(np.uint64), records.astype(np.int64))  # by hash
         # A bitmap of about 16 bits per distinct n-gram: absent hashes pass it with p < 1/16.
         bits = max(16, int(np.ceil(np.log2(max(1, self.hashes.size) * 16))))
         self._shift = np.uint64(64 - bits)

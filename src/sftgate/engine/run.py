@@ -279,7 +279,14 @@ def _leakage(runs: list[_FileRun], profile: Profile, executor: LocalExecutor) ->
     sides = [_side(run) for run in [train, *others]]
     tables = {id(side): run for side, run in zip(sides, [train, *others], strict=True)}
 
+    texts: dict[tuple[int, int], str] = {}
+
     def text_of(side: leakage.Side, record: int) -> str:
+        if (id(side), record) not in texts:
+            texts[id(side), record] = read_text(side, record)
+        return texts[id(side), record]
+
+    def read_text(side: leakage.Side, record: int) -> str:
         run = tables[id(side)]
         table = run.table
         data = _read_record(run.source, int(table.column("offset")[record]), int(table.column("length")[record]))

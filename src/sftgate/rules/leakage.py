@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sftgate.analysis.lsh import cross_edges
-from sftgate.analysis.ngrams import NgramIndex, split_sides, windows
+from sftgate.analysis.ngrams import NgramIndex, split_sides, unique_pairs, windows
 from sftgate.analysis.text import fold, token_spans
 from sftgate.model import Action, Finding, Severity
 from sftgate.rules.base import DatasetRule, RuleContext, quote
@@ -277,7 +277,7 @@ class _Query:
 
     prompt: NgramIndex
     answer: NgramIndex
-    prompt_windows: tuple[np.ndarray, np.ndarray, np.ndarray]  # (hash, global id, position)
+    prompt_windows: tuple[np.ndarray, np.ndarray, np.ndarray]  # (hash, global id, position), by global id
     prompt_distinct: np.ndarray  # global id - offset of the first side -> distinct prompt n-grams
     answer_distinct: np.ndarray
 
@@ -299,11 +299,12 @@ def _query_ngrams(others: list[Side], offsets: np.ndarray, settings: LeakSetting
                 ag.append(offsets[k] + first + o)
     cat = _concat
     prompt = NgramIndex(cat(ph, np.uint64), cat(pg, np.int64))
+    by_owner = np.argsort(cat(pg, np.int64), kind="stable")  # windows grouped by record, for spans
     answer = NgramIndex(cat(ah, np.uint64), cat(ag, np.int64))
     base, n = int(offsets[0]), int(offsets[-1]) + len(others[-1]) - int(offsets[0])
     return _Query(
         prompt=prompt, answer=answer,
-        prompt_windows=(cat(ph, np.uint64), cat(pg, np.int64), cat(pp, np.int64)),
+        prompt_windows=(cat(ph, np.uint64)[by_owner], cat(pg, np.int64)[by_owner], cat(pp, np.int64)[by_owner]),
         prompt_distinct=np.bincount(prompt.records - base, minlength=n),
         answer_distinct=np.bincount(answer.records - base, minlength=n),
     )
@@ -332,11 +333,11 @@ def _ngram_leaks(train: Side, others: list[Side], offsets: np.ndarray, settings:
             h, o, _ = windows(prompt_tokens, pc, sizes)
             prompt_windows[first:first + pc.size] = np.bincount(o, minlength=pc.size)
             hit = query.prompt.find(h)
-            prompt_hits.append(np.unique(np.stack((h[hit], (first + o[hit]).astype(np.uint64)), axis=1), axis=0))
+            prompt_hits.append(_pair_rows(*unique_pairs(h[hit], first + o[hit])))
         if do_answer:
             h, o, _ = windows(toks, pc + rc, sizes)
             hit = query.answer.find(h)
-            answer_hits.append(np.unique(np.stack((h[hit], (first + o[hit]).astype(np.uint64)), axis=1), axis=0))
+            answer_hits.append(_pair_rows(*unique_pairs(h[hit], first + o[hit])))
     base = int(offsets[0])
     n_query = len(query.prompt_distinct)
     if do_source:
@@ -364,12 +365,21 @@ def _ngram_leaks(train: Side, others: list[Side], offsets: np.ndarray, settings:
     return results
 
 
+def _pair_rows(hashes: np.ndarray, records: np.ndarray) -> np.ndarray:
+    """(m, 2) uint64 rows of (hash, record); stacking uint64 with int64 would make floats."""
+    return np.stack((hashes, records.astype(np.uint64)), axis=1)
+
+
 def _shared(hits: list[np.ndarray], index: NgramIndex, common_in: int, base: int, n_query: int,
             n_train: int) -> tuple[list[tuple[tuple[int, int], int, np.ndarray]], np.ndarray, np.ndarray]:
     """The pairs sharing n-grams that are not boilerplate: [((query global id, training record),
     shared n-grams, their hashes)], and per query record and per training record how many
     boilerplate n-grams (held by more than `common_in` training records) it holds."""
-    pairs = np.unique(np.concatenate(hits), axis=0) if hits else np.zeros((0, 2), dtype=np.uint64)
+    if hits:
+        joined = np.concatenate(hits)
+        pairs = _pair_rows(*unique_pairs(joined[:, 0], joined[:, 1].astype(np.int64)))
+    else:
+        pairs = np.zeros((0, 2), dtype=np.uint64)
     query_common = np.zeros(n_query, dtype=np.int64)
     train_common = np.zeros(n_train, dtype=np.int64)
     if not pairs.size:
@@ -394,9 +404,9 @@ def _shared(hits: list[np.ndarray], index: NgramIndex, common_in: int, base: int
 def _longest_run(windows_: tuple[np.ndarray, np.ndarray, np.ndarray], g: int, shared: np.ndarray, side: Side,
                  record: int, settings: LeakSettings, text_of: TextOf | None) -> tuple[int, str]:
     """(tokens in the longest run of shared n-grams of the query prompt, its start as text)."""
-    h, owner, position = windows_
-    mine = np.flatnonzero(owner == g)
-    pos = position[mine][np.isin(h[mine], shared)]
+    h, owner, position = windows_  # grouped by owner
+    lo, hi = np.searchsorted(owner, g, side="left"), np.searchsorted(owner, g, side="right")
+    pos = position[lo:hi][np.isin(h[lo:hi], shared)]
     if not pos.size:
         return 0, ""
     pos = np.unique(pos)
@@ -444,10 +454,10 @@ def source_edges(side: Side, settings: LeakSettings) -> np.ndarray:
         prompt_tokens, _ = split_sides(toks, pc, rc)
         h, o, _ = windows(prompt_tokens, pc, settings.sizes(spaceless[first:first + pc.size]))
         keep = (h & mask) == 0
-        pairs = np.unique(np.stack((h[keep], (first + o[keep]).astype(np.uint64)), axis=1), axis=0)
-        held[first:first + pc.size] = np.bincount(pairs[:, 1].astype(np.int64) - first, minlength=pc.size)
-        grams.append(pairs[:, 0])
-        owners.append(pairs[:, 1].astype(np.int64))
+        kept_h, kept_r = unique_pairs(h[keep], first + o[keep])
+        held[first:first + pc.size] = np.bincount(kept_r - first, minlength=pc.size)
+        grams.append(kept_h)
+        owners.append(kept_r)
     h, r = _concat(grams, np.uint64), _concat(owners, np.int64)
     order = np.lexsort((r, h))
     h, r = h[order], r[order]
