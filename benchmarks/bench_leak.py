@@ -59,15 +59,24 @@ What it measures
    --phases adds one run of (b) in a child that wraps sftgate's internal steps with timers
    (monkeypatched from outside: the per-input pass, the duplicate analysis, the leakage steps,
    prompt band keys, edge verification), and --cprofile puts the leakage analysis under
-   cProfile (top functions printed, full stats in the log directory).
+   cProfile (top functions printed, full stats in the log directory). --score-sets adds one run
+   of (b) with `--select LEAK` and leak.max_listed raised, and matches the listed records with
+   leaks.labels.jsonl: injected leaks found per set and kind, and leaks found that were not
+   injected.
 
 How it is measured
 ------------------
 As bench_check.py and bench_dedup.py: every run is a fresh child process started after its
 inputs were read once (warm page cache); wall seconds are taken by the parent around the whole
 child; peak RSS is the RSS summed over the child's process tree sampled every 50 ms with psutil
-(bench_check.run_measured), and GNU time's %M for the largest single process. Child output
-and reports go to <data-dir>/logs/leak/.
+(bench_check.run_measured), and GNU time's %M for the largest single process. "Other CPU s" is
+the CPU time the machine spent outside the measured process tree during a run (/proc/stat busy
+time minus the children's and this script's rusage): a competing job on the two cores shows
+there. The sftgate the children import (PYTHONPATH included) and its commit are printed first;
+to pin the code while others work in the checkout, run from an export:
+`git archive HEAD src rules schemas benchmarks | tar -x -C DIR`, `git log --oneline -1 >
+DIR/COMMIT`, then `PYTHONPATH=DIR/src python DIR/benchmarks/bench_leak.py --data-dir ...`.
+Child output and reports go to <data-dir>/logs/leak/.
 """
 
 from __future__ import annotations
@@ -143,12 +152,11 @@ class _Timers:
         def timed(*args, **kwargs):
             name = label(args) if callable(label) else label
             timers.stack.append(name)
-            path = tuple(timers.stack)
+            entry = timers.totals.setdefault(tuple(timers.stack), [0.0, 0])  # listed in the order first entered
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                entry = timers.totals.setdefault(path, [0.0, 0])
                 entry[0] += time.perf_counter() - start
                 entry[1] += 1
                 timers.stack.pop()
@@ -229,6 +237,9 @@ class Run:
     peak_rss_tree_mib: float | None = None
     max_rss_process_mib: float | None = None
     exit_code: int | None = None
+    child_cpu_s: float | None = None  # user + system seconds of the child's process tree
+    other_cpu_s: float | None = None  # CPU seconds the machine spent on other processes meanwhile
+    steal_s: float | None = None  # CPU seconds the hypervisor took (summed over CPUs)
     detail: dict = field(default_factory=dict)
     note: str = ""
 
@@ -252,10 +263,31 @@ def _measured(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | N
     from bench_check import run_measured  # parent-only (psutil sampling)
 
     print(f"  {name} ...", end=" ", flush=True)
+    before = _cpu_seconds()
     run = run_measured(argv, env or dict(os.environ), log_dir, _slug(name))
+    after = _cpu_seconds()
     r = Run(name=name, ok=False, wall_s=round(run["wall_s"], 2), peak_rss_tree_mib=round(run["peak_rss_tree_mib"], 1),
             max_rss_process_mib=_round(run["max_rss_process_mib"]), exit_code=run["exit_code"])
+    spent = {k: after[k] - before[k] for k in before}
+    # CPU the machine spent on anything but this run (the child tree is waited for, so its time
+    # is in RUSAGE_CHILDREN; this script's sampling is in `own`): another job competing for the
+    # two cores makes the wall time meaningless, and this says so.
+    r.other_cpu_s = round(spent["busy"] - spent["children"] - spent["own"], 1)
+    r.steal_s = round(spent["steal"], 1)
+    r.child_cpu_s = round(spent["children"], 1)
     return r, run
+
+
+def _cpu_seconds() -> dict[str, float]:
+    import psutil
+
+    t = psutil.cpu_times()
+    idle = t.idle + getattr(t, "iowait", 0.0)
+    busy = sum(t) - idle - getattr(t, "steal", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"busy": busy, "steal": getattr(t, "steal", 0.0), "own": own.ru_utime + own.ru_stime,
+            "children": children.ru_utime + children.ru_stime}
 
 
 def measure_child(name: str, spec: dict, log_dir: Path) -> tuple[Run, dict]:
@@ -751,11 +783,48 @@ def run_speed(args: argparse.Namespace, log_dir: Path) -> dict:
             spec["cprofile_out"] = str(log_dir / "leakage.prof")
         r, result = measure_child("b with phase timers", spec, log_dir)
         phases = {"run": r, "phases": result.get("phases", []), "cprofile": spec.get("cprofile_out")}
+    scored = None
+    if args.score_sets:
+        cap = log_dir / "max_listed.yaml"
+        cap.write_text("leak:\n  max_listed: 100000\n")
+        r, rep = measure_cli("b LEAK only, every leak listed", [*config_b, "--select", "LEAK", "--rules", str(cap)],
+                             log_dir)
+        scored = {"run": r, "scores": score_sets(rep, sets, d) if r.ok else None}
     return {"file": str(gen.path), "size_bytes": gen.size_bytes, "records": gen.records, "sha256": gen.sha256,
             "sets": sets, "sets_dir": str(d), "pairs": pairs, "workers": args.workers, "phases": phases,
+            "scored": scored,
             "commands": {"a": "sftgate check TRAIN " + " ".join(w),
                          "b": "sftgate check TRAIN " + " ".join(w) + f" --validation {val.name} --eval {chat.name} "
                               f"--eval {prompts.name}"}}
+
+
+def score_sets(report: dict, sets: dict, d: Path) -> dict:
+    """Injected leaks found, per set and kind, from a report listing every leaking record."""
+    by_name = {s["source"]: s for s in (report.get("leakage") or {}).get("sets", [])}
+    out = {}
+    labels = _jsonl(d / sets["labels"])
+    for key, name in sets["files"].items():
+        side = by_name.get(str(d / name))
+        if side is None:
+            continue
+        flagged = {_line_of(item["record"]): item["kind"] for item in side["listed"]}
+        mine = [lab for lab in labels if lab["set"] == key]
+        kinds: dict[str, dict] = {}
+        for lab in mine:
+            k = kinds.setdefault(lab["kind"], {"injected": 0, "found": 0, "as_expected": 0, "found_as": {}})
+            k["injected"] += 1
+            if lab["line"] in flagged:
+                k["found"] += 1
+                k["as_expected"] += flagged[lab["line"]] == INJECTED_AS[lab["kind"]]
+                k["found_as"][flagged[lab["line"]]] = k["found_as"].get(flagged[lab["line"]], 0) + 1
+        injected_lines = {lab["line"] for lab in mine}
+        extra: dict[str, int] = {}
+        for line, kind in flagged.items():
+            if line not in injected_lines:
+                extra[kind] = extra.get(kind, 0) + 1
+        out[key] = {"complete": len(side["listed"]) == side["leaking_records"], "kinds": kinds,
+                    "not_injected": extra}
+    return out
 
 
 def speed_targets(sp: dict) -> dict:
@@ -834,14 +903,18 @@ def print_speed(sp: dict) -> None:
         print(f"| {key} | {name} | {s['records'][key]:,} | {s['sizes'][key] / MIB:.1f} | {inj} |")
     print(f"\nunseen pool: {s['unseen_conversations']:,} conversations, {s['unseen_exchanges']:,} exchanges, "
           f"{s['unseen_prompts']:,} prompts; sources {s['unseen_sources']}; near edits {s['near_edits']}\n")
-    print("| run | wall s | report duration s | peak RSS MiB (tree) | max RSS MiB (1 proc) | overhead (b/a - 1) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| run | wall s | report duration s | CPU s (tree) | other CPU s | steal s | peak RSS MiB (tree) "
+          "| max RSS MiB (1 proc) | overhead (b/a - 1) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for p in sp["pairs"]:
         for key in ("a", "b"):
             r = p[key]
             over = _fmt(p["overhead"], "+.1%") if key == "b" else ""
-            print(f"| {r.name} | {_fmt(r.wall_s, '.2f')} | {_fmt(r.work_s, '.2f')} | {_fmt(r.peak_rss_tree_mib, '.0f')} "
+            print(f"| {r.name} | {_fmt(r.wall_s, '.2f')} | {_fmt(r.work_s, '.2f')} | {_fmt(r.child_cpu_s, '.1f')} | "
+                  f"{_fmt(r.other_cpu_s, '.1f')} | {_fmt(r.steal_s, '.1f')} | {_fmt(r.peak_rss_tree_mib, '.0f')} "
                   f"| {_fmt(r.max_rss_process_mib, '.0f')} | {over} |" + (f" {r.note}" if r.note else ""))
+    print("\nother CPU s: CPU time the machine spent outside this benchmark during the run (another job on "
+          "the two cores shows here: a few seconds is the system's own)")
     b = next((p["b"] for p in sp["pairs"] if p["b"].ok), None)
     if b:
         lk = b.detail["leakage"]
@@ -865,6 +938,22 @@ def print_speed(sp: dict) -> None:
                   + ", ".join(f"{k} {v}" for k, v in expected.items()) + " |")
         counts_a = next((p["a"].detail.get("counts") for p in sp["pairs"] if p["a"].ok), {})
         print(f"\nfindings by rule: (a) {counts_a}\n                  (b) {b.detail['counts']}")
+    sc = sp.get("scored")
+    if sc and sc["scores"]:
+        r = sc["run"]
+        print(f"\n### Injected leaks found ({r.name}: {r.wall_s:.1f} s; `--select LEAK`, leak.max_listed raised)\n")
+        print("| set | injected kind | expected report kind | injected | found | found as expected | found as |")
+        print("| --- | --- | --- | ---: | ---: | ---: | --- |")
+        for key, got in sc["scores"].items():
+            for kind, k in got["kinds"].items():
+                found_as = ", ".join(f"{a} {n}" for a, n in sorted(k["found_as"].items()))
+                print(f"| {key} | {kind} | {INJECTED_AS[kind]} | {k['injected']} | {k['found']} | {k['as_expected']} | "
+                      f"{found_as} |")
+        for key, got in sc["scores"].items():
+            extra = ", ".join(f"{a} {n}" for a, n in sorted(got["not_injected"].items())) or "none"
+            print(f"\n{key}: flagged but not injected (real overlaps of the unseen sources with the training data, "
+                  f"e.g. DialogSum dev/train, repeated ShareGPT prompts): {extra}"
+                  + ("" if got["complete"] else " (LISTING CAPPED)"))
     ph = sp.get("phases")
     if ph and ph["phases"]:
         r = ph["run"]
@@ -926,6 +1015,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--repeat", type=int, default=2, help="pairs of speed runs (a, b) (default 2)")
     ap.add_argument("--phases", action="store_true", help="one more run of (b) with phase timers")
     ap.add_argument("--cprofile", action="store_true", help="with --phases: cProfile the leakage analysis")
+    ap.add_argument("--score-sets", action="store_true",
+                    help="one more run of (b), LEAK rules only, every leak listed: injected leaks found per kind")
     ap.add_argument("--seed", type=int, default=20240601, help="generator seed (default 20240601)")
     ap.add_argument("--sets-seed", type=int, default=1, help="seed of the validation/eval sets (default 1)")
     ap.add_argument("--data-dir", type=Path, default=HERE / ".data", help="generated files and logs")
@@ -940,6 +1031,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _version(package: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def _jsonable(value):
     if isinstance(value, Run):
         return asdict(value)
@@ -950,10 +1050,26 @@ def _jsonable(value):
     return value
 
 
-def _commit() -> str | None:
-    head = subprocess.run(["git", "-C", str(REPO), "log", "--oneline", "-1"], check=False, capture_output=True,
-                          text=True)
-    return (head.stdout.strip() or None) if head.returncode == 0 else None
+def sftgate_source() -> dict:
+    """Which sftgate the children import (PYTHONPATH included) and at which commit: its git checkout's
+    HEAD and whether src/, rules/ or schemas/ differ from it, or the COMMIT file of an exported snapshot."""
+    from bench_check import _sftgate_env
+
+    probe = subprocess.run([sys.executable, "-c", "import sftgate; print(sftgate.__file__)"], env=_sftgate_env(),
+                           check=False, capture_output=True, text=True)
+    if probe.returncode != 0:
+        return {"path": None, "commit": None, "modified": None}
+    root = Path(probe.stdout.strip()).resolve().parents[2]  # <root>/src/sftgate/__init__.py
+    out = {"path": str(root), "commit": None, "modified": None}
+    git = ["git", "-C", str(root)]
+    head = subprocess.run([*git, "log", "--oneline", "-1"], check=False, capture_output=True, text=True)
+    if head.returncode == 0 and head.stdout.strip():
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", "src", "rules", "schemas"], check=False,
+                               capture_output=True, text=True)
+        out["commit"], out["modified"] = head.stdout.strip(), bool(dirty.stdout.strip())
+    elif (root / "COMMIT").exists():  # `git archive` export: no .git, the commit written beside it
+        out["commit"], out["modified"] = (root / "COMMIT").read_text().strip(), False
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -966,9 +1082,11 @@ def main(argv: list[str] | None = None) -> int:
     from bench_check import machine_info
 
     info = machine_info()
-    info["commit"] = _commit()
-    print(f"{info['cpu_model']}, {info['cpu_count']} CPUs, {info['memory_mib']:,} MiB, Python {info['python']}, "
-          f"sftgate {info['packages']['sftgate']} at {info['commit']}", flush=True)
+    info["sftgate_source"] = src = sftgate_source()
+    print(f"{info['cpu_model']}, {info['cpu_count']} CPUs, {info['memory_mib']:,} MiB, {info['platform']}, "
+          f"Python {info['python']}, numpy {_version('numpy')}", flush=True)
+    state = " (src/ modified: uncommitted changes)" if src["modified"] else ""
+    print(f"sftgate imported from {src['path']} at {src['commit']}{state}", flush=True)
 
     q = run_quality(args, log_dir) if args.quality else None
     sp = run_speed(args, log_dir) if args.speed else None
