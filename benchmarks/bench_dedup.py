@@ -92,8 +92,10 @@ import subprocess
 import sys
 import time
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from _report import fmt, jsonable, rounded, verdict, warm
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -313,7 +315,7 @@ def measure(name: str, spec: dict, path: Path, log_dir: Path) -> tuple[Run, dict
     ok = run["exit_code"] == 0 and "work_s" in result
     r = Run(name=name, kind=spec["kind"], file=path.name, size_bytes=size, ok=ok, workers=spec.get("workers"),
             wall_s=round(run["wall_s"], 2), peak_rss_tree_mib=round(run["peak_rss_tree_mib"], 1),
-            max_rss_process_mib=_round(run["max_rss_process_mib"]))
+            max_rss_process_mib=rounded(run["max_rss_process_mib"]))
     if ok:
         r.work_s = round(result["work_s"], 2)
         r.mib_per_s = round(size / MIB / run["wall_s"], 2)
@@ -330,16 +332,6 @@ def measure(name: str, spec: dict, path: Path, log_dir: Path) -> tuple[Run, dict
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", name).strip("-")
-
-
-def _round(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def _warm(path: Path) -> None:
-    with path.open("rb", buffering=0) as f:
-        while f.read(16 * MIB):
-            pass
 
 
 def _read_removed(path: str) -> set[int]:
@@ -423,7 +415,7 @@ def run_quality(args: argparse.Namespace, log_dir: Path) -> dict:
     print(f"quality: {data} ({data.stat().st_size:,} bytes, {len(labels.kind):,} records)", flush=True)
     cap = log_dir / "cap.yaml"
     cap.write_text("report:\n  max_findings_per_rule: 1000000\n")
-    _warm(data)
+    warm(data)
 
     runs: list[Run] = []
     for workers in (2, 1):
@@ -510,7 +502,7 @@ def generate_records(args: argparse.Namespace, records: int):
 def run_speed(args: argparse.Namespace, log_dir: Path, ds_threshold: float) -> dict:
     gen = generate_records(args, args.records) if args.records else generate(args, args.size_mb)
     size_mb = round(gen.size_bytes / MIB)
-    _warm(gen.path)
+    warm(gen.path)
     runs: list[Run] = []
     spec = {"kind": "sftgate", "select": list(ALL_CODES), "workers": args.workers,
             "removed_out": str(log_dir / "speed.removed.txt")}
@@ -525,7 +517,7 @@ def run_speed(args: argparse.Namespace, log_dir: Path, ds_threshold: float) -> d
         pair = {"data": f"{gen.path.name} (whole file)", "sftgate": big, "datasketch": ds}
     else:
         prefix = gen if args.baseline_mb >= size_mb else generate(args, args.baseline_mb)
-        _warm(prefix.path)
+        warm(prefix.path)
         prefix_runs = {args.workers: big} if prefix is gen else {}
         for workers in dict.fromkeys((args.workers, 1)):  # sftgate on the prefix; 1 worker too
             if workers in prefix_runs:
@@ -567,14 +559,6 @@ def _ratio(a: Run | None, b: Run | None) -> float | None:
 # ---------------------------------------------------------------- printing
 
 
-def _fmt(value, spec: str = "") -> str:
-    return "—" if value is None else format(value, spec)
-
-
-def _verdict(ok: bool | None) -> str:
-    return {True: "PASS", False: "FAIL", None: "n/a"}[ok]
-
-
 def print_quality(q: dict) -> None:
     print(f"\n## Quality: {Path(q['file']).name} ({q['records']:,} records, "
           f"{q['true_duplicates']:,} true duplicates)\n")
@@ -586,11 +570,11 @@ def print_quality(q: dict) -> None:
     for r in q["runs"]:
         s = r.scores or {}
         neg = s.get("negatives", {})
-        print(f"| {r.name} | {_fmt(r.wall_s, '.2f')} | {_fmt(r.work_s, '.2f')} | {_fmt(r.mib_per_s, '.2f')} | "
-              f"{_fmt(r.peak_rss_tree_mib, '.0f')} | {_fmt(r.max_rss_process_mib, '.0f')} | "
-              f"{_fmt(r.removed, ',')} | {_fmt(s.get('precision'), '.4f')} | {_fmt(s.get('recall'), '.4f')} | "
-              f"{_fmt(s.get('f1'), '.4f')} | {_negs(neg, 'short_label_negative')} | "
-              f"{_negs(neg, 'template_negative')} | {_fmt(s.get('groups_without_survivor'))} |"
+        print(f"| {r.name} | {fmt(r.wall_s, '.2f')} | {fmt(r.work_s, '.2f')} | {fmt(r.mib_per_s, '.2f')} | "
+              f"{fmt(r.peak_rss_tree_mib, '.0f')} | {fmt(r.max_rss_process_mib, '.0f')} | "
+              f"{fmt(r.removed, ',')} | {fmt(s.get('precision'), '.4f')} | {fmt(s.get('recall'), '.4f')} | "
+              f"{fmt(s.get('f1'), '.4f')} | {_negs(neg, 'short_label_negative')} | "
+              f"{_negs(neg, 'template_negative')} | {fmt(s.get('groups_without_survivor'))} |"
               + (f" {r.note}" if r.note else ""))
     if q["sweep"]:
         print(f"\ndatasketch threshold sweep (one pass, {q['sweep_wall_s']:.1f} s; best F1 chosen: "
@@ -599,7 +583,7 @@ def print_quality(q: dict) -> None:
         print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for s in q["sweep"]:
             b, rows = s["bands_rows"]
-            print(f"| {s['threshold']} | {b} x {rows} | {s['removed']:,} | {_fmt(s['precision'], '.4f')} | "
+            print(f"| {s['threshold']} | {b} x {rows} | {s['removed']:,} | {fmt(s['precision'], '.4f')} | "
                   f"{s['recall']:.4f} | {s['f1']:.4f} | {s['negatives_share']:.1%} |")
     scored = [r for r in q["runs"] if r.scores]
     if scored:
@@ -608,7 +592,7 @@ def print_quality(q: dict) -> None:
         print("| kind | " + " | ".join(r.name for r in scored) + " |")
         print("| --- |" + " ---: |" * len(scored))
         for k in kinds:
-            print(f"| {k} | " + " | ".join(_fmt(r.scores["per_kind_recall"].get(k), ".4f") for r in scored) + " |")
+            print(f"| {k} | " + " | ".join(fmt(r.scores["per_kind_recall"].get(k), ".4f") for r in scored) + " |")
 
 
 def _negs(neg: dict, kind: str) -> str:
@@ -639,9 +623,9 @@ def print_speed(sp: dict) -> None:
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in sp["runs"]:
         per_m = r.peak_rss_tree_mib / r.records * 1e6 if r.ok and r.records else None
-        print(f"| {r.name} | {r.file} | {r.size_bytes / MIB:,.0f} | {_fmt(r.records, ',')} | {_fmt(r.wall_s, '.2f')} | "
-              f"{_fmt(r.work_s, '.2f')} | {_fmt(r.mib_per_s, '.2f')} | {_fmt(r.peak_rss_tree_mib, '.0f')} | "
-              f"{_fmt(r.max_rss_process_mib, '.0f')} | {_fmt(per_m, ',.0f')} | {_fmt(r.removed, ',')} | "
+        print(f"| {r.name} | {r.file} | {r.size_bytes / MIB:,.0f} | {fmt(r.records, ',')} | {fmt(r.wall_s, '.2f')} | "
+              f"{fmt(r.work_s, '.2f')} | {fmt(r.mib_per_s, '.2f')} | {fmt(r.peak_rss_tree_mib, '.0f')} | "
+              f"{fmt(r.max_rss_process_mib, '.0f')} | {fmt(per_m, ',.0f')} | {fmt(r.removed, ',')} | "
               f"{r.note or _speed_note(r)} |")
 
 
@@ -684,16 +668,16 @@ def speed_targets(sp: dict, q: dict | None, workers: int) -> dict:
 def print_targets(qt: dict, st: dict | None, workers: int) -> None:
     print("\n## Targets\n")
     if qt:
-        print(f"recall >= {RECALL_FLOOR}: {qt['recall']:.4f} {_verdict(qt['recall_ok'])}  (sftgate, 2 workers)")
-        print(f"precision >= {PRECISION_FLOOR}: {_fmt(qt['precision'], '.4f')} {_verdict(qt['precision_ok'])}")
+        print(f"recall >= {RECALL_FLOOR}: {qt['recall']:.4f} {verdict(qt['recall_ok'])}  (sftgate, 2 workers)")
+        print(f"precision >= {PRECISION_FLOOR}: {fmt(qt['precision'], '.4f')} {verdict(qt['precision_ok'])}")
         negs = ", ".join(f"{k} {v:.1%}" for k, v in qt["negatives"].items())
-        print(f"hard negatives removed <= {NEGATIVES_CEILING:.0%} of each kind: {negs} {_verdict(qt['negatives_ok'])}")
+        print(f"hard negatives removed <= {NEGATIVES_CEILING:.0%} of each kind: {negs} {verdict(qt['negatives_ok'])}")
     if st:
         if "throughput_mib_s" in st:
             setting = "" if st["throughput_setting_as_target"] else \
                 " (indicative: the target is for the ~1 GB file on 2 workers)"
             print(f"near-dup stage >= {SPEED_TARGET:.0f} MB/s end to end ({workers} workers): "
-                  f"{st['throughput_mib_s']:.2f} MiB/s {_verdict(st['throughput_ok'])}{setting}")
+                  f"{st['throughput_mib_s']:.2f} MiB/s {verdict(st['throughput_ok'])}{setting}")
         extra = ""
         if st.get("speedup_1_worker") is not None:
             extra = f"; with 1 worker {st['speedup_1_worker']:.2f}x"
@@ -702,14 +686,14 @@ def print_targets(qt: dict, st: dict | None, workers: int) -> None:
         quality = st.get("quality_at_least_datasketch")
         qtext = "n/a (run --quality too)" if quality is None else ("yes" if quality else "NO")
         print(f">= {SPEEDUP_TARGET:.0f}x plain datasketch at equal or better recall and precision: "
-              f"{_fmt(st['speedup'], '.2f')}x on {st['speedup_data']}{extra}; recall and precision "
-              f">= datasketch's: {qtext} {_verdict(st.get('speedup_ok'))}")
+              f"{fmt(st['speedup'], '.2f')}x on {st['speedup_data']}{extra}; recall and precision "
+              f">= datasketch's: {qtext} {verdict(st.get('speedup_ok'))}")
         if "rss_per_million_mib" in st:
             rss = "" if st["rss_ok"] is not None else \
                 " (fewer than 1M records: use --records 1000000; scaling a small file's peak overstates it)"
             print(f"peak RSS < 2.5 GB ({RSS_TARGET_MIB:.0f} MiB) for 1M records: "
                   f"{st['rss_per_million_mib']:,.0f} MiB per 1M records (tree peak / records x 1M) "
-                  f"{_verdict(st['rss_ok'])}{rss}")
+                  f"{verdict(st['rss_ok'])}{rss}")
 
 
 # ---------------------------------------------------------------- main
@@ -743,16 +727,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.quality = args.speed = True
     args.bench = args.bench or args.shared / "data" / "bench"
     return args
-
-
-def _jsonable(value):
-    if isinstance(value, Run):
-        return asdict(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def machine() -> dict:
@@ -813,7 +787,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.json:
         payload = {"machine": info, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                   "quality": _jsonable(q), "speed": _jsonable({k: v for k, v in sp.items() if k != "pair"}) if sp
+                   "quality": jsonable(q), "speed": jsonable({k: v for k, v in sp.items() if k != "pair"}) if sp
                    else None, "targets": {"quality": qt, "speed": st,
                                           "floors": {"recall": RECALL_FLOOR, "precision": PRECISION_FLOOR,
                                                      "negatives": NEGATIVES_CEILING, "mib_per_s": SPEED_TARGET,

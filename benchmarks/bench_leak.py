@@ -91,8 +91,10 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from _report import fmt, jsonable, rounded, verdict, warm
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -248,17 +250,6 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", name).strip("-")
 
 
-def _round(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def _warm(*paths: Path) -> None:
-    for path in paths:
-        with path.open("rb", buffering=0) as f:
-            while f.read(16 * MIB):
-                pass
-
-
 def _measured(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> tuple[Run, dict]:
     from bench_check import run_measured  # parent-only (psutil sampling)
 
@@ -267,7 +258,7 @@ def _measured(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | N
     run = run_measured(argv, env or dict(os.environ), log_dir, _slug(name))
     after = _cpu_seconds()
     r = Run(name=name, ok=False, wall_s=round(run["wall_s"], 2), peak_rss_tree_mib=round(run["peak_rss_tree_mib"], 1),
-            max_rss_process_mib=_round(run["max_rss_process_mib"]), exit_code=run["exit_code"])
+            max_rss_process_mib=rounded(run["max_rss_process_mib"]), exit_code=run["exit_code"])
     spent = {k: after[k] - before[k] for k in before}
     # CPU the machine spent on anything but this run (the child tree is waited for, so its time
     # is in RUSAGE_CHILDREN; this script's sampling is in `own`): another job competing for the
@@ -320,7 +311,7 @@ def measure_cli(name: str, args: list[str], log_dir: Path) -> tuple[Run, dict]:
     data = json.loads(report.read_text()) if report.exists() else {}
     r.ok = run["exit_code"] in (0, 1) and bool(data)
     if r.ok:
-        r.work_s = _round(data.get("duration_s"), 2)
+        r.work_s = rounded(data.get("duration_s"), 2)
         print(f"{r.wall_s:.1f} s, {r.peak_rss_tree_mib:.0f} MiB", flush=True)
     else:
         err = run["stderr"].read_text(errors="replace").strip().splitlines()
@@ -403,7 +394,7 @@ def run_quality(args: argparse.Namespace, log_dir: Path) -> dict:
     print(f"quality: {bench} ({len(labels)} labelled validation lines)", flush=True)
     cap = log_dir / "max_listed.yaml"
     cap.write_text("leak:\n  max_listed: 100000\n")
-    _warm(train, validation)
+    warm(train, validation)
     runs = []
     for workers in dict.fromkeys((args.workers, 1)):
         spec = {"kind": "quality", "train": str(train), "validation": str(validation), "rules": str(cap),
@@ -760,7 +751,7 @@ def run_speed(args: argparse.Namespace, log_dir: Path) -> dict:
     sets = build_sets(args, gen)
     d = sets_dir(args.data_dir, args.size_mb, args.seed, args.sets_seed)
     val, chat, prompts = (d / sets["files"][k] for k in ("validation", "eval_chat", "eval_prompts"))
-    _warm(gen.path, val, chat, prompts)
+    warm(gen.path, val, chat, prompts)
     w = ["--workers", str(args.workers)]
     config_a = [str(gen.path), *w]
     config_b = [str(gen.path), *w, "--validation", str(val), "--eval", str(chat), "--eval", str(prompts)]
@@ -841,14 +832,6 @@ def speed_targets(sp: dict) -> dict:
 # ---------------------------------------------------------------- printing
 
 
-def _fmt(value, spec: str = "") -> str:
-    return "—" if value is None else format(value, spec)
-
-
-def _verdict(ok: bool | None) -> str:
-    return {True: "PASS", False: "FAIL", None: "n/a"}[ok]
-
-
 def print_quality(q: dict) -> None:
     print(f"\n## Quality: {q['bench']} ({q['labels']} labelled leaking validation lines)\n")
     kinds = list(RECALL_FLOORS)
@@ -859,13 +842,13 @@ def print_quality(q: dict) -> None:
     for r in q["runs"]:
         s = r.detail.get("score")
         if not s:
-            print(f"| {r.name} | {_fmt(r.wall_s, '.2f')} | {_fmt(r.peak_rss_tree_mib, '.0f')} | — |"
+            print(f"| {r.name} | {fmt(r.wall_s, '.2f')} | {fmt(r.peak_rss_tree_mib, '.0f')} | — |"
                   + " — |" * len(kinds) + f" — | — | {r.note}")
             continue
         recalls = " | ".join(f"{s['per_kind'][k]['found']}/{s['per_kind'][k]['labelled']} = "
                              f"{s['per_kind'][k]['recall']:.3f}" if k in s["per_kind"] else "—" for k in kinds)
         print(f"| {r.name} | {r.wall_s:.2f} | {r.peak_rss_tree_mib:.0f} | {s['flagged']} | {recalls} | "
-              f"{s['flagged'] - len(s['unlabelled'])}/{s['flagged']} = {_fmt(s['precision'], '.3f')} | "
+              f"{s['flagged'] - len(s['unlabelled'])}/{s['flagged']} = {fmt(s['precision'], '.3f')} | "
               f"{s['train_lines_all_matched']}/{s['train_lines_checked']} |")
     main = next((r for r in q["runs"] if r.detail.get("score")), None)
     if not main:
@@ -909,10 +892,10 @@ def print_speed(sp: dict) -> None:
     for p in sp["pairs"]:
         for key in ("a", "b"):
             r = p[key]
-            over = _fmt(p["overhead"], "+.1%") if key == "b" else ""
-            print(f"| {r.name} | {_fmt(r.wall_s, '.2f')} | {_fmt(r.work_s, '.2f')} | {_fmt(r.child_cpu_s, '.1f')} | "
-                  f"{_fmt(r.other_cpu_s, '.1f')} | {_fmt(r.steal_s, '.1f')} | {_fmt(r.peak_rss_tree_mib, '.0f')} "
-                  f"| {_fmt(r.max_rss_process_mib, '.0f')} | {over} |" + (f" {r.note}" if r.note else ""))
+            over = fmt(p["overhead"], "+.1%") if key == "b" else ""
+            print(f"| {r.name} | {fmt(r.wall_s, '.2f')} | {fmt(r.work_s, '.2f')} | {fmt(r.child_cpu_s, '.1f')} | "
+                  f"{fmt(r.other_cpu_s, '.1f')} | {fmt(r.steal_s, '.1f')} | {fmt(r.peak_rss_tree_mib, '.0f')} "
+                  f"| {fmt(r.max_rss_process_mib, '.0f')} | {over} |" + (f" {r.note}" if r.note else ""))
     print("\nother CPU s: CPU time the machine spent outside this benchmark during the run (another job on "
           "the two cores shows here: a few seconds is the system's own)")
     b = next((p["b"] for p in sp["pairs"] if p["b"].ok), None)
@@ -987,14 +970,14 @@ def print_targets(qt: dict | None, st: dict | None, sp: dict | None) -> None:
     if qt:
         for k, floor in RECALL_FLOORS.items():
             if f"recall_{k}" in qt:
-                print(f"recall {k} >= {floor}: {qt[f'recall_{k}']:.3f} {_verdict(qt[f'recall_{k}_ok'])}")
-        print(f"precision >= {PRECISION_FLOOR}: {_fmt(qt['precision'], '.3f')} {_verdict(qt['precision_ok'])}")
+                print(f"recall {k} >= {floor}: {qt[f'recall_{k}']:.3f} {verdict(qt[f'recall_{k}_ok'])}")
+        print(f"precision >= {PRECISION_FLOOR}: {fmt(qt['precision'], '.3f')} {verdict(qt['precision_ok'])}")
         print(f"every labelled train_lines entry among the matches: {'yes' if qt['train_lines_ok'] else 'NO'}")
     if st and st.get("overheads"):
         setting = "" if st["setting_as_target"] else " (indicative: the target is for the ~1 GB file)"
         rng = ", ".join(f"{x:+.1%}" for x in st["overheads"])
         print(f"leakage checks add <= {OVERHEAD_TARGET:.0%} to the check time: median {st['overhead_median']:+.1%} "
-              f"over {len(st['overheads'])} pair(s) ({rng}) {_verdict(st['overhead_ok'])}"
+              f"over {len(st['overheads'])} pair(s) ({rng}) {verdict(st['overhead_ok'])}"
               + ("" if st["all_pairs_ok"] == st["overhead_ok"] else " (not every pair agrees)") + setting)
         b = [p["b"] for p in sp["pairs"] if p["b"].ok]
         if b:
@@ -1038,16 +1021,6 @@ def _version(package: str) -> str | None:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _jsonable(value):
-    if isinstance(value, Run):
-        return asdict(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def sftgate_source() -> dict:
@@ -1101,7 +1074,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nlogs and reports: {log_dir}")
     if args.json:
         payload = {"machine": info, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                   "quality": _jsonable(q), "speed": _jsonable(sp),
+                   "quality": jsonable(q), "speed": jsonable(sp),
                    "targets": {"quality": qt, "speed": st,
                                "floors": {"recall": RECALL_FLOORS, "precision": PRECISION_FLOOR,
                                           "overhead": OVERHEAD_TARGET}}}

@@ -159,6 +159,13 @@ class DatasetRule(Rule):
         ...
 
 
+def family_findings(rules: Iterable[type[DatasetRule]], analysis: Any, ctx: RuleContext,
+                    selected: Iterable[str]) -> list[Finding]:
+    """The findings of the selected rules of one family, from the analysis they share."""
+    chosen = set(selected)
+    return [f for rule in rules if rule.code in chosen for f in rule().check(analysis, ctx)]
+
+
 def quote(text: str, limit: int = 40) -> str:
     """A value shown inside a message: JSON-quoted and cut so one message stays one line."""
     import orjson

@@ -33,7 +33,7 @@ from sftgate.analysis.lsh import probability, star_edges
 from sftgate.analysis.similarity import changed_span, compare, overlap
 from sftgate.analysis.unionfind import components
 from sftgate.model import Action, Finding, Severity
-from sftgate.rules.base import DatasetRule, RuleContext
+from sftgate.rules.base import DatasetRule, RuleContext, family_findings
 
 CURVE_POINTS = (0.5, 0.7, 0.8, 0.9)
 
@@ -524,8 +524,4 @@ def _quote(text: str) -> str:
 
 def findings(analysis: DuplicateAnalysis, ctx: RuleContext, selected: Iterable[str]) -> list[Finding]:
     """Every DUP finding of a file, for the selected codes."""
-    out: list[Finding] = []
-    for rule in (ExactDuplicate, NearDuplicate, ConflictingAnswers, RepeatedPrompt):
-        if rule.code in selected:
-            out.extend(rule().check(analysis, ctx))
-    return out
+    return family_findings((ExactDuplicate, NearDuplicate, ConflictingAnswers, RepeatedPrompt), analysis, ctx, selected)

@@ -38,7 +38,7 @@ from sftgate.analysis.lsh import cross_edges
 from sftgate.analysis.ngrams import NgramIndex, split_sides, unique_pairs, windows
 from sftgate.analysis.text import fold, token_spans
 from sftgate.model import Action, Finding, Severity
-from sftgate.rules.base import DatasetRule, RuleContext, quote
+from sftgate.rules.base import DatasetRule, RuleContext, family_findings, quote
 from sftgate.rules.dedup import EdgeVerifier, TokenSource, Verification, verify_edges
 
 CODES = ("LEAK001", "LEAK002", "LEAK003", "LEAK004")
@@ -507,36 +507,28 @@ class _LeakRule(DatasetRule):
         for side_leaks in analysis.sides:
             side = side_leaks.side
             answered = side.columns["answered"]
-
-            def bare(leak: Leak, answered: np.ndarray = answered) -> bool:
-                return not bool(answered[leak.record])
-
             mine = [leak for leak in side_leaks.leaks if leak.code == self.code]
             if not mine:
                 continue
+            # One finding per record that is dropped: each training copy by default, each
+            # validation example with `leak.drop_from: validation`.
             if _on_train(analysis, side_leaks):
-                # One finding per training record: the copy that is dropped.
-                by_train: dict[int, list[Leak]] = defaultdict(list)
-                for leak in mine:
-                    by_train[leak.train].append(leak)
-                for t in sorted(by_train):
-                    leaks = sorted(by_train[t], key=lambda x: (-x.score, x.record))
-                    best = leaks[0]
-                    more = f" (and {len(leaks) - 1} more {side.name} examples)" if len(leaks) > 1 else ""
-                    yield self.finding(train.source, int(train.lines[t]),
-                                       f"leaks into {side.name}: {_describe(best, ngram, bare(best))} {side.where(best.record)}"
-                                       f"{more}", related=side.where(best.record), similarity=round(best.score, 4))
+                here, there, key, other, verb, others = train, side, "train", "record", "leaks into", f"{side.name} examples"
             else:
-                by_record: dict[int, list[Leak]] = defaultdict(list)
-                for leak in mine:
-                    by_record[leak.record].append(leak)
-                for r in sorted(by_record):
-                    leaks = sorted(by_record[r], key=lambda x: (-x.score, x.train))
-                    best = leaks[0]
-                    more = f" (and {len(leaks) - 1} more training examples)" if len(leaks) > 1 else ""
-                    yield self.finding(side.source, int(side.lines[r]),
-                                       f"leaks from training: {_describe(best, ngram, bare(best))} {train.where(best.train)}"
-                                       f"{more}", related=train.where(best.train), similarity=round(best.score, 4))
+                here, there, key, other, verb, others = side, train, "record", "train", "leaks from", "training examples"
+            grouped: dict[int, list[Leak]] = defaultdict(list)
+            for leak in mine:
+                grouped[getattr(leak, key)].append(leak)
+            for at in sorted(grouped):
+                leaks = sorted(grouped[at], key=lambda x: (-x.score, getattr(x, other)))
+                best = leaks[0]
+                more = f" (and {len(leaks) - 1} more {others})" if len(leaks) > 1 else ""
+                name = side.name if there is side else "training"
+                matched = there.where(getattr(best, other))
+                bare = not answered[best.record]  # a prompt without an answer
+                yield self.finding(here.source, int(here.lines[at]),
+                                   f"{verb} {name}: {_describe(best, ngram, bare)} {matched}{more}",
+                                   related=matched, similarity=round(best.score, 4))
 
 
 class ExactLeak(_LeakRule):
@@ -672,11 +664,8 @@ class AnswerLeak(_LeakRule):
 
 
 def findings(analysis: LeakAnalysis, ctx: RuleContext, selected: Iterable[str]) -> list[Finding]:
-    out: list[Finding] = []
-    for rule in (ExactLeak, NearLeak, SharedSourceLeak, AnswerLeak):
-        if rule.code in selected:
-            out.extend(rule().check(analysis, ctx))
-    return out
+    """Every LEAK finding, for the selected codes."""
+    return family_findings((ExactLeak, NearLeak, SharedSourceLeak, AnswerLeak), analysis, ctx, selected)
 
 
 def summary(analysis: LeakAnalysis) -> dict[str, Any]:
