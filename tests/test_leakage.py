@@ -123,6 +123,43 @@ def test_eval_sets_are_named_by_their_stem_and_stay_unique(tmp_path, write_jsonl
     assert [s["leaking_records"] for s in report.leakage["sets"]] == [2, 1]
 
 
+def _chat(prompt: str, answer: str) -> dict:
+    return {"contents": [{"role": "user", "parts": [{"text": prompt}]},
+                         {"role": "model", "parts": [{"text": answer}]}]}
+
+
+def _words(rng, n: int) -> str:
+    return " ".join("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
+                    for _ in range(n))
+
+
+def test_a_document_copied_many_times_is_not_boilerplate(tmp_path, write_jsonl):
+    # A leaked document sits in 15 near-copies of one training example (more than common_in,
+    # 10): the copies are one family, so its n-grams still count, for the shared source (LEAK003)
+    # and for an eval answer taken from it (LEAK004). An instruction that opens 15 different
+    # documents stays boilerplate, and does not make unrelated prompts share a source.
+    import random
+    rng = random.Random(5)
+    doc = _words(rng, 120)
+    answer = _words(rng, 40)
+    instruction = "Read the passage below carefully and answer the question that follows it in one sentence."
+    copies = [_chat(f"{doc}\nWhat is the passage about? [variant {i}]", f"{answer} [variant {i}]") for i in range(15)]
+    others = [_chat(f"{instruction}\n{_words(rng, 60)}\nWho is named?", _words(rng, 12)) for _ in range(15)]
+    filler = [_chat(_words(rng, 30), _words(rng, 20)) for _ in range(100)]
+    train = write_jsonl(tmp_path / "train.jsonl", copies + others + filler)
+    val = write_jsonl(tmp_path / "val.jsonl", [
+        _chat(f"{doc}\nHow many people does the passage name?", "Two."),
+        _chat(f"{instruction}\n{_words(rng, 60)}\nWho is named?", "Nobody."),
+        _chat(_words(rng, 40), _words(rng, 10))])
+    bench = write_jsonl(tmp_path / "bench.jsonl", [_chat("Summarise the text in a paragraph.", answer)])
+    report = sftgate.check(str(train), validation=str(val), eval_sets=[str(bench)], workers=1)
+    found = _leaking(report)
+    assert found["validation"] == {1: "LEAK003"}
+    assert found["bench"] == {1: "LEAK004"}
+    leak003 = {f.line for f in report.findings if f.code == "LEAK003"}
+    assert leak003 == set(range(1, 16))  # every copy of the document is dropped
+
+
 def test_no_leakage_section_without_other_sets_or_rules(tmp_path, write_jsonl, oasst):
     train = write_jsonl(tmp_path / "train.jsonl", [json.loads(line) for line in _lines(oasst / "train.jsonl")[:20]])
     assert sftgate.check(str(train), workers=1).leakage is None

@@ -264,10 +264,23 @@ def _duplicates(run: _FileRun, profile: Profile, executor: LocalExecutor,
 _LEAK_COLUMNS = ("exact", "asked", "answered", "spaceless", "media", "prompt_tokens", "response_tokens", "bands")
 
 
-def _side(run: _FileRun) -> leakage.Side:
+def _side(run: _FileRun, analysis: dedup.DuplicateAnalysis | None = None) -> leakage.Side:
+    """The run as the leakage analysis sees it; a training run's families are its DUP clusters
+    (those of `analysis`, or of the run's own duplicate analysis) joined with exact copies."""
     assert run.table is not None
+    columns = {c: run.table.column(c) for c in _LEAK_COLUMNS}
+    analysis = analysis or run.dup_analysis
+    family = None
+    if run.split == "train":
+        family = leakage.families(columns["exact"], _cluster_edges(analysis))
     return leakage.Side(name=run.name, split=run.split, source=run.source.name, lines=run.lines,
-                        columns={c: run.table.column(c) for c in _LEAK_COLUMNS}, tokens=run.table)
+                        columns=columns, tokens=run.table, family=family)
+
+
+def _cluster_edges(analysis: dedup.DuplicateAnalysis | None) -> np.ndarray:
+    """(m, 2) (member, the record it matched) of every duplicate cluster."""
+    pairs = [] if analysis is None else [(r, m) for c in analysis.clusters for r, m, _, _ in c.members]
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
 def _leakage(runs: list[_FileRun], profile: Profile, executor: LocalExecutor) -> dict | None:
@@ -338,9 +351,9 @@ def _split(run: _FileRun, profile: Profile, request: SplitRequest, executor: Loc
     requested, target, capped_by = target_size(request, n, profile.limits.get("max_validation_examples"),
                                                float(section["max_fraction"]))
     analysis = run.dup_analysis or _duplicates(run, profile, executor, frozenset({"DUP001", "DUP002"}))
-    edges = [np.array([(r, m) for c in analysis.clusters for r, m, _, _ in c.members], dtype=np.int64).reshape(-1, 2)]
     settings = leakage.LeakSettings.from_profile(profile.leak)
-    edges.append(leakage.source_edges(_side(run), settings))
+    whole = _side(run, analysis)
+    edges = [_cluster_edges(analysis), leakage.source_edges(whole, settings)]
     groups = components(n, np.concatenate(edges))
     if request.stratify_by == "cluster":
         strata = cluster_strata(groups)
@@ -358,7 +371,7 @@ def _split(run: _FileRun, profile: Profile, request: SplitRequest, executor: Loc
     moved, rounds, clean, kinds = 0, 0, True, {}
     while validation.any():
         rounds += 1
-        parts = [_subset_side(run, np.flatnonzero(~validation), "train", "train"),
+        parts = [_subset_side(run, np.flatnonzero(~validation), "train", "train", whole.family),
                  _subset_side(run, np.flatnonzero(validation), "validation", "validation")]
         check = _analyse_leaks(parts, profile, _SPLIT_CHECK, executor)
         leaking = sorted({leak.record for leak in check.sides[0].leaks})
@@ -394,11 +407,17 @@ def _split(run: _FileRun, profile: Profile, request: SplitRequest, executor: Loc
     }
 
 
-def _subset_side(run: _FileRun, records: np.ndarray, name: str, split: str) -> leakage.Side:
+def _subset_side(run: _FileRun, records: np.ndarray, name: str, split: str,
+                 family: np.ndarray | None = None) -> leakage.Side:
+    """Some records of the run as a side of their own; `family` (the whole run's) is relabelled
+    to the subset's indices: each record by the first subset record of its family."""
     assert run.table is not None
     subset = SubsetTable(run.table, records)
+    if family is not None:
+        _, first, inverse = np.unique(family[records], return_index=True, return_inverse=True)
+        family = first[inverse.ravel()]
     return leakage.Side(name=name, split=split, source=run.source.name, lines=run.lines[records],
-                        columns={c: subset.column(c) for c in _LEAK_COLUMNS}, tokens=subset)
+                        columns={c: subset.column(c) for c in _LEAK_COLUMNS}, tokens=subset, family=family)
 
 
 def _read_record(source: Source, offset: int, length: int) -> bytes:

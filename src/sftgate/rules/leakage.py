@@ -12,7 +12,8 @@ reusing the duplicate rules' features and verification rather than a second engi
 3. LEAK003 shared source: word n-grams (default 13, GPT-3's decontamination length; character
    n-grams for spaceless scripts) of the validation/eval prompts are indexed; the training
    prompts stream through the index. N-grams found in more than `leak.common_in` training
-   records are boilerplate and ignored. A pair leaks when the shared n-grams are at least
+   documents are boilerplate and ignored; a document is a family of duplicates (a DUP cluster,
+   or an exact group), so a leaked document copied many times is not taken for boilerplate. A pair leaks when the shared n-grams are at least
    `leak.source_overlap` of the shorter prompt's: the same document, dialogue or code file
    asked about differently.
 4. LEAK004 answer leak: the n-grams of a validation/eval answer are looked up in the whole text
@@ -37,6 +38,7 @@ import numpy as np
 from sftgate.analysis.lsh import cross_edges
 from sftgate.analysis.ngrams import NgramIndex, split_sides, unique_pairs, windows
 from sftgate.analysis.text import fold, token_spans
+from sftgate.analysis.unionfind import components
 from sftgate.model import Action, Finding, Severity
 from sftgate.rules.base import DatasetRule, RuleContext, family_findings, quote
 from sftgate.rules.dedup import EdgeVerifier, TokenSource, Verification, verify_edges
@@ -90,6 +92,9 @@ class Side:
     lines: np.ndarray  # record index -> line
     columns: Mapping[str, np.ndarray]
     tokens: TokenTable
+    # record -> its family's label: copies of one document (exact or near duplicates) share a
+    # label and count once when an n-gram's training records are counted. None: exact copies.
+    family: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.lines.size)
@@ -176,7 +181,8 @@ def analyse(
             add(k, leaks)
     wanted = [code for code in ("LEAK003", "LEAK004") if code in selected]
     if wanted:
-        for k, leaks in enumerate(_ngram_leaks(train, others, offsets, settings, wanted, text_of)):
+        family = train.family if train.family is not None else groups.rep
+        for k, leaks in enumerate(_ngram_leaks(train, others, offsets, settings, wanted, text_of, family)):
             add(k, leaks)
     for k, side_leaks in enumerate(out.sides):
         side_leaks.leaks = sorted((leak for leak in found[k] if leak.code in selected),
@@ -315,7 +321,7 @@ def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
 
 
 def _ngram_leaks(train: Side, others: list[Side], offsets: np.ndarray, settings: LeakSettings,
-                 wanted: list[str], text_of: TextOf | None) -> list[list[Leak]]:
+                 wanted: list[str], text_of: TextOf | None, family: np.ndarray) -> list[list[Leak]]:
     query = _query_ngrams(others, offsets, settings)
     results: list[list[Leak]] = [[] for _ in others]
     do_source = "LEAK003" in wanted and len(query.prompt) > 0
@@ -342,7 +348,7 @@ def _ngram_leaks(train: Side, others: list[Side], offsets: np.ndarray, settings:
     n_query = len(query.prompt_distinct)
     if do_source:
         pairs, query_common, train_common = _shared(prompt_hits, query.prompt, settings.common_in, base, n_query,
-                                                    len(train))
+                                                    family)
         for (g, t), shared, hashes in pairs:
             # Boilerplate n-grams count on neither side: a shared instruction must not hide a
             # shared document behind it.
@@ -355,7 +361,7 @@ def _ngram_leaks(train: Side, others: list[Side], offsets: np.ndarray, settings:
                                           settings, text_of)
                 results[k].append(Leak(g - int(offsets[k]), t, "LEAK003", min(1.0, shared / denominator), span, text))
     if do_answer:
-        pairs, query_common, _ = _shared(answer_hits, query.answer, settings.common_in, base, n_query, len(train))
+        pairs, query_common, _ = _shared(answer_hits, query.answer, settings.common_in, base, n_query, family)
         for (g, t), shared, _ in pairs:
             denominator = int(query.answer_distinct[g - base] - query_common[g - base])
             if denominator > 0 and shared >= min(MIN_SHARED, denominator) \
@@ -371,10 +377,11 @@ def _pair_rows(hashes: np.ndarray, records: np.ndarray) -> np.ndarray:
 
 
 def _shared(hits: list[np.ndarray], index: NgramIndex, common_in: int, base: int, n_query: int,
-            n_train: int) -> tuple[list[tuple[tuple[int, int], int, np.ndarray]], np.ndarray, np.ndarray]:
+            family: np.ndarray) -> tuple[list[tuple[tuple[int, int], int, np.ndarray]], np.ndarray, np.ndarray]:
     """The pairs sharing n-grams that are not boilerplate: [((query global id, training record),
     shared n-grams, their hashes)], and per query record and per training record how many
-    boilerplate n-grams (held by more than `common_in` training records) it holds."""
+    boilerplate n-grams (held by more than `common_in` training families) it holds."""
+    n_train = family.size
     if hits:
         joined = np.concatenate(hits)
         pairs = _pair_rows(*unique_pairs(joined[:, 0], joined[:, 1].astype(np.int64)))
@@ -384,7 +391,9 @@ def _shared(hits: list[np.ndarray], index: NgramIndex, common_in: int, base: int
     train_common = np.zeros(n_train, dtype=np.int64)
     if not pairs.size:
         return [], query_common, train_common
-    grams, per_gram = np.unique(pairs[:, 0], return_counts=True)
+    # Documents, not records, are counted: the copies of one family hold an n-gram once.
+    held, _ = unique_pairs(pairs[:, 0], family[pairs[:, 1].astype(np.int64)])
+    grams, per_gram = np.unique(held, return_counts=True)
     common = grams[per_gram > common_in]
     is_common = np.isin(pairs[:, 0], common)
     train_common += np.bincount(pairs[is_common, 1].astype(np.int64), minlength=n_train)
@@ -436,7 +445,8 @@ def source_edges(side: Side, settings: LeakSettings) -> np.ndarray:
 
     For planning a split, within the training data: n-grams held by 2 to `common_in` records
     link them; a pair shares a source when the n-grams both hold are `source_overlap` of the
-    shorter prompt's. Large sets are sampled: only n-grams whose hash has its low bits zero
+    shorter prompt's. Only one record of each family (`Side.family`) takes part: the split
+    keeps families whole anyway, and a document's copies must not make it boilerplate. Large sets are sampled: only n-grams whose hash has its low bits zero
     count (the same n-grams in every record, so overlaps stay unbiased), as many bits as keep
     the pairs within SOURCE_PAIRS_BUDGET. The split's leak check catches what sampling misses.
     """
@@ -447,13 +457,15 @@ def source_edges(side: Side, settings: LeakSettings) -> np.ndarray:
     bits = max(0, int(np.ceil(np.log2(max(1, total) / SOURCE_PAIRS_BUDGET))))
     mask = np.uint64((1 << bits) - 1)
     spaceless = side.columns["spaceless"]
+    family = side.family if side.family is not None else _ExactGroups(side.columns["exact"]).rep
+    first_of_family = family == np.arange(n)
     grams: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     held = np.zeros(n, dtype=np.int64)
     for first, toks, pc, rc in side.tokens.blocks(BLOCK_TOKENS):
         prompt_tokens, _ = split_sides(toks, pc, rc)
         h, o, _ = windows(prompt_tokens, pc, settings.sizes(spaceless[first:first + pc.size]))
-        keep = (h & mask) == 0
+        keep = ((h & mask) == 0) & first_of_family[first + o]
         kept_h, kept_r = unique_pairs(h[keep], first + o[keep])
         held[first:first + pc.size] = np.bincount(kept_r - first, minlength=pc.size)
         grams.append(kept_h)
@@ -480,6 +492,14 @@ def source_edges(side: Side, settings: LeakSettings) -> np.ndarray:
 
 
 # --- findings ----------------------------------------------------------------------------------
+
+
+def families(exact: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """`Side.family` from exact keys and duplicate edges ((m, 2) records): each record is
+    labelled by the first record of its component."""
+    rep = _ExactGroups(exact).rep
+    same = np.stack((np.arange(rep.size, dtype=np.int64), rep), axis=1)
+    return components(rep.size, np.concatenate((same, edges.astype(np.int64).reshape(-1, 2))))
 
 
 def _on_train(analysis: LeakAnalysis, side: SideLeaks) -> bool:
@@ -604,8 +624,10 @@ class SharedSourceLeak(_LeakRule):
 
     Prompts are compared by word n-grams (`leak.ngram`, default 13; character n-grams of
     `leak.spaceless_ngram` for Chinese, Japanese, Thai and other scripts written without
-    spaces). N-grams that occur in more than `leak.common_in` training records are boilerplate
-    (instructions, templates) and ignored. A pair is flagged when the n-grams both prompts hold
+    spaces). N-grams that occur in more than `leak.common_in` training documents are
+    boilerplate (instructions, templates) and ignored; the copies of a document (a DUP cluster,
+    or exact copies) count as one, so a leaked document copied many times is still found, and
+    every copy is flagged. A pair is flagged when the n-grams both prompts hold
     are at least `leak.source_overlap` of the shorter prompt's (boilerplate n-grams left out of
     both counts) and number at least three (or all, for a prompt of fewer); the finding gives the
     overlap and the longest shared span.
@@ -621,7 +643,8 @@ class SharedSourceLeak(_LeakRule):
 
     ## Options
     - `leak.ngram`, `leak.spaceless_ngram`: n-gram length (default 13 words, 20 characters).
-    - `leak.common_in`: n-grams in more training records are ignored (default 10).
+    - `leak.common_in`: n-grams in more training documents (duplicate families) are ignored
+      (default 10).
     - `leak.source_overlap`: the share of the shorter prompt's n-grams (default 0.8).
     """
 
@@ -638,7 +661,7 @@ class AnswerLeak(_LeakRule):
     The answer's word n-grams (`leak.ngram`, default 13) are looked up in the whole text of
     each training record; when one record holds at least `leak.answer_overlap` of them (and at
     least three, or all of an answer with fewer), the answer is in it. Answers shorter than one n-gram (a label, a number) are
-    not checked: they occur everywhere. N-grams in more than `leak.common_in` training records
+    not checked: they occur everywhere. N-grams in more than `leak.common_in` training documents
     are boilerplate and do not count.
 
     ## Why is this bad?
@@ -655,7 +678,8 @@ class AnswerLeak(_LeakRule):
     - `leak.ngram`, `leak.spaceless_ngram`: n-gram length.
     - `leak.answer_overlap`: the share of the answer's n-grams one training record must hold
       (default 0.8).
-    - `leak.common_in`: n-grams in more training records are ignored (default 10).
+    - `leak.common_in`: n-grams in more training documents (duplicate families) are ignored
+      (default 10).
     """
 
     code = "LEAK004"
