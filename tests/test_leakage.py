@@ -158,6 +158,9 @@ def test_a_document_copied_many_times_is_not_boilerplate(tmp_path, write_jsonl):
     assert found["bench"] == {1: "LEAK004"}
     leak003 = {f.line for f in report.findings if f.code == "LEAK003"}
     assert leak003 == set(range(1, 16))  # every copy of the document is dropped
+    # The families come from the duplicate clusters even when no DUP rule is selected.
+    only = sftgate.check(str(train), validation=str(val), eval_sets=[str(bench)], select=["LEAK"], workers=1)
+    assert _leaking(only) == found
 
 
 def test_no_leakage_section_without_other_sets_or_rules(tmp_path, write_jsonl, oasst):

@@ -44,6 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--stratify-by", choices=("cluster", "label", "none"), default="cluster",
                        help="balance the split by near-duplicate cluster size or by label (short answers); "
                             "default: %(default)s")
+    check.add_argument("--tokenizer", metavar="SPEC",
+                       help="what counts tokens: tiktoken (default, offline cl100k), tiktoken:ENCODING, "
+                            "tiktoken:FILE.tiktoken, sentencepiece:MODEL (the Gemma 3 model gives Gemini 2.x's "
+                            "exact counts), genai[:MODEL]")
+    check.add_argument("--exact-tokens", action="store_true",
+                       help="count every token, even of inputs over the profile's tokens.exact_below_bytes "
+                            "(default: those are estimated from a seeded sample, with a 95%% interval)")
+    check.add_argument("--epochs", metavar="N[,N...]", type=_epochs,
+                       help="epochs for the cost estimate (default: 1, 3 and the profile's default)")
+    check.add_argument("--price-per-million", metavar="PRICE", type=_price,
+                       help="price per million training tokens, for a cost line (no price is built in)")
     check.add_argument("--profile", default="gemini-2.5-flash",
                        help="target profile: a built-in name (see `sftgate profiles`) or a YAML path "
                             "(default: %(default)s)")
@@ -109,6 +120,10 @@ def _check(args: argparse.Namespace) -> int:
         select=parse_codes(args.select),
         ignore=parse_codes(args.ignore),
         workers=args.workers,
+        tokenizer=args.tokenizer,
+        exact_tokens=args.exact_tokens,
+        epochs=args.epochs,
+        price_per_million=args.price_per_million,
     )
     if args.report_json:
         _write(Path(args.report_json), json_report.render(report))
@@ -120,6 +135,27 @@ def _check(args: argparse.Namespace) -> int:
                                            and "NO_COLOR" not in os.environ)
         sys.stdout.write(text_report.render(report, color=color, show_hints=not args.no_hints))
     return report.exit_code
+
+
+def _epochs(value: str) -> list[int]:
+    """--epochs: one or more whole numbers >= 1, comma-separated."""
+    try:
+        out = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: give whole numbers of epochs, comma-separated (1,3,5)") from None
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: epochs must be at least 1")
+    return out
+
+
+def _price(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number >= 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a price (a number at least 0)")
+    return number
 
 
 def _share_or_count(value: str) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -23,7 +23,7 @@ from sftgate.model import Action, Severity
 from sftgate.rules import REGISTRY
 
 DEFAULT_PROFILE = "gemini-2.5-flash"
-_SECTIONS = ("limits", "media", "format", "structure", "dedup", "leak", "gate", "report")
+_SECTIONS = ("limits", "media", "format", "structure", "dedup", "leak", "tokens", "advice", "gate", "report")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,14 @@ class Profile:
     @property
     def leak(self) -> Mapping[str, Any]:
         return self.data["leak"]
+
+    @property
+    def tokens(self) -> Mapping[str, Any]:
+        return self.data["tokens"]
+
+    @property
+    def advice(self) -> Mapping[str, Any]:
+        return self.data["advice"]
 
     @property
     def fail_on(self) -> Severity:
@@ -152,6 +160,14 @@ def load_profile(
         rules=MappingProxyType(settings),
         selected=frozenset(selected),
     )
+
+
+def override(profile: Profile, changes: Mapping[str, Any]) -> Profile:
+    """`profile` with `changes` merged into its settings (command-line options that set a
+    profile key, such as `--tokenizer`); the result is validated like a rules file."""
+    data = _merge(_plain(profile.data), changes)
+    _validate(data, "the command line")
+    return replace(profile, data=_freeze(data))
 
 
 def _load_chain(ref: str, *, base_dir: Path, seen: tuple[str, ...]) -> list[tuple[str, dict]]:

@@ -43,7 +43,7 @@ def default_workers() -> int:
 # --- worker side -----------------------------------------------------------------------------
 
 _PROFILE: Profile | None = None
-_CHECKERS: dict[tuple[str, bool], Checker] = {}
+_CHECKERS: dict[tuple[str, bool, float], Checker] = {}
 
 
 def _init_worker(profile: Profile) -> None:
@@ -52,15 +52,17 @@ def _init_worker(profile: Profile) -> None:
     _CHECKERS.clear()
 
 
-def _checker(split: str, features: bool) -> Checker:
-    if (split, features) not in _CHECKERS:
+def _checker(split: str, features: bool, token_sample: float) -> Checker:
+    key = (split, features, token_sample)
+    if key not in _CHECKERS:
         assert _PROFILE is not None, "worker used before _init_worker"
-        _CHECKERS[split, features] = Checker(_PROFILE, split, features)
-    return _CHECKERS[split, features]
+        _CHECKERS[key] = Checker(_PROFILE, split, features, token_sample)
+    return _CHECKERS[key]
 
 
-def _check_range(source: Source, split: str, features: bool, start: int, end: int) -> ChunkResult:
-    checker = _checker(split, features)
+def _check_range(source: Source, split: str, features: bool, token_sample: float, start: int,
+                 end: int) -> ChunkResult:
+    checker = _checker(split, features, token_sample)
     with source.open() as stream:
         reader = LineReader(stream, max_line_bytes=checker.max_line, start=start, end=end)
         return checker.check_lines(reader, source=source.name, starts_file=start == 0)
@@ -70,8 +72,9 @@ def _verify_block(edges: np.ndarray, tokens: SpillSlice | SliceSet, verification
     return verify_edges(edges, tokens, verification)
 
 
-def _check_batch(source_name: str, split: str, features: bool, lines: list, starts_file: bool) -> ChunkResult:
-    return _checker(split, features).check_lines(lines, source=source_name, starts_file=starts_file)
+def _check_batch(source_name: str, split: str, features: bool, token_sample: float, lines: list,
+                 starts_file: bool) -> ChunkResult:
+    return _checker(split, features, token_sample).check_lines(lines, source=source_name, starts_file=starts_file)
 
 
 # --- parent side -----------------------------------------------------------------------------
@@ -109,20 +112,21 @@ class LocalExecutor:
             return False
         return source.size > (CHUNK_BYTES if source.seekable else BATCH_LINES_BYTES // 4)
 
-    def check_source(self, source: Source, split: str, *, features: bool = True,
-                     prompts: bool = False) -> tuple[ChunkResult, str | None]:
+    def check_source(self, source: Source, split: str, *, features: bool = True, prompts: bool = False,
+                     token_sample: float = 1.0) -> tuple[ChunkResult, str | None]:
         """(merged result, why the stream broke or None). `features`: collect dataset-rule
-        features; `prompts`: the file is a plain-text prompt list (read in this process)."""
+        features; `prompts`: the file is a plain-text prompt list (read in this process);
+        `token_sample`: the share of examples the token statistics count."""
         result = ChunkResult()
         cap = self.profile.max_findings_per_rule
         if self.uses_pool(source) and source.seekable and not prompts:
-            for chunk in self._ranges(source, split, features):
+            for chunk in self._ranges(source, split, features, token_sample):
                 result.merge(chunk, cap)
             return result, None
         if self.uses_pool(source) and not prompts:
-            broken = self._batches(source, split, features, result, cap)
+            broken = self._batches(source, split, features, token_sample, result, cap)
             return result, broken
-        checker = Checker(self.profile, split, features)
+        checker = Checker(self.profile, split, features, token_sample)
         with source.open() as stream:
             reader = LineReader(stream, max_line_bytes=checker.max_line)
             lines = prompt_lines(reader) if prompts else reader
@@ -142,15 +146,16 @@ class LocalExecutor:
         parts = self.pool().map(_verify_block, blocks, slices, [verification] * len(blocks))
         return np.concatenate(list(parts))
 
-    def _ranges(self, source: Source, split: str, features: bool) -> Iterator[ChunkResult]:
+    def _ranges(self, source: Source, split: str, features: bool, token_sample: float) -> Iterator[ChunkResult]:
         chunk = max(1 << 20, min(CHUNK_BYTES, source.size // (self.workers * 4) + 1))
         with open(source.path, "rb") as stream:
             ranges = plan_ranges(stream, source.size, chunk)
         n = len(ranges)
-        yield from self.pool().map(_check_range, [source] * n, [split] * n, [features] * n,
+        yield from self.pool().map(_check_range, [source] * n, [split] * n, [features] * n, [token_sample] * n,
                                    [a for a, _ in ranges], [b for _, b in ranges])
 
-    def _batches(self, source: Source, split: str, features: bool, result: ChunkResult, cap: int) -> str | None:
+    def _batches(self, source: Source, split: str, features: bool, token_sample: float, result: ChunkResult,
+                 cap: int) -> str | None:
         pool = self.pool()
         in_flight: deque[Future[ChunkResult]] = deque()
         batch: list = []
@@ -163,12 +168,12 @@ class LocalExecutor:
                 batch.append(line)
                 size += line[2]
                 if size >= BATCH_LINES_BYTES:
-                    in_flight.append(pool.submit(_check_batch, source.name, split, features, batch, first))
+                    in_flight.append(pool.submit(_check_batch, source.name, split, features, token_sample, batch, first))
                     batch, size, first = [], 0, False
                     while len(in_flight) > self.workers * 2:  # bound memory: at most 2 batches per worker
                         result.merge(in_flight.popleft().result(), cap)
             if batch or first:
-                in_flight.append(pool.submit(_check_batch, source.name, split, features, batch, first))
+                in_flight.append(pool.submit(_check_batch, source.name, split, features, token_sample, batch, first))
             while in_flight:
                 result.merge(in_flight.popleft().result(), cap)
         return reader.broken

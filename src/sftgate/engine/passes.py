@@ -36,6 +36,7 @@ from sftgate.model import (
 from sftgate.rules import REGISTRY, ObjectRule, RecordRule, RuleContext
 from sftgate.rules.fmt import TruncatedInput, decode_line
 from sftgate.rules.schema import ForeignFormat, SchemaViolation, example_validator
+from sftgate.rules.tokens import Meter, TokenColumns
 
 _FILE_DATA = PartKind.FILE_DATA.value
 new_tuple = tuple.__new__  # builds an Origin without the NamedTuple's Python-level __new__
@@ -65,6 +66,7 @@ class ChunkResult:
     has_system: bytearray = field(default_factory=bytearray)
     # Dataset-rule features: a chunk's FeatureChunk; once merged, the file's FeatureTable.
     features: FeatureChunk | FeatureTable | None = None
+    tokens: TokenColumns | None = None  # token statistics per example (training and validation files)
 
     def merge(self, chunk: ChunkResult, cap: int) -> None:
         """Append `chunk`, the lines that follow these; keep at most `cap` findings per rule."""
@@ -89,6 +91,10 @@ class ChunkResult:
                 self.features = FeatureTable()
             assert isinstance(self.features, FeatureTable) and isinstance(chunk.features, FeatureChunk)
             self.features.append(chunk.features)
+        if chunk.tokens is not None:
+            if self.tokens is None:
+                self.tokens = TokenColumns()
+            self.tokens.extend(chunk.tokens)
         if chunk.lines:
             self.last_end = chunk.last_end
         self.lines += chunk.lines
@@ -103,10 +109,14 @@ def _extend_rebased(into: array, lines: array, base: int) -> None:
 class Checker:
     """The rules of one profile, prepared once per process and applied to many chunks."""
 
-    def __init__(self, profile: Profile, split: str, features: bool = True) -> None:
-        """`features`: collect the dataset rules' features (when a DUP or LEAK rule will use them)."""
+    def __init__(self, profile: Profile, split: str, features: bool = True, token_sample: float = 1.0) -> None:
+        """`features`: collect the dataset rules' features (when a DUP or LEAK rule will use them);
+        `token_sample`: the share of examples whose tokens the statistics count (an eval set,
+        read but not tuned on, counts none)."""
         self.profile = profile
-        self.ctx = RuleContext(profile=profile, split=split)
+        self.token_sample = token_sample
+        self.meter = None if split == "eval" else Meter(profile, split, sample_rate=token_sample)
+        self.ctx = RuleContext(profile=profile, split=split, meter=self.meter)
         on = profile.is_on
         self.object_rules = [
             REGISTRY[c]() for c in sorted(REGISTRY)
@@ -173,6 +183,8 @@ class Checker:
         out.last_end = last_end
         if self.features is not None:
             out.features = self.features.finish()
+        if self.meter is not None:
+            out.tokens, self.meter.columns = self.meter.columns, TokenColumns()
         return out
 
     def _check_object(self, obj: dict[str, Any], origin: Origin, out: ChunkResult) -> list[Finding]:
@@ -200,6 +212,8 @@ class Checker:
         out.record_lines.append(origin.line)
         if self.features is not None:
             self.features.add(example)
+        if self.meter is not None:
+            self.meter.collect(example)
         config = example.generation_config
         out.media_resolution.append(MEDIA_RESOLUTION_CODE[config.get("mediaResolution")] if config else 0)
         out.has_system.append(example.system_key is not None)

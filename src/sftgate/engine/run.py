@@ -21,7 +21,7 @@ import orjson
 
 from sftgate._version import __version__
 from sftgate.analysis.unionfind import components
-from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
+from sftgate.config import DEFAULT_PROFILE, override, Profile, load_profile
 from sftgate.engine.features import (
     DedupSettings,
     FeatureTable,
@@ -48,6 +48,9 @@ from sftgate.report.model import Gate, InputSummary, Report, RuleSummary
 from sftgate.rules import REGISTRY, FileRule, RuleContext, dedup, leakage
 from sftgate.rules.dedup import Verification
 from sftgate.rules.fmt import BOM, TruncatedInput
+from sftgate.rules.advice import tokens_section
+from sftgate.rules.tokens import TokenSettings, summarise
+from sftgate.analysis import tokenizers
 
 PathLike = str | os.PathLike[str]
 
@@ -65,6 +68,10 @@ def check(
     split_validation: float | None = None,
     seed: int = 0,
     stratify_by: str = "cluster",
+    tokenizer: str | None = None,
+    exact_tokens: bool = False,
+    epochs: Sequence[int] | None = None,
+    price_per_million: float | None = None,
 ) -> Report:
     """Check a training file (and a validation file, and eval sets) against a profile; return
     the `Report`.
@@ -73,6 +80,8 @@ def check(
     line; each is checked for leakage from the training data under its file stem.
     `split_validation` (a share below 1, or a number of examples) plans a validation split of
     the training file (see `engine.split`), with `seed` and `stratify_by`.
+    `tokenizer` replaces the profile's `tokens.tokenizer`; `exact_tokens` counts every token
+    even of large inputs; `epochs` and `price_per_million` shape the cost estimate.
 
     Raises `SftgateError` (exit code 2 on the command line) for what stops the run from
     starting: a missing input, an invalid rules file, a bad option. Problems inside the files
@@ -83,6 +92,15 @@ def check(
     if workers is not None and workers < 1:
         raise UsageError(f"workers must be at least 1, not {workers}")
     resolved = load_profile(profile, rules_file=rules, select=select, ignore=ignore)
+    if tokenizer is not None:
+        resolved = override(resolved, {"tokens": {"tokenizer": tokenizer}})
+    if epochs is not None and any(int(e) < 1 for e in epochs):
+        raise UsageError(f"epochs must be at least 1, not {min(epochs)}")
+    if price_per_million is not None and not price_per_million >= 0:
+        raise UsageError(f"the price per million tokens must be a number at least 0, not {price_per_million}")
+    # Load the tokenizer here, before any worker, so a bad spec is one error, not one per process.
+    counter = tokenizers.load(resolved.tokens["tokenizer"], target=resolved.target)
+    token_settings = TokenSettings.from_profile(resolved)
     if split_validation is not None and validation is not None:
         raise UsageError("--split-validation builds a validation set; it cannot be combined with --validation")
     plan_split = SplitRequest.parse(split_validation, stratify_by, seed) if split_validation is not None else None
@@ -105,7 +123,8 @@ def check(
                 executor.pool()  # start workers before the hashing threads exist
             for source, split, name in inputs:
                 features = leak_on or plan_split is not None or (dup_on and split != "eval")
-                runs.append(_check_one(executor, source, split, name, resolved, features))
+                rate = 1.0 if split == "eval" else token_settings.sample_rate(source.size, exact_tokens)
+                runs.append(_check_one(executor, source, split, name, resolved, features, rate))
             if leak_on:
                 leakage = _leakage(runs, resolved, executor)
             if plan_split is not None and runs[0].table is not None:
@@ -145,6 +164,9 @@ def check(
         duplicates=[run.duplicates for run in runs if run.duplicates is not None],
         leakage=leakage,
         split=split_report,
+        tokens=tokens_section([run.tokens for run in runs if run.tokens is not None], resolved,
+                              tokenizer=counter.describe(resolved.target), epochs=epochs,
+                              price_per_million=price_per_million),
     )
 
 
@@ -189,6 +211,7 @@ class _FileRun:
     table: FeatureTable | None = None
     duplicates: dict | None = None
     dup_analysis: dedup.DuplicateAnalysis | None = None
+    tokens: dict | None = None  # token statistics (training and validation files)
 
     def add(self, found: Iterable[Finding]) -> None:
         """Findings of file and dataset rules: stamped with the profile's severity and counted."""
@@ -207,14 +230,15 @@ class _FileRun:
 
 
 def _check_one(executor: LocalExecutor, source: Source, split: str, name: str, profile: Profile,
-               features: bool) -> _FileRun:
+               features: bool, token_sample: float) -> _FileRun:
     digest = _Sha256(source.path)
     if _is_json_array(source):
         result, broken = _count_only(source), None
         json_array = True
     else:
         prompts = split == "eval" and _is_prompt_list(source)
-        result, broken = executor.check_source(source, split, features=features, prompts=prompts)
+        result, broken = executor.check_source(source, split, features=features, prompts=prompts,
+                                               token_sample=token_sample)
         json_array = False
     stats = FileStats(
         source=source.name, split=split, size=source.size, content_bytes=result.content_bytes,
@@ -228,6 +252,9 @@ def _check_one(executor: LocalExecutor, source: Source, split: str, name: str, p
                    summary=_summary(source, split, stats, digest.result()),
                    lines=np.frombuffer(result.record_lines, dtype=np.int64),
                    findings=list(result.findings), counts=Counter(result.counts), failing=set(result.failing_lines))
+    if result.tokens is not None:
+        run.tokens = {"split": split, "source": source.name,
+                      **summarise(result.tokens, TokenSettings.from_profile(profile), sample_rate=token_sample)}
     extra = _file_findings(stats, split, profile)
     if broken and result.last_end != BROKEN:
         extra.append(TruncatedInput.finding(source.name, None, f"input ends early: {broken}; "
@@ -289,6 +316,10 @@ def _leakage(runs: list[_FileRun], profile: Profile, executor: LocalExecutor) ->
     if train.table is None or not others:
         return None
     settings = DedupSettings.from_profile(profile.dedup)
+    if train.dup_analysis is None and {"LEAK003", "LEAK004"} & profile.selected:
+        # N-gram boilerplate is counted in documents: the training file's duplicate families
+        # are needed whether or not the DUP rules report anything.
+        train.dup_analysis = _duplicates(train, profile, executor, frozenset({"DUP001", "DUP002"}))
     sides = [_side(run) for run in [train, *others]]
     tables = {id(side): run for side, run in zip(sides, [train, *others], strict=True)}
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sftgate.model import Finding, Severity
 
-REPORT_VERSION = "1.2"
+REPORT_VERSION = "1.3"
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,7 @@ class Report:
     duplicates: list[dict[str, Any]] = field(default_factory=list)  # one per file DUP rules ran on
     leakage: dict[str, Any] | None = None  # LEAK rules: what leaks from training into each other set
     split: dict[str, Any] | None = None  # --split-validation: the planned split
+    tokens: dict[str, Any] | None = None  # token statistics, billing estimate, advice (rules.advice)
 
     @property
     def exit_code(self) -> int:
@@ -135,4 +136,5 @@ class Report:
             "duplicates": self.duplicates,
             "leakage": self.leakage,
             "split": self.split,
+            "tokens": self.tokens,
         }

@@ -51,6 +51,7 @@ def render(report: Report, *, color: bool = False, show_hints: bool = True) -> s
     out.extend(_duplicates(report))
     out.extend(_leakage(report))
     out.extend(_split(report))
+    out.extend(_tokens(report))
     out.append(_verdict(report, paint))
     return "\n".join(out) + "\n"
 
@@ -125,6 +126,48 @@ def _split(report: Report) -> list[str]:
             f"(asked {s['requested_examples']:,}{capped}; stratified by {s['stratify_by']}, seed {s['seed']}); "
             f"{s['groups_kept_whole']:,} group(s) kept whole, largest {s['largest_group']:,}; leak check {check}"
             + (f" after moving {moved:,} back to train" if moved else "")]
+
+
+def _millions(n: float) -> str:
+    return f"{n / 1e6:,.2f}M" if n >= 1e6 else f"{n:,.0f}"
+
+
+def _tokens(report: Report) -> list[str]:
+    t = report.tokens
+    if t is None or not t["splits"]:
+        return []
+    tok = t["tokenizer"]
+    rows = [f"tokens counted by {tok['spec']} ({'exact' if tok['exact'] else 'an estimate'} for "
+            f"{report.profile.get('target', '?')})"]
+    for s in t["splits"]:
+        b = s["billable_tokens"]
+        if s["mode"] == "exact":
+            how = f"{b['value']:,} billable tokens (every example counted)"
+        else:
+            how = (f"about {b['value']:,} billable tokens (±{b['relative_half_width']:.2%} at 95%, from "
+                   f"{s['sample']['examples']:,} sampled examples; --exact-tokens counts all)")
+        over = s["over_limit"]
+        rows.append(f"{s['source']} tokens: {s['examples']:,} examples, {s['records']:,} training records, {how}; "
+                    f"{over['examples']:,} over the {over['limit']:,}-token limit"
+                    + (f"; {s['media_parts_not_counted']:,} media part(s) not counted (size unknown)"
+                       if s["media_parts_not_counted"] else ""))
+    billing = t["billing"]
+    if billing["training_billable_tokens"]["value"]:
+        parts = []
+        for row in billing["epochs"]:
+            cost = f" = {row['cost']:,.2f}" if "cost" in row else ""
+            parts.append(f"{row['epochs']} epoch{'s' * (row['epochs'] != 1)} {_millions(row['tokens'])}{cost}")
+        price = billing["price_per_million"]
+        rows.append("training tokens x epochs: " + ", ".join(parts)
+                    + (f" (at {price:g} per million)" if price is not None else ""))
+    if t["advice"]:
+        first = t["advice"][0]
+        settings = "; ".join(f"{a['setting']}: {a['advice']}" for a in t["advice"])
+        sources = list(dict.fromkeys(a["source"] for a in t["advice"]))
+        rows.append(f"advice for {first['basis']}: {settings} [{' / '.join(sources)}]")
+    for d in t["diagnoses"]:
+        rows.append(f"diagnosis ({d['symptom']}): {d['finding']}")
+    return rows
 
 
 def _verdict(report: Report, paint: _Painter) -> str:

@@ -40,6 +40,7 @@ class RuleContext:
 
     profile: Profile
     split: str = "train"  # train | validation
+    meter: Any = None  # the input's token meter (rules.tokens.Meter), set by the check pass
 
 
 class Rule(ABC):
