@@ -140,7 +140,7 @@ def _check(args: argparse.Namespace) -> int:
 def _epochs(value: str) -> list[int]:
     """--epochs: one or more whole numbers >= 1, comma-separated."""
     try:
-        out = [int(v) for v in value.split(",") if v.strip()]
+        out = [int(v) for v in value.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r}: give whole numbers of epochs, comma-separated (1,3,5)") from None
     if not out or min(out) < 1:

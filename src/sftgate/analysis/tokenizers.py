@@ -264,6 +264,9 @@ class _Tiktoken:
     UTF-8, and the tokens concatenate to it, so n bytes make ceil(n / L) to n tokens."""
 
     kind = "tiktoken"
+    # Every piece of the pre-tokenizer's split holds at most one run of non-space characters and
+    # becomes at least one token: a text has at least as many tokens as whitespace-separated words.
+    word_floor = True
 
     def __init__(self, arg: str) -> None:
         self._encoding = _file_encoding(arg) if _is_path(arg) else _named_encoding(arg)

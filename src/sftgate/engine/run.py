@@ -96,7 +96,7 @@ def check(
         resolved = override(resolved, {"tokens": {"tokenizer": tokenizer}})
     if epochs is not None and any(int(e) < 1 for e in epochs):
         raise UsageError(f"epochs must be at least 1, not {min(epochs)}")
-    if price_per_million is not None and not price_per_million >= 0:
+    if price_per_million is not None and not 0 <= price_per_million < float("inf"):
         raise UsageError(f"the price per million tokens must be a number at least 0, not {price_per_million}")
     # Load the tokenizer here, before any worker, so a bad spec is one error, not one per process.
     counter = tokenizers.load(resolved.tokens["tokenizer"], target=resolved.target)

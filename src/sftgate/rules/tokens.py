@@ -35,11 +35,13 @@ from sftgate.model import Action, Example, Finding, PartKind, Severity
 from sftgate.rules.base import RecordRule, RuleContext
 
 CODES = ("TOK001", "TOK002", "TOK003", "TOK004", "TOK005")
-DOMINANT_BYTE_SCREEN = 4.0  # TOK005 checks examples whose answers hold < 4 x (1 - share) of the bytes
 _M64 = (1 << 64) - 1
 _ALNUM = re.compile(r"[^\W_]")  # a letter or a digit, in any script
 _TEXT = PartKind.TEXT
 _MEDIA = (PartKind.FILE_DATA, PartKind.INLINE_DATA)
+# Separators str.split() cuts at that are not Unicode White_Space (tiktoken's \s): a text
+# holding one gets no word floor, since a tokenizer piece may span them.
+_NOT_REGEX_SPACE = re.compile("[\x1c-\x1f]")
 
 
 def _nbytes(text: str) -> int:
@@ -104,7 +106,10 @@ class MediaEstimates:
             if mime.startswith("audio/"):
                 return math.ceil(seconds * self.audio_per_second)
             frame = self.video_frame.get(resolution or "default", self.video_frame.get("default", 0))
-            return math.ceil(seconds * self.video_fps) * int(frame)
+            fps = clip.get("fps", self.video_fps)  # the part's own sampling rate, when it sets one
+            if not isinstance(fps, int | float) or isinstance(fps, bool) or fps <= 0:
+                return None
+            return math.ceil(seconds * fps) * int(frame)
         return None
 
 
@@ -120,6 +125,7 @@ class TokenSettings:
     max_output_tokens: int
     dominant_share: float
     dominant_min_tokens: int
+    dominant_max_answer: int
     exact_below_bytes: int
     sample_bytes: int
     seed: int
@@ -133,7 +139,8 @@ class TokenSettings:
             per_record_overhead=int(s["per_record_overhead"]), limit=int(profile.limits["max_tokens_per_example"]),
             near_limit=float(s["near_limit"]), min_output_tokens=int(s["min_output_tokens"]),
             max_output_tokens=int(s["max_output_tokens"]), dominant_share=float(s["dominant_share"]),
-            dominant_min_tokens=int(s["dominant_min_tokens"]), exact_below_bytes=int(s["exact_below_bytes"]),
+            dominant_min_tokens=int(s["dominant_min_tokens"]), dominant_max_answer=int(s["dominant_max_answer_tokens"]),
+            exact_below_bytes=int(s["exact_below_bytes"]),
             sample_bytes=int(s["sample_bytes"]), seed=int(s["seed"]),
             media=MediaEstimates.from_profile(s["media"]),
         )
@@ -218,6 +225,7 @@ class Meter:
         self._resolution: str | None = None
         bounds = self.tokenizer.scalar_bounds()
         self._longest, self._extra = bounds if bounds is not None else (None, 0)
+        self._word_floor = bool(getattr(self.tokenizer, "word_floor", False))
         self.columns = TokenColumns()
 
     # -- bounds ------------------------------------------------------------------------------
@@ -241,43 +249,36 @@ class Meter:
     def _measure(self, example: Example) -> Measured:
         config = example.generation_config
         resolution = config.get("mediaResolution") if config else None
-        media_est = self.settings.media
         uncounted = 0
         system_texts = [p.value for p in example.system if p.kind is _TEXT]
         if example.tools:
             system_texts.append(_json(list(example.tools)))
-        system_media = 0
         turn_texts: list[list[str]] = []
+        turn_bytes: list[int] = []
         media: list[int] = []
         model_turns: list[int] = []
         empty: list[int] = []
+        alnum = _ALNUM.search
         for k, turn in enumerate(example.turns):
-            texts: list[str] = []
-            tokens_here = 0
-            for part in turn.parts:
-                kind = part.kind
-                if kind is _TEXT:
-                    texts.append(part.value)
-                elif kind in _MEDIA:
-                    n = media_est.tokens(kind, part.value, part.raw, resolution)
-                    if n is None:
-                        uncounted += 1
-                    else:
-                        tokens_here += n
-                else:
-                    texts.append(_json(part.value if kind is not PartKind.UNKNOWN else part.raw))
+            parts = turn.parts
+            if len(parts) == 1 and parts[0].kind is _TEXT:  # most turns: one text part
+                text = parts[0].value
+                texts, n_bytes, tokens_here = [text], len(text) if text.isascii() else _nbytes(text), 0
+            else:
+                texts, tokens_here, missing = self._parts(parts, resolution)
+                uncounted += missing
+                n_bytes = sum(_nbytes(t) for t in texts)
             turn_texts.append(texts)
+            turn_bytes.append(n_bytes)
             media.append(tokens_here)
             if turn.role == "model":
                 model_turns.append(k)
-                if not tokens_here and not any(_ALNUM.search(t) for t in texts):
+                if not tokens_here and not any(alnum(t) for t in texts):
                     empty.append(k)
         system_bytes = sum(_nbytes(t) for t in system_texts)
-        turn_bytes = [sum(_nbytes(t) for t in texts) for texts in turn_texts]
         sampled = self._threshold == _M64 or (_mix(example.origin.offset ^ self._seed) < self._threshold)
-        m = Measured(turn_bytes=turn_bytes, system_bytes=system_bytes, model_turns=model_turns, media=media,
-                     system_media=system_media, uncounted=uncounted, empty_model_turns=empty, sampled=sampled,
-                     turn_tokens=[None] * len(turn_texts))
+        m = Measured(turn_bytes, system_bytes, model_turns, media, 0, uncounted, empty, sampled,
+                     [None] * len(turn_texts))
         count = self.tokenizer.count
         if sampled or self._longest is None or self._needs_all(m, turn_texts, system_texts):
             counts = count(system_texts + [t for texts in turn_texts for t in texts]) if (
@@ -298,6 +299,25 @@ class Meter:
                 m.turn_tokens[k] = sum(count(turn_texts[k])) if turn_texts[k] else 0
         return m
 
+    def _parts(self, parts: tuple, resolution: str | None) -> tuple[list[str], int, int]:
+        """(texts, estimated media tokens, media parts not counted) of a turn's parts."""
+        texts: list[str] = []
+        tokens, missing = 0, 0
+        estimate = self.settings.media.tokens
+        for part in parts:
+            kind = part.kind
+            if kind is _TEXT:
+                texts.append(part.value)
+            elif kind in _MEDIA:
+                n = estimate(kind, part.value, part.raw, resolution)
+                if n is None:
+                    missing += 1
+                else:
+                    tokens += n
+            else:
+                texts.append(_json(part.value if kind is not PartKind.UNKNOWN else part.raw))
+        return texts, tokens, missing
+
     def _needs_all(self, m: Measured, turn_texts: list[list[str]], system_texts: list[str]) -> bool:
         pieces = len(system_texts) + sum(len(t) for t in turn_texts)
         text_bytes = m.system_bytes + sum(m.turn_bytes)
@@ -305,11 +325,27 @@ class Meter:
         high = self._hi(text_bytes, pieces) + media
         if high >= self._limit_line:
             return True
-        if self._dominant and high >= self.settings.dominant_min_tokens and m.model_turns:
-            out_bytes = sum(m.turn_bytes[k] for k in m.model_turns)
-            screen = DOMINANT_BYTE_SCREEN * (1 - self.settings.dominant_share)
-            return out_bytes < screen * text_bytes
+        s = self.settings
+        if self._dominant and m.model_turns and high >= s.dominant_min_tokens:
+            # TOK005 needs exact counts only where the answers may be short enough.
+            cap = s.dominant_max_answer
+            floor = sum(m.media[k] for k in m.model_turns)
+            for k in m.model_turns:
+                for text in turn_texts[k]:
+                    floor += self._floor(text, cap)
+                    if floor > cap:
+                        return False
+            return True
         return False
+
+    def _floor(self, text: str, cap: int) -> int:
+        """A lower bound on the tokens of `text`, exact enough to tell whether it exceeds `cap`:
+        ceil(bytes / longest token), or, for a tokenizer whose pre-tokenizer never joins two
+        whitespace-separated words into one piece (tiktoken), its words (counted up to cap + 1)."""
+        low = self._lo(_nbytes(text))
+        if self._word_floor and low <= cap and not _NOT_REGEX_SPACE.search(text):
+            low = max(low, len(text.split(None, cap)))
+        return low
 
     # -- statistics --------------------------------------------------------------------------
 
@@ -586,24 +622,26 @@ class LongOutput(RecordRule):
 
 class DominantPrompt(RecordRule):
     """## What it does
-    Notes an example whose prompt holds more than `tokens.dominant_share` (95 %) of its tokens,
-    among examples of at least `tokens.dominant_min_tokens` (512) tokens: a long context with
-    a tiny answer.
+    Notes a long context with a tiny answer: the model's answers have at most
+    `tokens.dominant_max_answer_tokens` (16) tokens while the prompt holds more than
+    `tokens.dominant_share` (95 %) of the example's tokens, in examples of at least
+    `tokens.dominant_min_tokens` (512) tokens.
 
-    Counted exactly, but only on examples whose answers hold less than 4 x (1 - share) of the
-    example's bytes (20 %): tokens per byte differ far less than that between two parts of one
-    example, and the screen keeps the rule from tokenising every example.
+    Counted exactly, and only where it can fire: an answer with more whitespace-separated words
+    than the maximum has more tokens than that too (each word is at least one token of a
+    byte-level BPE), so such examples are not tokenised for this rule.
 
     ## Why is this bad?
-    You pay for every input token of every record, and learn only from the output: such
-    examples cost much and teach little. Fine for long-document extraction; worth knowing
+    You pay for every input token of every record and learn only from the output: such
+    examples cost much and teach little. Fine for long-document classification; worth knowing
     when it is a mistake (a whole chat history in front of a one-word label).
 
     ## Example
     A 6,000-token document followed by the answer "Yes".
 
     ## Options
-    - `tokens.dominant_share` (default 0.95), `tokens.dominant_min_tokens` (default 512).
+    - `tokens.dominant_max_answer_tokens` (default 16), `tokens.dominant_share` (default 0.95),
+      `tokens.dominant_min_tokens` (default 512).
     """
 
     code = "TOK005"
@@ -616,10 +654,7 @@ class DominantPrompt(RecordRule):
         s = ctx.profile.tokens
         if total is None or output is None or not m.model_turns or total < int(s["dominant_min_tokens"]):
             return ()
-        share = float(s["dominant_share"])
-        text_bytes = m.system_bytes + sum(m.turn_bytes)
-        out_bytes = sum(m.turn_bytes[k] for k in m.model_turns)
-        if out_bytes >= DOMINANT_BYTE_SCREEN * (1 - share) * text_bytes or (total - output) <= share * total:
+        if output > int(s["dominant_max_answer_tokens"]) or (total - output) <= float(s["dominant_share"]) * total:
             return ()
         return (self.at(example, f"the prompt holds {(total - output) / total:.1%} of {total:,} tokens; "
                                  f"the answer has {output:,}"),)
