@@ -300,19 +300,22 @@ def measure_child(name: str, spec: dict, log_dir: Path) -> tuple[Run, dict]:
     return r, result
 
 
-def measure_cli(name: str, args: list[str], log_dir: Path) -> tuple[Run, dict]:
-    """`python -m sftgate check ARGS --format json --report-json OUT`; exit 0 or 1 with a report is complete."""
+def measure_cli(name: str, args: list[str], log_dir: Path, env: dict[str, str] | None = None,
+                show_cpu: bool = False) -> tuple[Run, dict]:
+    """`python -m sftgate check ARGS --format json --report-json OUT`; exit 0 or 1 with a report is complete.
+    `env`: the child's environment (default: this repository's sftgate on the path)."""
     from bench_check import _sftgate_env
 
     report = log_dir / f"{_slug(name)}.report.json"
     report.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "sftgate", "check", *args, "--format", "json", "--report-json", str(report)]
-    r, run = _measured(name, argv, log_dir, _sftgate_env())
+    r, run = _measured(name, argv, log_dir, env or _sftgate_env())
     data = json.loads(report.read_text()) if report.exists() else {}
     r.ok = run["exit_code"] in (0, 1) and bool(data)
     if r.ok:
         r.work_s = rounded(data.get("duration_s"), 2)
-        print(f"{r.wall_s:.1f} s, {r.peak_rss_tree_mib:.0f} MiB", flush=True)
+        cpu = f", CPU {r.child_cpu_s:.1f} s" if show_cpu else ""
+        print(f"{r.wall_s:.1f} s{cpu}, {r.peak_rss_tree_mib:.0f} MiB", flush=True)
     else:
         err = run["stderr"].read_text(errors="replace").strip().splitlines()
         r.note = f"exit code {run['exit_code']}: {err[-1] if err else ''}"

@@ -13,7 +13,7 @@ What it measures
    run `python -m sftgate check FILE --workers W --format json --report-json OUT` with the
    default rules (every rule on, DUP001-004 included):
    (a) sftgate before the TOK work: commit e6d8a9f (--before-commit), from a git worktree
-       (--before DIR, default /tmp/pre-tok; made with `git worktree add --detach` if missing),
+       (--before DIR, default <data-dir>/pre-tok; made with `git worktree add --detach` if missing),
        `PYTHONPATH=DIR/src`;
    (b) sftgate now (--now DIR, a checkout or export holding src/; default this repository):
        token statistics from a sample, the file being over tokens.exact_below_bytes (128 MiB);
@@ -73,7 +73,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _report import fmt, jsonable, rounded, verdict, warm
+from _report import fmt, jsonable, verdict, warm
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -96,6 +96,7 @@ CONTENDED_CPU_S = 10.0  # "other CPU s" above which a run's wall time is not com
 def child_tokenizer(spec: dict) -> dict:
     """The profile tokenizer alone over the texts of the first spec["mib"] MiB of the file."""
     import orjson
+
     from sftgate.analysis import tokenizers
     from sftgate.config import load_profile
 
@@ -185,23 +186,11 @@ def ensure_worktree(path: Path, commit: str) -> None:
 def measure_cli(name: str, args: list[str], version: Version, log_dir: Path):
     """`python -m sftgate check ARGS --format json --report-json OUT` with `version` on the path;
     exit 0 or 1 with a report written is a complete run."""
-    # parent-only (psutil sampling, CPU accounting)
-    from bench_leak import _measured, _slug
+    from bench_leak import (
+        measure_cli as measure,  # parent-only (psutil sampling, CPU accounting)
+    )
 
-    report = log_dir / f"{_slug(name)}.report.json"
-    report.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "sftgate", "check", *args, "--format", "json", "--report-json", str(report)]
-    r, run = _measured(name, argv, log_dir, version.env)
-    data = json.loads(report.read_text()) if report.exists() else {}
-    r.ok = run["exit_code"] in (0, 1) and bool(data)
-    if r.ok:
-        r.work_s = rounded(data.get("duration_s"), 2)
-        print(f"{r.wall_s:.1f} s, CPU {r.child_cpu_s:.1f} s, {r.peak_rss_tree_mib:.0f} MiB", flush=True)
-    else:
-        err = run["stderr"].read_text(errors="replace").strip().splitlines()
-        r.note = f"exit code {run['exit_code']}: {err[-1] if err else ''}"
-        print(f"FAILED ({r.note}); see {run['stderr']}", flush=True)
-    return r, data
+    return measure(name, args, log_dir, env=version.env, show_cpu=True)
 
 
 def measure_child(name: str, spec: dict, version: Version, log_dir: Path):
@@ -599,8 +588,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                     "(default: the profile's 32)")
     ap.add_argument("--tokenizer-mb", type=int, default=64, help="MiB of the file the tokenizer alone counts "
                                                                  "(default 64; 0: skip)")
-    ap.add_argument("--before", type=Path, default=Path("/tmp/pre-tok"),
-                    help="checkout of sftgate before the TOK work (default /tmp/pre-tok; a worktree is added if missing)")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="checkout of sftgate before the TOK work (default <data-dir>/pre-tok; a worktree is added "
+                         "if missing)")
     ap.add_argument("--before-commit", default=BEFORE_COMMIT, help=f"its commit (default {BEFORE_COMMIT})")
     ap.add_argument("--now", type=Path, default=REPO, help="checkout or export of sftgate now (default this repository)")
     ap.add_argument("--seed", type=int, default=20240601, help="generator seed (default 20240601)")
@@ -616,6 +606,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.sample_mb is None:
             args.sample_mb = QUICK_MIB * DEFAULT_SAMPLE_SHARE
     args.json = args.json or args.data_dir / f"tokens-{args.size_mb}.json"
+    args.before = args.before or args.data_dir / "pre-tok"
     return args
 
 

@@ -20,8 +20,9 @@ import numpy as np
 import orjson
 
 from sftgate._version import __version__
+from sftgate.analysis import tokenizers
 from sftgate.analysis.unionfind import components
-from sftgate.config import DEFAULT_PROFILE, override, Profile, load_profile
+from sftgate.config import DEFAULT_PROFILE, Profile, load_profile, override
 from sftgate.engine.features import (
     DedupSettings,
     FeatureTable,
@@ -46,11 +47,10 @@ from sftgate.io.sources import Source, open_source
 from sftgate.model import FileStats, Finding, LineStatus, Origin
 from sftgate.report.model import Gate, InputSummary, Report, RuleSummary
 from sftgate.rules import REGISTRY, FileRule, RuleContext, dedup, leakage
+from sftgate.rules.advice import tokens_section
 from sftgate.rules.dedup import Verification
 from sftgate.rules.fmt import BOM, TruncatedInput
-from sftgate.rules.advice import tokens_section
 from sftgate.rules.tokens import TokenSettings, summarise
-from sftgate.analysis import tokenizers
 
 PathLike = str | os.PathLike[str]
 
