@@ -1,8 +1,9 @@
 """Cost and accuracy of sftgate's token counting (TOK rules, the report's `tokens` section).
 
-    python benchmarks/bench_tokens.py                        # 1 GiB file: 2 rounds of runs, 10 seeds (~35 min)
+    python benchmarks/bench_tokens.py                        # 1 GiB file: 2 rounds of runs, 10 seeds (~25 min)
     python benchmarks/bench_tokens.py --quick                # 20 MiB file, smoke test (under a minute)
-    python benchmarks/bench_tokens.py --decompose --repeat 3 # + (d) in each round: where the overhead goes
+    python benchmarks/bench_tokens.py --decompose --repeat 3 # + (d) in each round (~45 min)
+    python benchmarks/bench_tokens.py --repeat 0 --seeds 0   # tokenizer alone and the replay only (~1 min)
     python benchmarks/bench_tokens.py --seeds 0              # speed and sampled-vs-exact only (~20 min)
     python benchmarks/bench_tokens.py --seeds-size-mb 100    # the seed repeats on the 100 MiB file
     python benchmarks/bench_tokens.py --now DIR --before DIR # pin both versions (checkouts or exports)
@@ -46,6 +47,13 @@ What it measures
    tokenizer's `count` over them (tokens per CPU second, one core). From that speed, the CPU
    seconds that counting only the sample's tokens (and all tokens) would take, beside the
    measured differences. And examples_tokenised of (b), (d) and (c) against all examples.
+
+4. Where (b)'s overhead goes, without the noise of whole runs: one process (child mode) replays
+   the first --replay-mb MiB (default 64) through sftgate's check pass (`Checker.check_lines`,
+   dataset features off, the 1 GiB file's sampling rate) three ways, best of three CPU times:
+   TOK rules ignored without the meter, with it, and TOK rules on; then `Meter.measure` alone
+   (sampling as the pass, and sampling nothing) and `Meter.collect` alone over the same
+   examples. Per example, and scaled to the file's example count.
 
 How it is measured
 ------------------
@@ -127,10 +135,77 @@ def child_tokenizer(spec: dict) -> dict:
             "tokens": tokens, "cpu_s": cpu, "wall_s": wall, "load_cpu_s": load_s}
 
 
+def child_replay(spec: dict) -> dict:
+    """The first spec["mib"] MiB through one process's check pass (`Checker.check_lines`, no
+    dataset features, sampling spec["rate"] of the examples), in CPU seconds, the best of three:
+    TOK rules ignored without the meter, TOK rules ignored with it, TOK rules on; then, over the
+    same examples, `Meter.measure` alone (sampling as the pass does, and sampling nothing) and
+    `Meter.collect` alone (the measure cached)."""
+    import io
+    import tempfile
+
+    from sftgate.config import load_profile
+    from sftgate.engine.passes import Checker
+    from sftgate.io.reader import LineReader
+    from sftgate.rules import tokens as tok
+
+    with open(spec["file"], "rb") as f:
+        data = f.read(spec["mib"] << 20)
+    data = data[: data.rfind(b"\n") + 1]
+    rate = spec["rate"]
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write("tokens: {exact_below_bytes: 0}\n")  # sample whatever the size
+    try:
+        profiles = {"on": load_profile(rules_file=f.name), "ignored": load_profile(rules_file=f.name, ignore=["TOK"])}
+    finally:
+        os.unlink(f.name)
+
+    def check(rules: str, meter: bool) -> float:
+        checker = Checker(profiles[rules], "train", features=False, token_sample=rate)
+        if not meter:
+            checker.meter = None
+        reader = LineReader(io.BytesIO(data), max_line_bytes=1 << 30)
+        start = time.process_time()
+        checker.check_lines(reader, source=spec["file"], starts_file=True)
+        return time.process_time() - start
+
+    examples = []
+    collect = tok.Meter.collect
+    tok.Meter.collect = lambda self, example: (examples.append(example), collect(self, example))[1]
+    try:
+        check("ignored", True)  # also loads the tokenizer
+    finally:
+        tok.Meter.collect = collect
+    passes = {"no_meter": [], "meter": [], "meter_and_rules": []}
+    for _ in range(3):
+        passes["no_meter"].append(check("ignored", False))
+        passes["meter"].append(check("ignored", True))
+        passes["meter_and_rules"].append(check("on", True))
+
+    def timed(meter, fn) -> float:
+        start = time.process_time()
+        for example in examples:
+            fn(meter, example)
+        return time.process_time() - start
+
+    for example in examples:
+        example.__dict__.pop("_tokens", None)
+    meter = tok.Meter(profiles["ignored"], "train", sample_rate=rate)
+    measure_s = timed(meter, tok.Meter.measure)
+    collect_s = timed(meter, tok.Meter.collect)
+    sampled = sum(example.__dict__["_tokens"].sampled for example in examples)
+    for example in examples:
+        example.__dict__.pop("_tokens", None)
+    measure_none_s = timed(tok.Meter(profiles["ignored"], "train", sample_rate=1e-12), tok.Meter.measure)
+    return {"examples": len(examples), "bytes": len(data), "sampled": sampled, "rate": rate,
+            **{k: min(v) for k, v in passes.items()}, "passes": passes, "measure": measure_s,
+            "measure_no_sample": measure_none_s, "collect": collect_s}
+
+
 def run_child(spec_json: str) -> int:
     spec = json.loads(spec_json)
     try:
-        result = {"tokenizer": child_tokenizer}[spec["kind"]](spec)
+        result = {"tokenizer": child_tokenizer, "replay": child_replay}[spec["kind"]](spec)
     except BaseException as exc:  # reported to the parent instead of a bare traceback
         first = (str(exc).strip().splitlines() or [""])[0]
         print(json.dumps({"error": f"{type(exc).__name__}: {first}"}), flush=True)
@@ -203,7 +278,7 @@ def measure_child(name: str, spec: dict, version: Version, log_dir: Path):
         result = json.loads(run["stdout"].read_text().strip().splitlines()[-1])
     except (ValueError, IndexError):
         result = {}
-    r.ok = run["exit_code"] == 0 and "tokens" in result
+    r.ok = run["exit_code"] == 0 and bool(result) and "error" not in result
     if r.ok:
         print(f"{r.wall_s:.1f} s", flush=True)
     else:
@@ -373,6 +448,13 @@ def run_tokenizer(args: argparse.Namespace, gen, now: Version, log_dir: Path) ->
     spec = {"kind": "tokenizer", "file": str(gen.path), "mib": args.tokenizer_mb}
     r, result = measure_child(f"tokenizer alone, first {args.tokenizer_mb} MiB", spec, now, log_dir)
     return {"run": r, "result": result}
+
+
+def run_replay(args: argparse.Namespace, gen, now: Version, log_dir: Path) -> dict:
+    rate = min(1.0, (args.sample_mb * MIB if args.sample_mb else 32 * MIB) / gen.size_bytes)
+    spec = {"kind": "replay", "file": str(gen.path), "mib": args.replay_mb, "rate": rate}
+    r, result = measure_child(f"check pass replayed, first {args.replay_mb} MiB", spec, now, log_dir)
+    return {"run": r, "result": result, "records": gen.records}
 
 
 # ---------------------------------------------------------------- scores
@@ -547,6 +629,26 @@ def print_throughput(tp: dict, sp: dict | None) -> None:
                       f"{(d['sample'] or {}).get('examples', d['examples']):,} | {d['sampled_tokens']:,} |")
 
 
+def print_replay(rp: dict) -> None:
+    res = rp["result"]
+    if not rp["run"].ok:
+        return
+    n, full = res["examples"], rp["records"]
+    print(f"\n### The check pass replayed in one process: first {res['bytes'] / MIB:.0f} MiB, {n:,} examples, "
+          f"{res['sampled']:,} sampled (rate {res['rate']:.4f}); CPU s, best of three\n")
+    print(f"| step | CPU s | µs / example | × {full:,} examples |")
+    print("| --- | ---: | ---: | ---: |")
+    rows = [("check pass, TOK rules ignored, no meter (features off)", res["no_meter"]),
+            ("meter: token statistics (measure + collect), TOK rules ignored", res["meter"] - res["no_meter"]),
+            ("TOK rules on top (what their byte bounds cannot clear is tokenised)",
+             res["meter_and_rules"] - res["meter"]),
+            ("· Meter.measure alone, sampling as the pass", res["measure"]),
+            ("· Meter.measure alone, sampling nothing (bytes, bounds, sample hash)", res["measure_no_sample"]),
+            ("· Meter.collect alone (TokenColumns.add)", res["collect"])]
+    for label, cpu in rows:
+        print(f"| {label} | {cpu:.2f} | {cpu / n * 1e6:.1f} | {cpu / n * full:.1f} |")
+
+
 def print_targets(sp: dict | None, sve: dict | None, ss: dict | None, tg: dict) -> None:
     print("\n## Figures and targets\n")
     if sp:
@@ -588,6 +690,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                     "(default: the profile's 32)")
     ap.add_argument("--tokenizer-mb", type=int, default=64, help="MiB of the file the tokenizer alone counts "
                                                                  "(default 64; 0: skip)")
+    ap.add_argument("--replay-mb", type=int, default=64, help="MiB of the file replayed through one process's "
+                                                              "check pass, with and without the meter (default 64; 0: skip)")
     ap.add_argument("--before", type=Path, default=None,
                     help="checkout of sftgate before the TOK work (default <data-dir>/pre-tok; a worktree is added "
                          "if missing)")
@@ -603,6 +707,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.size_mb = QUICK_MIB
         args.seeds_size_mb = None
         args.tokenizer_mb = min(args.tokenizer_mb, QUICK_MIB)
+        args.replay_mb = min(args.replay_mb, QUICK_MIB)
         if args.sample_mb is None:
             args.sample_mb = QUICK_MIB * DEFAULT_SAMPLE_SHARE
     args.json = args.json or args.data_dir / f"tokens-{args.size_mb}.json"
@@ -634,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = run_seeds(args, sp, now, log_dir) if args.seeds > 0 else None
     ss = seed_scores(seeds) if seeds else None
     tk = run_tokenizer(args, gen, now, log_dir) if args.tokenizer_mb > 0 else None
+    rp = run_replay(args, gen, now, log_dir) if args.replay_mb > 0 else None
     tp = throughput(sp, tk)
     tg = targets(sve, ss)
 
@@ -641,13 +747,16 @@ def main(argv: list[str] | None = None) -> int:
         print_speed(sp)
     print_accuracy(sve, seeds, ss)
     print_throughput(tp, sp)
+    if rp:
+        print_replay(rp)
     print_targets(sp, sve, ss, tg)
     print(f"\nlogs and reports: {log_dir}")
     payload = {"machine": info, "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                "versions": {v.label: {"root": str(v.root), "commit": v.commit, "modified": v.modified}
                             for v in (before, now)},
                "speed": jsonable(sp), "sampled_vs_exact": sve, "seeds": jsonable(seeds), "seed_scores": ss,
-               "overheads": overheads(sp) if sp else None, "throughput": jsonable(tp), "targets": tg}
+               "overheads": overheads(sp) if sp else None, "throughput": jsonable(tp),
+               "replay": jsonable(rp), "targets": tg}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {args.json}")
