@@ -1,8 +1,12 @@
-"""Small helpers the benchmark scripts share: rounding, formatting, verdicts, JSON, warm cache."""
+"""Small helpers the benchmark scripts share: rounding, formatting, verdicts, JSON, warm cache,
+the child-process entry point."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import resource
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +42,25 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [jsonable(v) for v in value]
     return value
+
+
+def _rss_mib(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+
+
+def run_child(spec_json: str, kinds: dict[str, Callable[[dict], dict]], children: bool = False) -> int:
+    """A measured child's main: run `kinds[spec["kind"]](spec)` and print its result as one JSON
+    line, with the child's peak RSS (and its own children's, if asked); an exception is printed
+    as {"error": ...} for the parent, then raised."""
+    spec = json.loads(spec_json)
+    try:
+        result = kinds[spec["kind"]](spec)
+    except BaseException as exc:  # reported to the parent instead of a bare traceback
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(json.dumps({"error": f"{type(exc).__name__}: {first}"}), flush=True)
+        raise
+    result["rss_self_mib"] = _rss_mib(resource.RUSAGE_SELF)
+    if children:
+        result["rss_children_mib"] = _rss_mib(resource.RUSAGE_CHILDREN)
+    print(json.dumps(result), flush=True)
+    return 0

@@ -46,7 +46,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _gen  # noqa: E402  (sibling helper module, importable however this script is started)
+import _gen
 
 MIB = _gen.MIB
 REPO = Path(__file__).resolve().parents[1]

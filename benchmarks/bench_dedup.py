@@ -87,7 +87,6 @@ import json
 import math
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -95,6 +94,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _report
 from _report import fmt, jsonable, rounded, verdict, warm
 
 HERE = Path(__file__).resolve().parent
@@ -175,10 +175,6 @@ class KeepFirst:
         return [i for i in range(len(self.parent)) if self.find(i) != i]
 
 
-def _rss_mib(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
-
-
 def child_datasketch(spec: dict) -> dict:
     """The plain datasketch pipeline, for one or several LSH thresholds in one pass."""
     import orjson
@@ -257,17 +253,7 @@ def child_sftgate(spec: dict) -> dict:
 
 
 def run_child(spec_json: str) -> int:
-    spec = json.loads(spec_json)
-    try:
-        result = {"datasketch": child_datasketch, "sftgate": child_sftgate}[spec["kind"]](spec)
-    except BaseException as exc:  # reported to the parent instead of a bare traceback
-        first = (str(exc).strip().splitlines() or [""])[0]
-        print(json.dumps({"error": f"{type(exc).__name__}: {first}"}), flush=True)
-        raise
-    result["rss_self_mib"] = _rss_mib(resource.RUSAGE_SELF)
-    result["rss_children_mib"] = _rss_mib(resource.RUSAGE_CHILDREN)
-    print(json.dumps(result), flush=True)
-    return 0
+    return _report.run_child(spec_json, {"datasketch": child_datasketch, "sftgate": child_sftgate}, children=True)
 
 
 # ================================================================ parent side

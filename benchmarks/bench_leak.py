@@ -94,6 +94,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _report
 from _report import fmt, jsonable, rounded, verdict, warm
 
 HERE = Path(__file__).resolve().parent
@@ -215,16 +216,7 @@ def child_phases(spec: dict) -> dict:
 
 
 def run_child(spec_json: str) -> int:
-    spec = json.loads(spec_json)
-    try:
-        result = {"quality": child_quality, "phases": child_phases}[spec["kind"]](spec)
-    except BaseException as exc:  # reported to the parent instead of a bare traceback
-        first = (str(exc).strip().splitlines() or [""])[0]
-        print(json.dumps({"error": f"{type(exc).__name__}: {first}"}), flush=True)
-        raise
-    result["rss_self_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(result), flush=True)
-    return 0
+    return _report.run_child(spec_json, {"quality": child_quality, "phases": child_phases})
 
 
 # ================================================================ parent side

@@ -73,7 +73,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -81,6 +80,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import _report
 from _report import fmt, jsonable, verdict, warm
 
 HERE = Path(__file__).resolve().parent
@@ -203,16 +203,7 @@ def child_replay(spec: dict) -> dict:
 
 
 def run_child(spec_json: str) -> int:
-    spec = json.loads(spec_json)
-    try:
-        result = {"tokenizer": child_tokenizer, "replay": child_replay}[spec["kind"]](spec)
-    except BaseException as exc:  # reported to the parent instead of a bare traceback
-        first = (str(exc).strip().splitlines() or [""])[0]
-        print(json.dumps({"error": f"{type(exc).__name__}: {first}"}), flush=True)
-        raise
-    result["rss_self_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(result), flush=True)
-    return 0
+    return _report.run_child(spec_json, {"tokenizer": child_tokenizer, "replay": child_replay})
 
 
 # ================================================================ parent side

@@ -470,14 +470,17 @@ def measure(example: Example, ctx: RuleContext) -> Measured:
     return meter.measure(example)
 
 
-_STANDALONE: dict[tuple[int, str], Meter] = {}
+_STANDALONE: dict[tuple[int, str], tuple[Any, Meter]] = {}
 
 
 def _standalone(ctx: RuleContext) -> Meter:
+    """An exact meter per profile and split, for rules called outside a check pass. The profile
+    is kept beside its meter so that a new profile reusing a freed one's id is not matched."""
     key = (id(ctx.profile), ctx.split)
-    if key not in _STANDALONE:
-        _STANDALONE[key] = Meter(ctx.profile, ctx.split)
-    return _STANDALONE[key]
+    held = _STANDALONE.get(key)
+    if held is None or held[0] is not ctx.profile:
+        held = _STANDALONE[key] = (ctx.profile, Meter(ctx.profile, ctx.split))
+    return held[1]
 
 
 def _pointer(k: int) -> str:
