@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gcs_server import gcs_bucket, gcs_server  # noqa: F401 - fixtures: a Cloud Storage emulator
 
 REPO = Path(__file__).resolve().parents[1]
 OASST = REPO / "examples" / "oasst"

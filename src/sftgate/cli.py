@@ -33,42 +33,29 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check a training (and validation) JSONL file",
                            description="Stream the file(s), run every enabled rule, print findings, "
                                        "exit 0 (passed), 1 (gate failed) or 2 (usage error).")
-    check.add_argument("train", metavar="TRAIN.jsonl", help="training data (JSONL; .gz and .zst read too)")
-    check.add_argument("--validation", metavar="VAL.jsonl", help="validation data")
-    check.add_argument("--eval", metavar="EVAL", action="append", default=[], dest="eval_sets",
-                       help="an eval set to check for leakage from the training data: JSONL examples, or a .txt "
-                            "file of one prompt per line; named by its file stem; repeat for more")
-    check.add_argument("--split-validation", metavar="SHARE|N", type=_share_or_count,
-                       help="plan a leak-free validation split of TRAIN: a share (0.05) or a number of examples")
-    check.add_argument("--seed", type=int, default=0, help="seed of the validation split (default: %(default)s)")
-    check.add_argument("--stratify-by", choices=("cluster", "label", "none"), default="cluster",
-                       help="balance the split by near-duplicate cluster size or by label (short answers); "
-                            "default: %(default)s")
-    check.add_argument("--tokenizer", metavar="SPEC",
-                       help="what counts tokens: tiktoken (default, offline cl100k), tiktoken:ENCODING, "
-                            "tiktoken:FILE.tiktoken, sentencepiece:MODEL (the Gemma 3 model gives Gemini 2.x's "
-                            "exact counts), genai[:MODEL]")
-    check.add_argument("--exact-tokens", action="store_true",
-                       help="count every token, even of inputs over the profile's tokens.exact_below_bytes "
-                            "(default: those are estimated from a seeded sample, with a 95%% interval)")
-    check.add_argument("--epochs", metavar="N[,N...]", type=_epochs,
-                       help="epochs for the cost estimate (default: 1, 3 and the profile's default)")
-    check.add_argument("--price-per-million", metavar="PRICE", type=_price,
-                       help="price per million training tokens, for a cost line (no price is built in)")
-    check.add_argument("--profile", default="gemini-2.5-flash",
-                       help="target profile: a built-in name (see `sftgate profiles`) or a YAML path "
-                            "(default: %(default)s)")
-    check.add_argument("--rules", metavar="FILE", help="your rules file; it extends --profile unless it "
-                                                       "names its own `extends:`")
-    check.add_argument("--select", metavar="CODES", help="only these rules: codes or prefixes, comma-separated "
-                                                         "(e.g. STR,FMT001)")
-    check.add_argument("--ignore", metavar="CODES", help="skip these rules: codes or prefixes")
-    check.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
+    _run_options(check)
     check.add_argument("--report-json", metavar="FILE", help="write the JSON report to FILE")
     check.add_argument("--format", choices=EMITTERS, default="text", help="what to print on stdout")
-    check.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                       help="colour the text output (auto: on a terminal, unless NO_COLOR is set)")
-    check.add_argument("--no-hints", action="store_true", help="do not print a hint under each finding")
+    _print_options(check)
+
+    prepare = sub.add_parser("prepare", help="check, clean, split and write Vertex-ready files",
+                             description="Check the data, then write what passes to --out (a directory or "
+                                         "gs://bucket/prefix): train.jsonl (or shards), validation.jsonl, "
+                                         "quarantine.jsonl (every removed line and why), report.json and, last, "
+                                         "manifest.json with checksums and the tuning call. Exit 0, 1 (gate "
+                                         "failed; the files are still written) or 2.")
+    _run_options(prepare)
+    prepare.add_argument("--out", required=True, metavar="DIR|gs://BUCKET/PREFIX", help="where to write")
+    prepare.add_argument("--overwrite", action="store_true",
+                         help="replace sftgate's outputs in a location that holds a finished run or other files")
+    prepare.add_argument("--max-shard-bytes", type=_positive, metavar="N",
+                         help="start a new training shard before one passes N bytes "
+                              "(default: the target's file limit, 1 GB)")
+    prepare.add_argument("--max-shard-examples", type=_positive, metavar="N",
+                         help="at most N examples per training shard (default: no limit)")
+    prepare.add_argument("--format", choices=("text", "json"), default="text",
+                         help="what to print on stdout: the findings and a summary, or the manifest")
+    _print_options(prepare)
 
     rules = sub.add_parser("rules", help="list the rules, or explain one",
                            description="Without CODE: every rule with its code, name, default severity "
@@ -79,12 +66,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_options(cmd: argparse.ArgumentParser) -> None:
+    """The options `check` and `prepare` share: inputs, profile, rules, tokens."""
+    cmd.add_argument("train", metavar="TRAIN.jsonl", help="training data (JSONL; .gz and .zst read too)")
+    cmd.add_argument("--validation", metavar="VAL.jsonl", help="validation data")
+    cmd.add_argument("--eval", metavar="EVAL", action="append", default=[], dest="eval_sets",
+                     help="an eval set to check for leakage from the training data: JSONL examples, or a .txt "
+                          "file of one prompt per line; named by its file stem; repeat for more")
+    cmd.add_argument("--split-validation", metavar="SHARE|N", type=_share_or_count,
+                     help="plan a leak-free validation split of TRAIN: a share (0.05) or a number of examples")
+    cmd.add_argument("--seed", type=int, default=0, help="seed of the validation split (default: %(default)s)")
+    cmd.add_argument("--stratify-by", choices=("cluster", "label", "none"), default="cluster",
+                     help="balance the split by near-duplicate cluster size or by label (short answers); "
+                          "default: %(default)s")
+    cmd.add_argument("--tokenizer", metavar="SPEC",
+                     help="what counts tokens: tiktoken (default, offline cl100k), tiktoken:ENCODING, "
+                          "tiktoken:FILE.tiktoken, sentencepiece:MODEL (the Gemma 3 model gives Gemini 2.x's "
+                          "exact counts), genai[:MODEL]")
+    cmd.add_argument("--exact-tokens", action="store_true",
+                     help="count every token, even of inputs over the profile's tokens.exact_below_bytes "
+                          "(default: those are estimated from a seeded sample, with a 95%% interval)")
+    cmd.add_argument("--epochs", metavar="N[,N...]", type=_epochs,
+                     help="epochs for the cost estimate (default: 1, 3 and the profile's default)")
+    cmd.add_argument("--price-per-million", metavar="PRICE", type=_price,
+                     help="price per million training tokens, for a cost line (no price is built in)")
+    cmd.add_argument("--profile", default="gemini-2.5-flash",
+                     help="target profile: a built-in name (see `sftgate profiles`) or a YAML path "
+                          "(default: %(default)s)")
+    cmd.add_argument("--rules", metavar="FILE", help="your rules file; it extends --profile unless it "
+                                                     "names its own `extends:`")
+    cmd.add_argument("--select", metavar="CODES", help="only these rules: codes or prefixes, comma-separated "
+                                                       "(e.g. STR,FMT001)")
+    cmd.add_argument("--ignore", metavar="CODES", help="skip these rules: codes or prefixes")
+    cmd.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
+
+
+def _print_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                     help="colour the text output (auto: on a terminal, unless NO_COLOR is set)")
+    cmd.add_argument("--no-hints", action="store_true", help="do not print a hint under each finding")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "prepare":
+            return _prepare(args)
         if args.command == "rules":
             return _rules(args.code)
         if args.command == "profiles":
@@ -103,38 +133,62 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from sftgate.config import parse_codes
     from sftgate.engine import check
     from sftgate.report import json as json_report
     from sftgate.report import text as text_report
 
-    report = check(
-        args.train,
-        validation=args.validation,
-        eval_sets=args.eval_sets,
-        split_validation=args.split_validation,
-        seed=args.seed,
-        stratify_by=args.stratify_by,
-        profile=args.profile,
-        rules=args.rules,
-        select=parse_codes(args.select),
-        ignore=parse_codes(args.ignore),
-        workers=args.workers,
-        tokenizer=args.tokenizer,
-        exact_tokens=args.exact_tokens,
-        epochs=args.epochs,
-        price_per_million=args.price_per_million,
-    )
+    report = check(args.train, **_run_arguments(args))
     if args.report_json:
         _write(Path(args.report_json), json_report.render(report))
     if args.format == "json":
         sys.stdout.buffer.write(json_report.render(report))
         sys.stdout.flush()
     else:
-        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
-                                           and "NO_COLOR" not in os.environ)
-        sys.stdout.write(text_report.render(report, color=color, show_hints=not args.no_hints))
+        sys.stdout.write(text_report.render(report, color=_color(args), show_hints=not args.no_hints))
     return report.exit_code
+
+
+def _color(args: argparse.Namespace) -> bool:
+    return args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+
+
+def _run_arguments(args: argparse.Namespace) -> dict:
+    from sftgate.config import parse_codes
+
+    return dict(
+        validation=args.validation, eval_sets=args.eval_sets, split_validation=args.split_validation,
+        seed=args.seed, stratify_by=args.stratify_by, profile=args.profile, rules=args.rules,
+        select=parse_codes(args.select), ignore=parse_codes(args.ignore), workers=args.workers,
+        tokenizer=args.tokenizer, exact_tokens=args.exact_tokens, epochs=args.epochs,
+        price_per_million=args.price_per_million,
+    )
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    import orjson
+
+    from sftgate.engine.prepare import prepare
+    from sftgate.report import text as text_report
+
+    done = prepare(args.train, out=args.out, overwrite=args.overwrite, max_shard_bytes=args.max_shard_bytes,
+                   max_shard_examples=args.max_shard_examples, **_run_arguments(args))
+    if args.format == "json":
+        sys.stdout.buffer.write(orjson.dumps(done.manifest, option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.flush()
+    else:
+        sys.stdout.write(text_report.render(done.report, color=_color(args), show_hints=not args.no_hints))
+        sys.stdout.write(text_report.render_prepared(done.manifest))
+    return done.exit_code
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number at least 1")
+    return number
 
 
 def _epochs(value: str) -> list[int]:

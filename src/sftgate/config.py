@@ -94,6 +94,9 @@ class Profile:
     def severity(self, code: str) -> Severity:
         return self.rules[code].severity
 
+    def action(self, code: str) -> Action:
+        return self.rules[code].action
+
     def is_on(self, code: str) -> bool:
         return code in self.selected
 
@@ -280,9 +283,13 @@ def _rule_settings(overrides: Mapping[str, Any], name: str) -> dict[str, RuleSet
     settings = {}
     for code, rule in REGISTRY.items():
         over = overrides.get(code, {})
+        action = Action(over.get("action", rule.default_action.value))
+        if action is Action.FIX and not rule.fixes:
+            raise ConfigError(f"{name}: /rules/{code}/action: {code} ({rule.name}) cannot fix a record; "
+                              f"its action can be flag or drop")
         settings[code] = RuleSetting(
             severity=Severity(over.get("severity", rule.default_severity.value)),
-            action=Action(over.get("action", rule.default_action.value)),
+            action=action,
             enabled=bool(over.get("enabled", getattr(rule, "enabled_by_default", True))),
         )
     return settings

@@ -43,7 +43,7 @@ def default_workers() -> int:
 # --- worker side -----------------------------------------------------------------------------
 
 _PROFILE: Profile | None = None
-_CHECKERS: dict[tuple[str, bool, float], Checker] = {}
+_CHECKERS: dict[tuple[str, bool, float, str | None], Checker] = {}
 
 
 def _init_worker(profile: Profile) -> None:
@@ -52,17 +52,17 @@ def _init_worker(profile: Profile) -> None:
     _CHECKERS.clear()
 
 
-def _checker(split: str, features: bool, token_sample: float) -> Checker:
-    key = (split, features, token_sample)
+def _checker(split: str, features: bool, token_sample: float, emit_dir: str | None) -> Checker:
+    key = (split, features, token_sample, emit_dir)
     if key not in _CHECKERS:
         assert _PROFILE is not None, "worker used before _init_worker"
-        _CHECKERS[key] = Checker(_PROFILE, split, features, token_sample)
+        _CHECKERS[key] = Checker(_PROFILE, split, features, token_sample, emit_dir)
     return _CHECKERS[key]
 
 
-def _check_range(source: Source, split: str, features: bool, token_sample: float, start: int,
-                 end: int) -> ChunkResult:
-    checker = _checker(split, features, token_sample)
+def _check_range(source: Source, split: str, features: bool, token_sample: float, emit_dir: str | None,
+                 start: int, end: int) -> ChunkResult:
+    checker = _checker(split, features, token_sample, emit_dir)
     with source.open() as stream:
         reader = LineReader(stream, max_line_bytes=checker.max_line, start=start, end=end)
         return checker.check_lines(reader, source=source.name, starts_file=start == 0)
@@ -72,9 +72,10 @@ def _verify_block(edges: np.ndarray, tokens: SpillSlice | SliceSet, verification
     return verify_edges(edges, tokens, verification)
 
 
-def _check_batch(source_name: str, split: str, features: bool, token_sample: float, lines: list,
-                 starts_file: bool) -> ChunkResult:
-    return _checker(split, features, token_sample).check_lines(lines, source=source_name, starts_file=starts_file)
+def _check_batch(source_name: str, split: str, features: bool, token_sample: float, emit_dir: str | None,
+                 lines: list, starts_file: bool) -> ChunkResult:
+    checker = _checker(split, features, token_sample, emit_dir)
+    return checker.check_lines(lines, source=source_name, starts_file=starts_file)
 
 
 # --- parent side -----------------------------------------------------------------------------
@@ -113,20 +114,22 @@ class LocalExecutor:
         return source.size > (CHUNK_BYTES if source.seekable else BATCH_LINES_BYTES // 4)
 
     def check_source(self, source: Source, split: str, *, features: bool = True, prompts: bool = False,
-                     token_sample: float = 1.0) -> tuple[ChunkResult, str | None]:
+                     token_sample: float = 1.0, emit_dir: str | None = None) -> tuple[ChunkResult, str | None]:
         """(merged result, why the stream broke or None). `features`: collect dataset-rule
         features; `prompts`: the file is a plain-text prompt list (read in this process);
-        `token_sample`: the share of examples the token statistics count."""
+        `token_sample`: the share of examples the token statistics count; `emit_dir`: keep
+        what `prepare` needs to write the lines again (see `passes.EmitChunk`)."""
         result = ChunkResult()
         cap = self.profile.max_findings_per_rule
+        task = (split, features, token_sample, emit_dir)
         if self.uses_pool(source) and source.seekable and not prompts:
-            for chunk in self._ranges(source, split, features, token_sample):
+            for chunk in self._ranges(source, task):
                 result.merge(chunk, cap)
             return result, None
         if self.uses_pool(source) and not prompts:
-            broken = self._batches(source, split, features, token_sample, result, cap)
+            broken = self._batches(source, task, result, cap)
             return result, broken
-        checker = Checker(self.profile, split, features, token_sample)
+        checker = Checker(self.profile, split, features, token_sample, emit_dir)
         with source.open() as stream:
             reader = LineReader(stream, max_line_bytes=checker.max_line)
             lines = prompt_lines(reader) if prompts else reader
@@ -146,16 +149,15 @@ class LocalExecutor:
         parts = self.pool().map(_verify_block, blocks, slices, [verification] * len(blocks))
         return np.concatenate(list(parts))
 
-    def _ranges(self, source: Source, split: str, features: bool, token_sample: float) -> Iterator[ChunkResult]:
+    def _ranges(self, source: Source, task: tuple) -> Iterator[ChunkResult]:
         chunk = max(1 << 20, min(CHUNK_BYTES, source.size // (self.workers * 4) + 1))
         with open(source.path, "rb") as stream:
             ranges = plan_ranges(stream, source.size, chunk)
         n = len(ranges)
-        yield from self.pool().map(_check_range, [source] * n, [split] * n, [features] * n, [token_sample] * n,
+        yield from self.pool().map(_check_range, [source] * n, *([item] * n for item in task),
                                    [a for a, _ in ranges], [b for _, b in ranges])
 
-    def _batches(self, source: Source, split: str, features: bool, token_sample: float, result: ChunkResult,
-                 cap: int) -> str | None:
+    def _batches(self, source: Source, task: tuple, result: ChunkResult, cap: int) -> str | None:
         pool = self.pool()
         in_flight: deque[Future[ChunkResult]] = deque()
         batch: list = []
@@ -168,12 +170,12 @@ class LocalExecutor:
                 batch.append(line)
                 size += line[2]
                 if size >= BATCH_LINES_BYTES:
-                    in_flight.append(pool.submit(_check_batch, source.name, split, features, token_sample, batch, first))
+                    in_flight.append(pool.submit(_check_batch, source.name, *task, batch, first))
                     batch, size, first = [], 0, False
                     while len(in_flight) > self.workers * 2:  # bound memory: at most 2 batches per worker
                         result.merge(in_flight.popleft().result(), cap)
             if batch or first:
-                in_flight.append(pool.submit(_check_batch, source.name, split, features, token_sample, batch, first))
+                in_flight.append(pool.submit(_check_batch, source.name, *task, batch, first))
             while in_flight:
                 result.merge(in_flight.popleft().result(), cap)
         return reader.broken

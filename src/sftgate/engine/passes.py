@@ -7,6 +7,8 @@ the chunk's first line) and the executor rebases them when it merges chunks in i
 
 from __future__ import annotations
 
+import os
+import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Iterable
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from orjson import JSONDecodeError, loads
+from orjson import OPT_APPEND_NEWLINE, OPT_SORT_KEYS, JSONDecodeError, JSONEncodeError, dumps, loads
 
 from sftgate.config import Profile
 from sftgate.engine.features import (
@@ -27,6 +29,7 @@ from sftgate.formats import detect_foreign, to_example
 from sftgate.io.reader import BROKEN, NEWLINE, Line
 from sftgate.model import (
     MEDIA_RESOLUTION_CODE,
+    Action,
     Finding,
     LineStatus,
     Origin,
@@ -40,6 +43,36 @@ from sftgate.rules.tokens import Meter, TokenColumns
 
 _FILE_DATA = PartKind.FILE_DATA.value
 new_tuple = tuple.__new__  # builds an Origin without the NamedTuple's Python-level __new__
+STATUSES = list(LineStatus)  # EmitChunk.status holds indexes into this list
+_STATUS_INDEX = {status: i for i, status in enumerate(STATUSES)}
+CANONICAL = OPT_SORT_KEYS | OPT_APPEND_NEWLINE  # how `prepare` writes a record: compact, keys sorted
+# Top-level keys of a Gemini example; `prepare` may strip the others (output.unknown_keys).
+EXAMPLE_KEYS = frozenset({"systemInstruction", "system_instruction", "contents", "tools", "toolConfig",
+                          "generationConfig"})
+
+
+def canonical(obj: dict[str, Any], strip_unknown: bool = False) -> bytes:
+    """A record as `prepare` writes it: one line of compact UTF-8 JSON, keys sorted, `\n` at
+    the end; with `strip_unknown`, top-level keys the example format does not define removed."""
+    if strip_unknown and not obj.keys() <= EXAMPLE_KEYS:
+        obj = {k: v for k, v in obj.items() if k in EXAMPLE_KEYS}
+    return dumps(obj, option=CANONICAL)
+
+
+@dataclass
+class EmitChunk:
+    """What `prepare` needs to write a chunk's lines again without re-checking them.
+
+    Per line: its status (an index into STATUSES), where it is in the input, and the size of
+    its canonical form in the chunk's spill file (0: none; the line is not an object, or the
+    object cannot be written).
+    """
+
+    spill: str
+    status: bytearray = field(default_factory=bytearray)
+    offsets: array = field(default_factory=lambda: array("q"))
+    lengths: array = field(default_factory=lambda: array("q"))
+    canonical: array = field(default_factory=lambda: array("q"))
 
 
 @dataclass
@@ -57,6 +90,8 @@ class ChunkResult:
     counts: Counter[str] = field(default_factory=Counter)  # findings per code, uncapped
     listed: Counter[str] = field(default_factory=Counter)  # findings per code kept in `findings`
     failing_lines: array = field(default_factory=lambda: array("q"))  # local lines at >= fail_on
+    drop_lines: array = field(default_factory=lambda: array("q"))  # lines with a drop-action finding and no fix
+    fix_lines: array = field(default_factory=lambda: array("q"))  # lines a record fix rewrites (then checked again)
     crlf_lines: int = 0
     first_crlf_line: int | None = None
     last_end: int = NEWLINE  # how the chunk's last line ended (NEWLINE, EOF or BROKEN)
@@ -67,6 +102,8 @@ class ChunkResult:
     # Dataset-rule features: a chunk's FeatureChunk; once merged, the file's FeatureTable.
     features: FeatureChunk | FeatureTable | None = None
     tokens: TokenColumns | None = None  # token statistics per example (training and validation files)
+    emit: EmitChunk | None = None  # for `prepare`: a chunk's lines, to write them again
+    emits: list[tuple[int, EmitChunk]] = field(default_factory=list)  # merged: (lines before it, chunk)
 
     def merge(self, chunk: ChunkResult, cap: int) -> None:
         """Append `chunk`, the lines that follow these; keep at most `cap` findings per rule."""
@@ -78,6 +115,8 @@ class ChunkResult:
         self.counts.update(chunk.counts)
         self.status.update(chunk.status)
         _extend_rebased(self.failing_lines, chunk.failing_lines, base)
+        _extend_rebased(self.drop_lines, chunk.drop_lines, base)
+        _extend_rebased(self.fix_lines, chunk.fix_lines, base)
         _extend_rebased(self.record_lines, chunk.record_lines, base)
         self.media_resolution.extend(chunk.media_resolution)
         self.has_system.extend(chunk.has_system)
@@ -95,6 +134,8 @@ class ChunkResult:
             if self.tokens is None:
                 self.tokens = TokenColumns()
             self.tokens.extend(chunk.tokens)
+        if chunk.emit is not None:
+            self.emits.append((base, chunk.emit))
         if chunk.lines:
             self.last_end = chunk.last_end
         self.lines += chunk.lines
@@ -109,10 +150,12 @@ def _extend_rebased(into: array, lines: array, base: int) -> None:
 class Checker:
     """The rules of one profile, prepared once per process and applied to many chunks."""
 
-    def __init__(self, profile: Profile, split: str, features: bool = True, token_sample: float = 1.0) -> None:
+    def __init__(self, profile: Profile, split: str, features: bool = True, token_sample: float = 1.0,
+                 emit_dir: str | None = None) -> None:
         """`features`: collect the dataset rules' features (when a DUP or LEAK rule will use them);
         `token_sample`: the share of examples whose tokens the statistics count (an eval set,
-        read but not tuned on, counts none)."""
+        read but not tuned on, counts none); `emit_dir`: keep what `prepare` needs to write the
+        lines again (an `EmitChunk` per chunk, canonical records spilled to this directory)."""
         self.profile = profile
         self.token_sample = token_sample
         self.meter = None if split == "eval" else Meter(profile, split, sample_rate=token_sample)
@@ -138,12 +181,21 @@ class Checker:
         self.max_line = profile.format["max_line_bytes"]
         self.validator = example_validator()
         self.features = FeatureBuilder(DedupSettings.from_profile(profile.dedup)) if features else None
+        self.emit_dir = emit_dir
+        self.strip_unknown = profile.data.get("output", {}).get("unknown_keys") == "strip"
+        self.drops = frozenset(c for c in REGISTRY if profile.action(c) is Action.DROP)
+        self.fixes = frozenset(c for c in REGISTRY
+                               if profile.action(c) is Action.FIX and REGISTRY[c].fixes == "record")
 
     def check_lines(self, lines: Iterable[Line], *, source: str, starts_file: bool) -> ChunkResult:
         """Check `lines`, as a `LineReader` yields them; `starts_file` if the first is line 1."""
         out = ChunkResult()
         number = 0
         last_end = NEWLINE
+        emit = spilled = None
+        if self.emit_dir is not None:
+            emit, spilled = EmitChunk(spill=""), []
+            out.emit = emit
         for offset, data, length, end in lines:
             number += 1
             last_end = end
@@ -176,11 +228,15 @@ class Checker:
                 if out.first_crlf_line is None:
                     out.first_crlf_line = number
             if found:
-                self._record(out, number, status, found)
+                status = self._record(out, number, status, found)
             else:
                 out.status[status.value] += 1
+            if emit is not None:
+                self._keep(emit, spilled, number, status, obj if type(obj) is dict else None, offset, length)
         out.lines = number
         out.last_end = last_end
+        if emit is not None:
+            emit.spill = self._spill(spilled)
         if self.features is not None:
             out.features = self.features.finish()
         if self.meter is not None:
@@ -221,13 +277,40 @@ class Checker:
             out.media_records += 1
         return found
 
-    def _record(self, out: ChunkResult, number: int, status: LineStatus, found: list[Finding]) -> None:
+    def _keep(self, emit: EmitChunk, spilled: list[bytes], number: int, status: LineStatus,
+              obj: dict[str, Any] | None, offset: int, length: int) -> None:
+        """Note what `prepare` needs of one line; spill its canonical form."""
+        emit.status.append(_STATUS_INDEX[status])
+        emit.offsets.append(offset)
+        emit.lengths.append(length)
+        size = 0
+        if obj is not None:
+            try:
+                data = canonical(obj, self.strip_unknown)
+            except (JSONEncodeError, TypeError):
+                pass  # no canonical form (the emit pass quarantines the line and says why)
+            else:
+                spilled.append(data)
+                size = len(data)
+        emit.canonical.append(size)
+
+    def _spill(self, spilled: list[bytes]) -> str:
+        assert self.emit_dir is not None
+        fd, path = tempfile.mkstemp(dir=self.emit_dir, suffix=".spill")
+        with os.fdopen(fd, "wb") as fh:
+            fh.writelines(spilled)
+        return path
+
+    def _record(self, out: ChunkResult, number: int, status: LineStatus, found: list[Finding]) -> LineStatus:
         worst = -1
         is_error = False
+        drop = fix = False
         for finding in found:
             code = finding.code
             if code not in self.selected:
                 continue
+            drop = drop or code in self.drops
+            fix = fix or code in self.fixes
             severity = self.severity[code]
             if severity is not finding.severity:
                 finding = replace(finding, severity=severity)
@@ -241,3 +324,8 @@ class Checker:
         out.status[status.value] += 1
         if worst >= self.fail_rank:
             out.failing_lines.append(number)
+        if fix:  # fixed first, then checked again: a legacy role also means "no model turn"
+            out.fix_lines.append(number)
+        elif drop:
+            out.drop_lines.append(number)
+        return status

@@ -87,11 +87,51 @@ def check(
     starting: a missing input, an invalid rules file, a bad option. Problems inside the files
     are findings in the report.
     """
+    return execute(
+        train, validation=validation, eval_sets=eval_sets, profile=profile, rules=rules, select=select,
+        ignore=ignore, workers=workers, split_validation=split_validation, seed=seed, stratify_by=stratify_by,
+        tokenizer=tokenizer, exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
+    ).report
+
+
+@dataclass
+class Execution:
+    """A finished check: the report, and each input's run (what `prepare` writes from)."""
+
+    report: Report
+    profile: Profile
+    runs: list[_FileRun]
+
+
+def execute(
+    train: PathLike,
+    *,
+    validation: PathLike | None = None,
+    eval_sets: Sequence[PathLike] = (),
+    profile: str | Path | Profile = DEFAULT_PROFILE,
+    rules: PathLike | None = None,
+    select: list[str] | None = None,
+    ignore: list[str] | None = None,
+    workers: int | None = None,
+    split_validation: float | None = None,
+    seed: int = 0,
+    stratify_by: str = "cluster",
+    tokenizer: str | None = None,
+    exact_tokens: bool = False,
+    epochs: Sequence[int] | None = None,
+    price_per_million: float | None = None,
+    emit_dir: str | None = None,
+) -> Execution:
+    """`check`, keeping the runs; with `emit_dir`, the training and validation passes keep
+    what `prepare` needs to write their lines again (canonical records spilled there)."""
     started = datetime.now(UTC)
     clock = time.perf_counter()
     if workers is not None and workers < 1:
         raise UsageError(f"workers must be at least 1, not {workers}")
-    resolved = load_profile(profile, rules_file=rules, select=select, ignore=ignore)
+    if isinstance(profile, Profile):
+        resolved = profile
+    else:
+        resolved = load_profile(profile, rules_file=rules, select=select, ignore=ignore)
     if tokenizer is not None:
         resolved = override(resolved, {"tokens": {"tokenizer": tokenizer}})
     if epochs is not None and any(int(e) < 1 for e in epochs):
@@ -124,11 +164,12 @@ def check(
             for source, split, name in inputs:
                 features = leak_on or plan_split is not None or (dup_on and split != "eval")
                 rate = 1.0 if split == "eval" else token_settings.sample_rate(source.size, exact_tokens)
-                runs.append(_check_one(executor, source, split, name, resolved, features, rate))
+                runs.append(_check_one(executor, source, split, name, resolved, features, rate,
+                                       None if split == "eval" else emit_dir))
             if leak_on:
                 leakage = _leakage(runs, resolved, executor)
             if plan_split is not None and runs[0].table is not None:
-                split_report = _split(runs[0], resolved, plan_split, executor)
+                split_report = runs[0].split_plan = _split(runs[0], resolved, plan_split, executor)
         finally:
             for run in runs:
                 if run.table is not None:
@@ -150,7 +191,7 @@ def check(
     by_severity = Counter()
     for r in rule_summaries:
         by_severity[r.severity.value] += r.count
-    return Report(
+    report = Report(
         tool_version=__version__,
         started_at=started.isoformat(timespec="seconds"),
         duration_s=time.perf_counter() - clock,
@@ -168,6 +209,7 @@ def check(
                               tokenizer=counter.describe(resolved.target), epochs=epochs,
                               price_per_million=price_per_million),
     )
+    return Execution(report=report, profile=resolved, runs=runs)
 
 
 def _eval_name(source: Source, taken: set[str]) -> str:
@@ -207,11 +249,15 @@ class _FileRun:
     findings: list[Finding] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     failing: set[int] = field(default_factory=set)  # lines at or above fail_on
+    drop_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # a drop-action finding, no fix
+    fix_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # a record fix (checked again after it)
     whole_file: int = 0  # findings about the file itself at or above fail_on
     table: FeatureTable | None = None
     duplicates: dict | None = None
     dup_analysis: dedup.DuplicateAnalysis | None = None
     tokens: dict | None = None  # token statistics (training and validation files)
+    emits: list = field(default_factory=list)  # for `prepare`: (lines before, passes.EmitChunk) per chunk
+    split_plan: dict | None = None  # the training run's planned validation split
 
     def add(self, found: Iterable[Finding]) -> None:
         """Findings of file and dataset rules: stamped with the profile's severity and counted."""
@@ -230,15 +276,15 @@ class _FileRun:
 
 
 def _check_one(executor: LocalExecutor, source: Source, split: str, name: str, profile: Profile,
-               features: bool, token_sample: float) -> _FileRun:
-    digest = _Sha256(source.path)
+               features: bool, token_sample: float, emit_dir: str | None) -> _FileRun:
+    digest = _Sha256(source)
     if _is_json_array(source):
         result, broken = _count_only(source), None
         json_array = True
     else:
         prompts = split == "eval" and _is_prompt_list(source)
         result, broken = executor.check_source(source, split, features=features, prompts=prompts,
-                                               token_sample=token_sample)
+                                               token_sample=token_sample, emit_dir=emit_dir)
         json_array = False
     stats = FileStats(
         source=source.name, split=split, size=source.size, content_bytes=result.content_bytes,
@@ -251,7 +297,9 @@ def _check_one(executor: LocalExecutor, source: Source, split: str, name: str, p
     run = _FileRun(source=source, split=split, name=name, profile=profile, stats=stats,
                    summary=_summary(source, split, stats, digest.result()),
                    lines=np.frombuffer(result.record_lines, dtype=np.int64),
-                   findings=list(result.findings), counts=Counter(result.counts), failing=set(result.failing_lines))
+                   findings=list(result.findings), counts=Counter(result.counts), failing=set(result.failing_lines),
+                   emits=result.emits, drop_lines=np.frombuffer(result.drop_lines, dtype=np.int64),
+                   fix_lines=np.frombuffer(result.fix_lines, dtype=np.int64))
     if result.tokens is not None:
         run.tokens = {"split": split, "source": source.name,
                       **summarise(result.tokens, TokenSettings.from_profile(profile), sample_rate=token_sample)}
@@ -284,7 +332,7 @@ def _duplicates(run: _FileRun, profile: Profile, executor: LocalExecutor,
     return dedup.analyse(
         source=run.source.name, lines=run.lines, columns=columns, tokens=table,
         snippets=table.snippets, section=profile.dedup, bands=settings.bands, rows=settings.rows,
-        selected=selected, verify=executor.verify_edges,
+        selected=selected, verify=executor.verify_edges, eligible=~np.isin(run.lines, run.drop_lines),
     )
 
 
@@ -543,22 +591,30 @@ def _count_only(source: Source) -> ChunkResult:
 
 
 class _Sha256:
-    """Hash a file in a thread while the pass reads it (hashlib releases the GIL)."""
+    """Hash a file (as stored: compressed bytes stay compressed) in a thread while the pass
+    reads it (hashlib releases the GIL). A gs:// object is read a second time for it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, source: Source) -> None:
         self._digest = ""
-        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, args=(source,), daemon=True)
         self._thread.start()
 
-    def _run(self, path: Path) -> None:
+    def _run(self, source: Source) -> None:
         h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while block := fh.read(1 << 22):
-                h.update(block)
+        try:
+            with source.open_raw() as fh:
+                while block := fh.read(1 << 22):
+                    h.update(block)
+        except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread by result()
+            self._error = exc
+            return
         self._digest = h.hexdigest()
 
     def result(self) -> str:
         self._thread.join()
+        if self._error is not None:
+            raise self._error
         return self._digest
 
 

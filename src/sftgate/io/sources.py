@@ -3,6 +3,9 @@
 Compression is recognised by the file's first bytes, not its name, so `data.jsonl` that is really
 gzip, or `data.gz` that is not, both read correctly. Problems with the file itself (missing, a
 directory, no permission) are `SourceError`s: the run cannot start, exit code 2.
+
+A `gs://bucket/object` input is a remote source: its size and first bytes come from Cloud Storage
+(`sftgate.io.gcs`), and it is streamed in order, never read in parallel byte ranges.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ import errno
 import os
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from pathlib import Path, PurePath, PurePosixPath
+from typing import BinaryIO, Self
 
-from sftgate.errors import SourceError
+from sftgate.errors import SftgateError, SourceError
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -22,21 +25,40 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """One input file and what we know of it before reading it."""
+    """One input file and what we know of it before reading it.
 
-    path: Path
+    For a local file `path` is the file. For a Cloud Storage object `uri` is `gs://bucket/object`,
+    `generation` the object generation every read is pinned to, and `path` the object name as a
+    pure path (so `path.name` is still the file name); nothing on the local disk.
+    """
+
+    path: PurePath
     name: str  # as the user wrote it: the name findings are reported under
-    size: int  # bytes on disk (compressed size for compressed files)
+    size: int  # bytes on disk or in the bucket (compressed size for compressed files)
     compression: str | None  # None, "gzip" or "zstd"
+    uri: str | None = None
+    generation: int | None = None
+
+    @property
+    def remote(self) -> bool:
+        return self.uri is not None
 
     @property
     def seekable(self) -> bool:
-        """Plain files can be read in parallel byte ranges; compressed streams only in order."""
-        return self.compression is None
+        """Plain local files can be read in parallel byte ranges; the rest only in order."""
+        return self.compression is None and self.uri is None
+
+    def open_raw(self) -> BinaryIO:
+        """A binary stream of the bytes as stored (still compressed), e.g. to hash the input."""
+        if self.uri is not None:
+            from sftgate.io import gcs
+
+            return gcs.open_read(self.uri, generation=self.generation)
+        return open(self.path, "rb")
 
     def open(self) -> BinaryIO:
         """A binary stream of the (decompressed) content."""
-        raw = open(self.path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+        raw = self.open_raw()
         if self.compression == "gzip":
             return GzipStream(raw)  # type: ignore[return-value]
         if self.compression == "zstd":
@@ -49,6 +71,8 @@ class Source:
 def open_source(name: str | os.PathLike[str]) -> Source:
     """Stat and sniff one input; raise `SourceError` with a one-line reason if it is unusable."""
     shown = os.fspath(name)
+    if shown.startswith("gs://"):
+        return _open_remote(shown)
     path = Path(shown)
     try:
         st = path.stat()
@@ -68,18 +92,40 @@ def open_source(name: str | os.PathLike[str]) -> Source:
     except OSError as exc:
         reason = "is a directory" if exc.errno == errno.EISDIR else (exc.strerror or str(exc))
         raise SourceError(f"{shown}: cannot read ({reason})") from None
-    compression = None
+    return Source(path=path, name=shown, size=st.st_size, compression=_compression(shown, head))
+
+
+def _open_remote(uri: str) -> Source:
+    from sftgate.io import gcs
+
+    try:
+        _, name = gcs.split_uri(uri)
+        if not name or name.endswith("/"):
+            raise SourceError(f"{uri}: names a bucket or a folder, not a JSONL object")
+        info = gcs.stat(uri)
+        if info is None:
+            raise SourceError(f"{uri}: no such object")
+        head = gcs.read_head(uri, len(ZSTD_MAGIC), generation=info.generation) if info.size else b""
+    except SourceError:
+        raise
+    except SftgateError as exc:  # a missing bucket, no permission, no gcs extra: the input is unusable
+        raise SourceError(str(exc)) from None
+    return Source(path=PurePosixPath(name), name=uri, size=info.size, compression=_compression(uri, head),
+                  uri=uri, generation=info.generation)
+
+
+def _compression(shown: str, head: bytes) -> str | None:
     if head.startswith(GZIP_MAGIC):
-        compression = "gzip"
-    elif head.startswith(ZSTD_MAGIC):
-        compression = "zstd"
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
         try:
             import zstandard  # noqa: F401
         except ImportError:
             raise SourceError(
                 f"{shown}: is zstd-compressed; install the `zstandard` package to read it"
             ) from None
-    return Source(path=path, name=shown, size=st.st_size, compression=compression)
+        return "zstd"
+    return None
 
 
 class GzipStream:
@@ -139,7 +185,7 @@ class GzipStream:
     def close(self) -> None:
         self._raw.close()
 
-    def __enter__(self) -> GzipStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

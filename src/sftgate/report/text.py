@@ -175,3 +175,27 @@ def _verdict(report: Report, paint: _Painter) -> str:
     word = paint("PASSED", "pass") if gate.passed else paint("FAILED", "fail")
     target = report.profile.get("target", "?")
     return f"Gate {word} for {target} (fail_on: {gate.fail_on.value}): {gate.reason}. ({report.duration_s:.2f}s)"
+
+
+def render_prepared(manifest: dict) -> str:
+    """What `prepare` wrote, after the check's report: files, counts and how to tune on them."""
+    counts = manifest["counts"]
+    lines = ["", f"prepared {manifest['location']}:"]
+    for out in manifest["outputs"]:
+        what = "" if out["examples"] is None else f"{out['examples']:,} {'lines' if out['role'] == 'quarantine' else 'examples'}, "
+        reused = ", already uploaded" if out["reused"] else ""
+        lines.append(f"  {out['name']}: {what}{out['bytes']:,} bytes{reused}")
+    lines.append(f"  {counts['lines_read']:,} lines read = {counts['train_examples']:,} train "
+                 f"+ {counts['validation_examples']:,} validation + {counts['quarantined']:,} quarantined "
+                 f"+ {counts['blank_lines']:,} blank; {counts['fixed']:,} fixed")
+    if counts["quarantined_by_rule"]:
+        top = ", ".join(f"{code} {n:,}" for code, n in counts["quarantined_by_rule"].items())
+        lines.append(f"  quarantined by rule: {top}")
+    tuning = manifest["tuning"]
+    if tuning["upload"]:
+        lines.append(f"  upload: {tuning['upload']}")
+    lines.append(f"  tune: {tuning['rest']}")
+    lines.extend(f"  note: {note}" for note in tuning["notes"])
+    if not manifest["gate"]["passed"]:
+        lines.append("  the gate failed: the files are written, and manifest.json says the gate failed")
+    return "\n".join(lines) + "\n"

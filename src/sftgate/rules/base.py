@@ -49,6 +49,15 @@ class Rule(ABC):
     default_severity: ClassVar[Severity]
     default_action: ClassVar[Action] = Action.FLAG
     kind: ClassVar[str] = "rule"
+    # How `prepare` fixes what the rule finds, when its action is `fix`: "" it cannot (the
+    # action must be flag or drop); "output" writing the canonical record fixes it (a BOM,
+    # CRLF endings); "record" its `fix` method rewrites the parsed record.
+    fixes: ClassVar[str] = ""
+
+    def fix(self, obj: dict[str, Any]) -> bool:
+        """Rewrite `obj` in place so the rule finds nothing; False when it cannot be fixed
+        (the record then goes to the quarantine). Only rules with `fixes = "record"`."""
+        raise NotImplementedError(f"{self.code} cannot fix a record")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

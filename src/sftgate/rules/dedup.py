@@ -144,11 +144,15 @@ def analyse(
     rows: int,
     selected: frozenset[str],
     verify: EdgeVerifier | None = None,
+    eligible: np.ndarray | None = None,
 ) -> DuplicateAnalysis:
     """Cluster a file's examples and find conflicts and repeated prompts (see the module doc).
 
     `verify` scores candidate edges; the engine passes one that spreads them over its worker
-    processes. It must return what `verify_edges` returns.
+    processes. It must return what `verify_edges` returns. `eligible` (bool per record): the
+    records that may survive a cluster; a record that goes to the quarantine anyway (a finding
+    whose action is drop) survives only when no member of its cluster is eligible, so a
+    cluster is not lost because its first member is broken.
     """
     exact = columns["exact"]
     n = exact.size
@@ -182,7 +186,7 @@ def analyse(
         out.verified = len(near_edges)
 
     if "DUP001" in selected or "DUP002" in selected:
-        _cluster(out, n, exact_edges, near_edges, section["survivor"], total_tokens)
+        _cluster(out, n, exact_edges, near_edges, section["survivor"], total_tokens, eligible)
     if "DUP003" in selected:
         out.conflicts = _conflicts(columns, tokens, snippets, Verification.from_profile(near))
     if "DUP004" in selected:
@@ -222,8 +226,8 @@ class _TokenCache:
         return got
 
 
-def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray,
-             near_edges: list[tuple[int, int, float]], policy: str, total_tokens: np.ndarray) -> None:
+def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges: list[tuple[int, int, float]],
+             policy: str, total_tokens: np.ndarray, eligible: np.ndarray | None = None) -> None:
     near = np.array([(u, v) for u, v, _ in near_edges], dtype=np.int64).reshape(-1, 2)
     edges = np.concatenate((exact_edges, near))
     if edges.size == 0:
@@ -241,10 +245,12 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray,
         members_of[int(labels[node])].append(node)
     for root in sorted(members_of):
         members = sorted(members_of[root])
+        pool = [m for m in members if eligible[m]] if eligible is not None else members
+        pool = pool or members
         if policy == "longest":
-            survivor = max(members, key=lambda r: (int(total_tokens[r]), -r))
+            survivor = max(pool, key=lambda r: (int(total_tokens[r]), -r))
         else:
-            survivor = members[0]
+            survivor = pool[0]
         # Breadth-first from the survivor: each member is matched to its neighbour on the way,
         # preferring exact edges, then the most similar, then the earliest record.
         matched: dict[int, tuple[int, float, str]] = {}

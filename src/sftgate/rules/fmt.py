@@ -94,6 +94,7 @@ class Utf8Bom(LineRule):
     name = "utf8-bom"
     default_severity = Severity.WARNING
     default_action = Action.FIX
+    fixes = "output"  # the canonical output fixes it
 
 
 class BlankLine(LineRule):
@@ -132,6 +133,7 @@ class CrlfLineEndings(FileRule):
     name = "crlf-line-endings"
     default_severity = Severity.WARNING
     default_action = Action.FIX
+    fixes = "output"  # the canonical output fixes it
 
     def check(self, stats: Any, ctx: RuleContext) -> Iterator[Finding]:
         if stats.crlf_lines:
@@ -182,6 +184,7 @@ class MissingFinalNewline(FileRule):
     name = "missing-final-newline"
     default_severity = Severity.INFO
     default_action = Action.FIX
+    fixes = "output"  # the canonical output fixes it
 
     def check(self, stats: Any, ctx: RuleContext) -> Iterator[Finding]:
         if stats.lines and not stats.final_newline and stats.broken is None:

@@ -31,6 +31,46 @@ def _only_function_responses(turn: Any) -> bool:
     return all(p.kind is PartKind.FUNCTION_RESPONSE for p in turn.parts)
 
 
+# What `prepare` rewrites a role to (STR001's fix); any other role cannot be fixed.
+_ROLE_FIXES = {"user": "user", "human": "user", "model": "model", "assistant": "model", "bot": "model",
+               "gpt": "model", "ai": "model", "chatbot": "model"}
+
+
+def _fix_roles(obj: dict[str, Any]) -> bool:
+    """STR001's fix on a raw record: legacy and mis-cased roles renamed; a leading `system`
+    turn of text moved to `systemInstruction` (when there is none); a `function`/`tool` turn of
+    function responses made a `user` turn; a missing role inferred from the turn before it
+    (the opposite role). False when a role is none of these."""
+    contents = obj["contents"]
+    first = contents[0] if contents else None
+    if isinstance(first, dict) and isinstance(first.get("role"), str) and first["role"].lower() == "system":
+        parts = first.get("parts") or []
+        if "systemInstruction" in obj or "system_instruction" in obj or not parts \
+                or not all(isinstance(p, dict) and set(p) == {"text"} for p in parts) or len(contents) < 2:
+            return False
+        obj["systemInstruction"] = {"parts": parts}
+        del contents[0]
+    previous = None
+    for i, turn in enumerate(contents):
+        role = turn.get("role")
+        responses = all(isinstance(p, dict) and "functionResponse" in p for p in turn.get("parts", ()))
+        if role is None:
+            if i == 0 or responses:
+                previous = "user"
+                continue
+            if previous is None:
+                return False
+            turn["role"] = "model" if previous == "user" else "user"
+        elif isinstance(role, str) and role.lower() in _ROLE_FIXES:
+            turn["role"] = _ROLE_FIXES[role.lower()]
+        elif isinstance(role, str) and role.lower() in ("function", "tool") and responses:
+            turn["role"] = "user"
+        else:
+            return False
+        previous = turn["role"]
+    return True
+
+
 class InvalidRole(RecordRule):
     """## What it does
     Flags a turn whose role is not `user` or `model`, and a missing role where the service
@@ -44,13 +84,21 @@ class InvalidRole(RecordRule):
 
     ## Example
     `{"role": "assistant", "parts": [{"text": "Hello"}]}`.
-    Use instead: `{"role": "model", ...}`.
+    Use instead: `{"role": "model", ...}`. With the action `fix` (the default), `prepare`
+    renames `assistant`, `bot`, `gpt`, `ai` and `chatbot` to `model` and `human` to `user`,
+    lower-cases roles, moves a leading text-only `system` turn to `systemInstruction`, makes a
+    `function`/`tool` turn of function responses a `user` turn, and gives a missing role the
+    opposite of the turn before; a record with any other role goes to the quarantine.
     """
 
     code = "STR001"
     name = "invalid-role"
     default_severity = Severity.ERROR
     default_action = Action.FIX
+    fixes = "record"
+
+    def fix(self, obj: dict[str, Any]) -> bool:
+        return _fix_roles(obj)
 
     def check(self, example: Example, ctx: RuleContext) -> Iterable[Finding]:
         for turn in example.turns:
@@ -465,14 +513,29 @@ class ThoughtPart(RecordRule):
 
     ## Example
     `{"text": "Let me think...", "thought": true}` in a model turn.
-    Use instead: keep only the final answer.
+    Use instead: keep only the final answer. With the action `fix` (the default), `prepare`
+    removes thought parts and `thoughtSignature` keys (a turn left with no part goes to the
+    quarantine).
     """
 
     code = "STR012"
     name = "thought-part"
     default_severity = Severity.WARNING
     default_action = Action.FIX
+    fixes = "record"
     triggers = frozenset({IRREGULAR, PartKind.UNKNOWN.value})
+
+    def fix(self, obj: dict[str, Any]) -> bool:
+        """Thought parts removed, `thoughtSignature` keys dropped; False if a turn is left empty."""
+        for turn in obj["contents"]:
+            parts = [p for p in turn["parts"] if p.get("thought") in (None, False)]
+            for part in parts:
+                part.pop("thoughtSignature", None)
+                part.pop("thought", None)
+            if not parts:
+                return False
+            turn["parts"] = parts
+        return True
 
     def check(self, example: Example, ctx: RuleContext) -> Iterator[Finding]:
         for turn in example.turns:

@@ -1,0 +1,241 @@
+"""Output locations for `prepare`: a local directory or a Cloud Storage prefix, written atomically.
+
+Files are first written to a staging area with their checksums computed on the way: in the
+output directory itself under temporary names (local), or in a local temporary directory
+(Cloud Storage). `publish` then makes them visible: a rename, or an upload verified by CRC32C.
+The manifest is published last, so a location without one is visibly incomplete.
+
+Claiming a location refuses one that holds anything but an unfinished run of ours, unless
+`overwrite`. An unfinished run (our files, no manifest) is resumed: on Cloud Storage a file
+already uploaded with the same size and CRC32C is not sent again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import google_crc32c
+
+from sftgate.errors import UsageError
+from sftgate.io import gcs
+
+MANIFEST = "manifest.json"
+TMP_PREFIX = ".sftgate-tmp-"
+# What a run of `prepare` writes; anything else in the output location is someone else's.
+OURS = re.compile(r"(train(-\d{5}-of-\d{5})?\.jsonl|validation\.jsonl|quarantine\.jsonl|report\.json"
+                  r"|manifest\.json|\.sftgate-tmp-.*)")
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One written file: its name in the location and what the manifest says of it."""
+
+    name: str
+    staged: Path
+    bytes: int
+    examples: int | None  # records in it (None for the report)
+    sha256: str
+    crc32c: str  # base64 of the big-endian CRC32C, as Cloud Storage reports it
+
+
+class Staged:
+    """A file being written in the staging area, hashed as it is written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._sha = hashlib.sha256()
+        self._crc = google_crc32c.Checksum()
+        self.bytes = 0
+        self.examples = 0
+
+    def write(self, data: bytes, examples: int = 1) -> None:
+        self._fh.write(data)
+        self._sha.update(data)
+        self._crc.update(data)
+        self.bytes += len(data)
+        self.examples += examples
+
+    def close(self, name: str, *, examples: bool = True) -> OutputFile:
+        self._fh.close()
+        return OutputFile(name=name, staged=self.path, bytes=self.bytes,
+                          examples=self.examples if examples else None, sha256=self._sha.hexdigest(),
+                          crc32c=base64.b64encode(self._crc.digest()).decode())
+
+    def discard(self) -> None:
+        self._fh.close()
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Published:
+    name: str
+    uri: str  # a local path or gs:// URI
+    reused: bool  # already there with the same checksum (a resumed upload)
+
+
+class Destination:
+    """Where `prepare` writes; `open_destination` picks the kind."""
+
+    location: str
+
+    def claim(self, overwrite: bool) -> None:
+        raise NotImplementedError
+
+    def stage(self, key: str) -> Staged:
+        """A new staged file; `key` only needs to be unique within the run."""
+        return Staged(self.staging / f"{TMP_PREFIX}{key}")
+
+    @property
+    def staging(self) -> Path:
+        raise NotImplementedError
+
+    def uri(self, name: str) -> str:
+        raise NotImplementedError
+
+    def publish(self, files: list[OutputFile]) -> list[Published]:
+        raise NotImplementedError
+
+    def publish_manifest(self, data: bytes) -> Published:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Remove what staging left behind (after success or failure)."""
+
+
+def open_destination(location: str | os.PathLike[str]) -> Destination:
+    text = os.fspath(location)
+    if gcs.is_gcs(text):
+        return GcsDestination(text)
+    return LocalDestination(Path(text))
+
+
+def _refusal(location: str, foreign: list[str], complete: bool) -> UsageError:
+    if complete:
+        what = "holds a finished run (manifest.json)"
+    else:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        what = f"is not empty ({shown})"
+    return UsageError(f"{location}: {what}; pass --overwrite to replace sftgate's outputs there")
+
+
+class LocalDestination(Destination):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.location = str(path)
+
+    @property
+    def staging(self) -> Path:
+        return self.path
+
+    def claim(self, overwrite: bool) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise UsageError(f"{self.path}: exists and is not a directory")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            names = sorted(os.listdir(self.path))
+        except OSError as exc:
+            raise UsageError(f"{self.path}: cannot create the output directory ({exc.strerror or exc})") from None
+        foreign = [n for n in names if not OURS.fullmatch(n)]
+        complete = MANIFEST in names
+        if (foreign or complete) and not overwrite:
+            raise _refusal(self.location, foreign, complete)
+        # The manifest goes first: from now on the directory is visibly incomplete.
+        (self.path / MANIFEST).unlink(missing_ok=True)
+        for name in names:
+            if name.startswith(TMP_PREFIX):
+                (self.path / name).unlink(missing_ok=True)
+        if not os.access(self.path, os.W_OK):
+            raise UsageError(f"{self.path}: not writable")
+
+    def uri(self, name: str) -> str:
+        return str(self.path / name)
+
+    def publish(self, files: list[OutputFile]) -> list[Published]:
+        keep = {f.name for f in files}
+        for name in os.listdir(self.path):  # outputs of an earlier run that this one does not write
+            if OURS.fullmatch(name) and name not in keep and not name.startswith(TMP_PREFIX):
+                (self.path / name).unlink(missing_ok=True)
+        out = []
+        for f in files:
+            os.replace(f.staged, self.path / f.name)
+            out.append(Published(f.name, self.uri(f.name), reused=False))
+        return out
+
+    def publish_manifest(self, data: bytes) -> Published:
+        tmp = self.path / f"{TMP_PREFIX}{MANIFEST}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / MANIFEST)
+        return Published(MANIFEST, self.uri(MANIFEST), reused=False)
+
+    def close(self) -> None:
+        if self.path.is_dir():
+            for name in os.listdir(self.path):
+                if name.startswith(TMP_PREFIX):
+                    (self.path / name).unlink(missing_ok=True)
+
+
+class GcsDestination(Destination):
+    def __init__(self, prefix: str) -> None:
+        gcs.split_uri(prefix.rstrip("/") + "/x")  # a malformed URI is a usage error now, not after the check
+        self.location = prefix.rstrip("/")
+        self._staging: Path | None = None
+
+    @property
+    def staging(self) -> Path:
+        if self._staging is None:
+            self._staging = Path(tempfile.mkdtemp(prefix="sftgate-stage-"))
+        return self._staging
+
+    def _existing(self) -> dict[str, gcs.ObjectInfo]:
+        prefix = self.location + "/"
+        return {info.uri[len(prefix):]: info for info in gcs.list_prefix(self.location)
+                if info.uri.startswith(prefix)}
+
+    def claim(self, overwrite: bool) -> None:
+        existing = self._existing()
+        foreign = sorted(n for n in existing if not OURS.fullmatch(n))
+        complete = MANIFEST in existing
+        if (foreign or complete) and not overwrite:
+            raise _refusal(self.location, foreign, complete)
+        if complete:
+            gcs.delete(self.uri(MANIFEST))
+
+    def uri(self, name: str) -> str:
+        return gcs.join(self.location, name)
+
+    def publish(self, files: list[OutputFile]) -> list[Published]:
+        existing = self._existing()
+        keep = {f.name for f in files}
+        for name in sorted(existing):
+            if OURS.fullmatch(name) and name not in keep and name != MANIFEST:
+                gcs.delete(self.uri(name))
+        out = []
+        for f in files:
+            there = existing.get(f.name)
+            if there is not None and there.size == f.bytes and there.crc32c == f.crc32c:
+                out.append(Published(f.name, self.uri(f.name), reused=True))
+                continue
+            gcs.upload_file(f.staged, self.uri(f.name))
+            out.append(Published(f.name, self.uri(f.name), reused=False))
+        return out
+
+    def publish_manifest(self, data: bytes) -> Published:
+        gcs.upload_bytes(data, self.uri(MANIFEST), content_type="application/json")
+        return Published(MANIFEST, self.uri(MANIFEST), reused=False)
+
+    def close(self) -> None:
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None

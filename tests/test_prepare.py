@@ -1,0 +1,417 @@
+"""`sftgate prepare`: shards, validation, quarantine, manifest; accounting, determinism, atomicity."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+
+import sftgate
+from sftgate.config import load_profile
+from sftgate.engine import local
+from sftgate.engine.prepare import prepare
+from sftgate.errors import ConfigError, UsageError
+from sftgate.rules import REGISTRY
+from sftgate.rules.structure import InvalidRole, ThoughtPart
+
+REPO = Path(__file__).resolve().parents[1]
+MANIFEST_SCHEMA = json.loads((REPO / "schemas" / "manifest.schema.json").read_text())
+
+
+def _lines(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    assert not data or data.endswith(b"\n")
+    return data.split(b"\n")[:-1]
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [orjson.loads(line) for line in _lines(path)]
+
+
+def _manifest(out: Path) -> dict:
+    manifest = json.loads((out / "manifest.json").read_text())
+    jsonschema.validate(manifest, MANIFEST_SCHEMA)
+    return manifest
+
+
+def _messy(records) -> list:
+    """One line of each kind the quarantine and the fixes must handle; comments name them."""
+    role = records.good(1)
+    role["contents"][1]["role"] = "assistant"  # STR001, fixed to "model"
+    unknown_role = records.good(2)
+    unknown_role["contents"][1]["role"] = "narrator"  # STR001, cannot be fixed
+    thought = records.good(3)
+    thought["contents"][1]["parts"].insert(0, {"text": "Let me think about it.", "thought": True})  # STR012, fixed
+    return [
+        b"\xef\xbb\xbf" + records.line(records.good(0)),  # 1 BOM on a good record: kept, BOM gone
+        records.good(4),  # 2 kept
+        b"",  # 3 blank
+        b'{"contents": [',  # 4 FMT001
+        b'{"contents": "\xff"}',  # 5 FMT002
+        b"[1, 2]",  # 6 FMT003
+        records.model_twice(5),  # 7 STR002: dropped
+        role,  # 8 fixed
+        unknown_role,  # 9 quarantined: the fix fails
+        thought,  # 10 fixed
+        records.good(4),  # 11 DUP001 of line 2
+        records.line(records.good(6)) + b"\r",  # 12 CRLF: kept, CR gone
+        {"contents": [{"role": "user", "parts": [{"text": "Capital of France?"}]},
+                      {"role": "model", "parts": [{"text": "Paris."}]}]},  # 13 kept
+        b"   ",  # 14 blank
+    ]
+
+
+def test_every_line_ends_in_one_place(tmp_path, records, write_jsonl):
+    src = write_jsonl(tmp_path / "messy.jsonl", _messy(records), final_newline=False)
+    out = tmp_path / "out"
+    done = prepare(src, out=out, workers=1)
+    manifest = _manifest(out)
+    counts = manifest["counts"]
+    assert counts["lines_read"] == 14
+    assert counts["lines_read"] == counts["train_examples"] + counts["validation_examples"] \
+        + counts["quarantined"] + counts["blank_lines"]
+    assert (counts["train_examples"], counts["quarantined"], counts["blank_lines"]) == (6, 6, 2)
+    assert manifest["accounting"] == [{"source": str(src), "split": "train", "lines": 14, "train": 6, "validation": 0,
+                                       "quarantine": 6, "blank": 2, "balanced": True}]
+    quarantine = _jsonl(out / "quarantine.jsonl")
+    assert [q["line"] for q in quarantine] == [4, 5, 6, 7, 9, 11]
+    assert [q["codes"] for q in quarantine] == [["FMT001"], ["FMT002"], ["FMT003"], ["STR002"], ["STR001"], ["DUP001"]]
+    assert "cannot be fixed" in quarantine[4]["reasons"][0]["message"]
+    assert quarantine[5]["reasons"][0]["related"] == f"{src}:2"
+    # the original bytes, exactly; invalid UTF-8 in base64
+    raw = src.read_bytes().split(b"\n")
+    assert quarantine[0]["record"].encode() == raw[3]
+    assert "record" not in quarantine[1] and quarantine[1]["record_base64"]
+    assert all(q["offset"] == sum(len(r) + 1 for r in raw[:q["line"] - 1]) for q in quarantine)
+    assert counts["fixed_by_rule"] == {"STR001": 1, "STR012": 1}
+    assert counts["quarantined_by_status"] == {"invalid_json": 1, "invalid_utf8": 1, "not_object": 1}
+    assert done.exit_code == 1  # STR002 and friends are errors: the gate fails, the files are written
+    assert manifest["gate"]["passed"] is False and manifest["gate"]["exit_code"] == 1
+
+
+def test_written_records_are_canonical_and_fixed(tmp_path, records, write_jsonl):
+    src = write_jsonl(tmp_path / "messy.jsonl", _messy(records), final_newline=False)
+    out = tmp_path / "out"
+    prepare(src, out=out, workers=1)
+    lines = _lines(out / "train.jsonl")
+    for line in lines:
+        obj = orjson.loads(line)
+        assert line == orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)  # compact, keys sorted, no BOM, no CR
+    kept = [orjson.loads(line) for line in lines]
+    assert kept[0] == records.good(0)
+    assert kept[2]["contents"][1]["role"] == "model"  # the fixed role
+    assert kept[3]["contents"][1]["parts"] == records.good(3)["contents"][1]["parts"]  # the thought is gone
+    assert sftgate.check(out / "train.jsonl", select=["FMT", "SCH", "STR001", "STR002", "STR012"]).passed
+
+
+def test_a_fixed_record_that_still_breaks_a_rule_goes_to_the_quarantine(tmp_path, records, write_jsonl):
+    both = records.model_twice(0)  # user, model, model: STR002 ...
+    both["contents"][0]["role"] = "human"  # ... and legacy roles (STR001), which the fix renames
+    both["contents"][1]["role"] = both["contents"][2]["role"] = "assistant"
+    src = write_jsonl(tmp_path / "t.jsonl", [records.good(0), both])
+    out = tmp_path / "out"
+    prepare(src, out=out, workers=1, select=["STR"])
+    quarantine = _jsonl(out / "quarantine.jsonl")
+    assert [q["line"] for q in quarantine] == [2]
+    assert quarantine[0]["codes"] == ["STR002"]
+    assert "after fixing STR001" in quarantine[0]["reasons"][0]["message"]
+
+
+def _force_small_ranges(monkeypatch: pytest.MonkeyPatch, size: int = 2048) -> None:
+    monkeypatch.setattr(local, "CHUNK_BYTES", size)
+    plan = local.plan_ranges
+    monkeypatch.setattr(local, "plan_ranges", lambda stream, total, _chunk: plan(stream, total, size))
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.suffix == ".jsonl"}
+
+
+def _stable(manifest: dict) -> dict:
+    manifest = copy.deepcopy(manifest)
+    manifest.pop("created_at")
+    manifest.pop("location")
+    manifest["tuning"].pop("upload")  # names the output directory
+    for out in manifest["outputs"]:
+        out.pop("uri")
+        if out["role"] == "report":  # the report holds the run's time and duration
+            for key in ("bytes", "sha256", "crc32c"):
+                out.pop(key)
+    return manifest
+
+
+def test_output_is_byte_identical_for_any_worker_count(tmp_path, records, write_jsonl, monkeypatch):
+    rows = []
+    for i in range(120):
+        row = {"contents": [{"role": "user", "parts": [{"text": f"What is {i} times {i + 3}?"}]},
+                            {"role": "model", "parts": [{"text": f"{i} times {i + 3} is {i * (i + 3)}."}]}]}
+        if i % 7 == 0:
+            row["contents"].append(row["contents"][1])  # STR002
+        rows.append(row)
+        if i % 11 == 0:
+            rows.append(b"not json")
+    src = write_jsonl(tmp_path / "train.jsonl", rows * 2)  # every record twice: DUP001
+    _force_small_ranges(monkeypatch)
+    results = {}
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        done = prepare(src, out=out, workers=workers, split_validation=0.1, seed=3, max_shard_examples=40)
+        results[workers] = (_outputs(out), _stable(done.manifest))
+    assert results[1][0] == results[2][0]
+    assert results[1][1] == results[2][1]
+    assert len([n for n in results[1][0] if n.startswith("train-")]) > 1
+
+
+def test_shards_respect_the_limits_and_join_to_the_whole(tmp_path, records, write_jsonl):
+    src = write_jsonl(tmp_path / "train.jsonl", [records.long_text(i, 300 + 40 * i) for i in range(20)])
+    whole = tmp_path / "whole"
+    prepare(src, out=whole, workers=1, select=["FMT", "SCH", "STR"])
+    assert _outputs(whole).keys() == {"train.jsonl", "quarantine.jsonl"}
+    limit = 2000
+    sharded = tmp_path / "sharded"
+    done = prepare(src, out=sharded, workers=1, select=["FMT", "SCH", "STR"], max_shard_bytes=limit)
+    names = sorted(n for n in _outputs(sharded) if n.startswith("train"))
+    assert len(names) > 2 and names[0] == f"train-00000-of-{len(names):05d}.jsonl"
+    assert b"".join((sharded / n).read_bytes() for n in names) == (whole / "train.jsonl").read_bytes()
+    for name in names:
+        data = (sharded / name).read_bytes()
+        assert len(data) <= limit or data.count(b"\n") == 1  # one record larger than the limit stands alone
+        assert sftgate.check(sharded / name, select=["FMT", "SCH", "STR"]).passed
+    shards = [o for o in done.manifest["outputs"] if o["role"] == "train"]
+    assert sum(o["examples"] for o in shards) == 20
+    assert done.manifest["tuning"]["training_shards"] == len(names)
+    by_count = tmp_path / "by-count"
+    prepare(src, out=by_count, workers=1, select=["FMT", "SCH", "STR"], max_shard_examples=7)
+    assert [len(_lines(by_count / n)) for n in sorted(_outputs(by_count)) if n.startswith("train")] == [7, 7, 6]
+
+
+def test_split_validation_moves_the_planned_lines(tmp_path, oasst):
+    out = tmp_path / "out"
+    done = prepare(oasst / "train.jsonl", out=out, split_validation=40, seed=1, workers=1)
+    split = done.report.split
+    validation = _lines(out / "validation.jsonl")
+    train = _lines(out / "train.jsonl")
+    counts = done.manifest["counts"]
+    assert len(validation) == counts["validation_examples"] <= split["validation_examples"]
+    assert len(validation) > 30
+    assert not set(validation) & set(train)
+    assert counts["train_examples"] + counts["validation_examples"] + counts["quarantined"] == 501
+    assert done.manifest["split"]["validation_examples"] == split["validation_examples"]
+    assert "validation_lines" not in done.manifest["split"]
+    assert done.manifest["tuning"]["validation_dataset_uri"].endswith("/validation.jsonl")
+
+
+def test_validation_is_capped_by_a_seeded_sample(tmp_path, records, write_jsonl, write_rules):
+    train = write_jsonl(tmp_path / "train.jsonl", [records.good(i) for i in range(3)])
+    rows = [records.long_text(i, 200 + i) for i in range(12)]
+    val = write_jsonl(tmp_path / "val.jsonl", rows)
+    rules = write_rules(tmp_path / "r.yaml", "extends: gemini-2.5-flash\nlimits:\n  max_validation_examples: 5\n")
+    kept = []
+    for seed in (0, 0, 9):
+        out = tmp_path / f"out{len(kept)}"
+        done = prepare(train, validation=val, out=out, rules=rules, seed=seed, workers=1, select=["FMT", "STR"])
+        kept.append(_lines(out / "validation.jsonl"))
+        quarantine = _jsonl(out / "quarantine.jsonl")
+        assert len(kept[-1]) == 5 and len(quarantine) == 7
+        assert {q["codes"][0] for q in quarantine} == {"LIM003"}
+        assert done.manifest["counts"]["validation_over_cap"] == 7
+    assert kept[0] == kept[1] != kept[2]
+
+
+def test_large_quarantined_records_are_pointed_to(tmp_path, records, write_jsonl, write_rules):
+    src = write_jsonl(tmp_path / "t.jsonl", [records.good(0), records.model_twice(1)])
+    rules = write_rules(tmp_path / "r.yaml", "output:\n  quarantine_record_max_bytes: 50\n")
+    out = tmp_path / "out"
+    prepare(src, out=out, rules=rules, workers=1)
+    (entry,) = _jsonl(out / "quarantine.jsonl")
+    assert "record" not in entry and "over output.quarantine_record_max_bytes (50)" in entry["record_omitted"]
+    assert src.read_bytes()[entry["offset"]:entry["offset"] + entry["length"]] == records.line(records.model_twice(1))
+
+
+def test_unknown_keys_kept_or_stripped(tmp_path, records, write_jsonl, write_rules):
+    row = records.good(0)
+    row["meta"] = {"id": 7}
+    src = write_jsonl(tmp_path / "t.jsonl", [row])
+    out = tmp_path / "keep"
+    prepare(src, out=out, workers=1)
+    assert _jsonl(out / "train.jsonl") == [row]
+    rules = write_rules(tmp_path / "r.yaml", "output:\n  unknown_keys: strip\n")
+    out = tmp_path / "strip"
+    prepare(src, out=out, rules=rules, workers=1)
+    assert _jsonl(out / "train.jsonl") == [records.good(0)]
+
+
+def test_a_json_array_file_goes_to_the_quarantine_line_by_line(tmp_path, records):
+    src = tmp_path / "array.json"
+    src.write_text(json.dumps([records.good(0), records.good(1)], indent=2))
+    out = tmp_path / "out"
+    done = prepare(src, out=out, workers=1)
+    quarantine = _jsonl(out / "quarantine.jsonl")
+    assert len(quarantine) == src.read_text().count("\n") + 1
+    assert quarantine[0]["codes"] == ["FMT010"]
+    assert "".join(q["record"] + "\n" for q in quarantine).rstrip("\n") == src.read_text()
+    assert done.manifest["counts"]["train_examples"] == 0 and done.exit_code == 1
+
+
+def test_gzip_input(tmp_path, records):
+    rows = [records.good(0), records.model_twice(1), records.good(2), records.good(0)]
+    src = tmp_path / "t.jsonl.gz"
+    src.write_bytes(gzip.compress(b"".join(records.line(r) + b"\n" for r in rows)))
+    out = tmp_path / "out"
+    prepare(src, out=out, workers=1)
+    assert [q["line"] for q in _jsonl(out / "quarantine.jsonl")] == [2, 4]
+    assert _jsonl(out / "quarantine.jsonl")[1]["record"].encode() == records.line(records.good(0))
+    assert _jsonl(out / "train.jsonl") == [records.good(0), records.good(2)]
+
+
+def test_leaking_training_copies_are_quarantined(tmp_path, records, write_jsonl):
+    train = write_jsonl(tmp_path / "train.jsonl", [records.good(i) for i in range(6)])
+    val = write_jsonl(tmp_path / "val.jsonl", [records.good(2)])
+    out = tmp_path / "out"
+    prepare(train, validation=val, out=out, workers=1)
+    (entry,) = _jsonl(out / "quarantine.jsonl")
+    assert (entry["line"], entry["codes"], entry["split"]) == (3, ["LEAK001"], "train")
+    assert _jsonl(out / "validation.jsonl") == [records.good(2)]
+
+
+def test_a_cluster_survives_when_its_first_member_is_dropped(tmp_path, records, write_jsonl, write_rules):
+    # Line 1 carries a BOM and the profile drops it (FMT004: drop); line 3 is the same example.
+    # The cluster's survivor must be line 3, not the dropped line 1: the example is not lost.
+    rules = write_rules(tmp_path / "r.yaml", "rules:\n  FMT004: {action: drop}\n")
+    src = write_jsonl(tmp_path / "t.jsonl", [b"\xef\xbb\xbf" + records.line(records.good(0)), records.good(1),
+                                             records.good(0)])
+    out = tmp_path / "out"
+    prepare(src, out=out, rules=rules, workers=1, select=["FMT004", "DUP001"])
+    assert [(q["line"], q["codes"]) for q in _jsonl(out / "quarantine.jsonl")] == [(1, ["FMT004"])]
+    assert _jsonl(out / "train.jsonl") == [records.good(1), records.good(0)]
+    report = sftgate.check(src, rules=rules, select=["FMT004", "DUP001"])
+    assert [(f.code, f.line, f.related) for f in report.findings if f.code == "DUP001"] == [("DUP001", 1, f"{src}:3")]
+
+
+def test_refuses_a_non_empty_location_unless_overwrite(tmp_path, records, write_jsonl):
+    src = write_jsonl(tmp_path / "t.jsonl", [records.good(i) for i in range(4)])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="not empty .*notes.txt.*--overwrite"):
+        prepare(src, out=out, workers=1)
+    prepare(src, out=out, workers=1, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine"  # only sftgate's own files are replaced
+    with pytest.raises(UsageError, match="finished run"):
+        prepare(src, out=out, workers=1)
+    file_out = tmp_path / "file"
+    file_out.write_text("x")
+    with pytest.raises(UsageError, match="not a directory"):
+        prepare(src, out=file_out, workers=1)
+
+
+def test_overwrite_removes_stale_shards(tmp_path, records, write_jsonl):
+    src = write_jsonl(tmp_path / "t.jsonl", [records.good(i) for i in range(7)])
+    out = tmp_path / "out"
+    prepare(src, out=out, workers=1, max_shard_examples=2, select=["FMT"])
+    assert len(list(out.glob("train-*"))) == 4
+    prepare(src, out=out, workers=1, overwrite=True, select=["FMT"])
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "quarantine.jsonl", "report.json", "train.jsonl"]
+
+
+def test_an_interrupted_run_leaves_no_manifest_and_resumes(tmp_path, records, write_jsonl, monkeypatch):
+    from sftgate.io import sinks
+
+    src = write_jsonl(tmp_path / "t.jsonl", [records.good(i) for i in range(5)])
+    out = tmp_path / "out"
+
+    def fail(self, data):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sinks.LocalDestination, "publish_manifest", fail)
+    with pytest.raises(OSError):
+        prepare(src, out=out, workers=1)
+    assert (out / "train.jsonl").exists() and not (out / "manifest.json").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".sftgate-tmp-")]
+    monkeypatch.undo()
+    done = prepare(src, out=out, workers=1)  # no --overwrite needed: the run was not finished
+    assert done.manifest["complete"] and (out / "manifest.json").exists()
+
+
+def test_a_failure_while_writing_leaves_only_temporary_names_and_cleans_them(tmp_path, records, write_jsonl,
+                                                                           monkeypatch):
+    from sftgate.engine import prepare as prepare_module
+
+    src = write_jsonl(tmp_path / "t.jsonl", [records.good(i) for i in range(5)])
+    out = tmp_path / "out"
+    real = prepare_module._Shards.write
+    calls = []
+
+    def write(self, data):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        real(self, data)
+
+    monkeypatch.setattr(prepare_module._Shards, "write", write)
+    with pytest.raises(OSError):
+        prepare(src, out=out, workers=1)
+    assert list(out.iterdir()) == []
+
+
+def test_fix_actions_are_only_for_rules_that_can_fix(tmp_path, write_rules):
+    rules = write_rules(tmp_path / "r.yaml", "rules:\n  STR002: {action: fix}\n")
+    with pytest.raises(ConfigError, match="STR002 .* cannot fix"):
+        load_profile(rules_file=rules)
+    for code, rule in REGISTRY.items():
+        if rule.default_action.value == "fix":
+            assert rule.fixes in ("output", "record"), code
+
+
+@pytest.mark.parametrize(("contents", "system", "expected"), [
+    ([("assistant", "hi")], None, ["model"]),
+    ([("user", "q"), ("Model", "a")], None, ["user", "model"]),
+    ([("human", "q"), ("gpt", "a"), (None, "q2"), ("bot", "a2")], None, ["user", "model", "user", "model"]),
+    ([("system", "be brief"), ("user", "q"), ("model", "a")], "be brief", ["user", "model"]),
+    ([("user", "q"), ("narrator", "a")], None, None),
+])
+def test_role_fix(contents, system, expected):
+    obj = {"contents": [{"parts": [{"text": t}], **({"role": r} if r else {})} for r, t in contents]}
+    ok = InvalidRole().fix(obj)
+    assert ok == (expected is not None)
+    if ok:
+        assert [t["role"] for t in obj["contents"]] == expected
+        assert obj.get("systemInstruction") == ({"parts": [{"text": system}]} if system else None)
+
+
+def test_thought_fix():
+    obj = {"contents": [{"role": "user", "parts": [{"text": "q"}]},
+                        {"role": "model", "parts": [{"text": "hmm", "thought": True},
+                                                    {"text": "a", "thoughtSignature": "xyz"}]}]}
+    assert ThoughtPart().fix(obj)
+    assert obj["contents"][1]["parts"] == [{"text": "a"}]
+    assert not ThoughtPart().fix({"contents": [{"role": "model", "parts": [{"text": "x", "thought": True}]}]})
+
+
+def test_cli_prepare(tmp_path, oasst, run_cli, assert_usage_error):
+    out = tmp_path / "out"
+    result = run_cli("prepare", oasst / "train.jsonl", "--validation", oasst / "validation.jsonl", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert f"prepared {out}" in result.stdout and "lines read" in result.stdout and "tuningJobs" in result.stdout
+    again = run_cli("prepare", oasst / "train.jsonl", "--out", out)
+    assert_usage_error(again, "finished run", "--overwrite")
+    as_json = run_cli("prepare", oasst / "train.jsonl", "--out", out, "--overwrite", "--format", "json")
+    assert as_json.returncode == 0
+    assert json.loads(as_json.stdout)["outputs"][0]["name"] == "train.jsonl"
+    assert_usage_error(run_cli("prepare", oasst / "train.jsonl"), "--out")
+    assert_usage_error(run_cli("prepare", oasst / "train.jsonl", "--out", tmp_path / "o2", "--max-shard-bytes", "0"),
+                       "at least 1")
+
+
+def test_cli_prepare_gate_failure_exit_1(tmp_path, records, write_jsonl, run_cli):
+    src = write_jsonl(tmp_path / "t.jsonl", [records.good(0), records.model_twice(1)])
+    out = tmp_path / "out"
+    result = run_cli("prepare", src, "--out", out)
+    assert result.returncode == 1, result.stderr
+    assert "the gate failed" in result.stdout
+    assert _manifest(out)["gate"]["passed"] is False
