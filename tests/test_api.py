@@ -14,6 +14,7 @@ import sftgate
 DOCUMENTED = {
     "Action", "ConfigError", "Example", "Finding", "LineStatus", "Profile", "Report", "Severity",
     "SftgateError", "SourceError", "UsageError", "__version__", "all_rules", "check", "load_profile",
+    "prepare", "Prepared",
 }
 
 

@@ -1,4 +1,4 @@
-"""The pipeline (`run.check`) and its executor (`local`): *when* and *where* rules run."""
+"""The pipeline (`run.check`, `prepare.prepare`) and its executor (`local`): *when* and *where* rules run."""
 
 from sftgate.engine.run import check
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import queue
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -47,31 +49,74 @@ class OutputFile:
 
 
 class Staged:
-    """A file being written in the staging area, hashed as it is written."""
+    """A file being written in the staging area, hashed (sha256, CRC32C) as it is written.
+
+    Records are gathered into 1 MiB blocks; a thread writes and hashes each block (hashlib and
+    file writes release the GIL), so the caller's loop and the hashing share two cores."""
+
+    BLOCK = 1 << 20
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close()
         self._sha = hashlib.sha256()
         self._crc = google_crc32c.Checksum()
+        self._buffer: list[bytes] = []
+        self._buffered = 0
         self.bytes = 0
         self.examples = 0
+        self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
 
     def write(self, data: bytes, examples: int = 1) -> None:
-        self._fh.write(data)
-        self._sha.update(data)
-        self._crc.update(data)
+        self._buffer.append(data)
+        self._buffered += len(data)
         self.bytes += len(data)
         self.examples += examples
+        if self._buffered >= self.BLOCK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._error is not None:
+            raise self._error
+        self._blocks.put(b"".join(self._buffer))
+        self._buffer.clear()
+        self._buffered = 0
+
+    def _drain(self) -> None:
+        while (block := self._blocks.get()) is not None:
+            if self._error is None:
+                try:
+                    self._fh.write(block)
+                    self._sha.update(block)
+                    self._crc.update(block)
+                except BaseException as exc:  # noqa: BLE001 - raised in the writer's thread
+                    self._error = exc
+
+    @property
+    def closed(self) -> bool:
+        return self._fh.closed
+
+    def _finish(self) -> None:
+        if self._buffer and self._error is None:
+            self._flush()
+        self._blocks.put(None)
+        self._thread.join()
+        self._fh.close()
 
     def close(self, name: str, *, examples: bool = True) -> OutputFile:
-        self._fh.close()
+        self._finish()
+        if self._error is not None:
+            raise self._error
         return OutputFile(name=name, staged=self.path, bytes=self.bytes,
                           examples=self.examples if examples else None, sha256=self._sha.hexdigest(),
                           crc32c=base64.b64encode(self._crc.digest()).decode())
 
     def discard(self) -> None:
-        self._fh.close()
+        self._buffer.clear()
+        self._finish()
         self.path.unlink(missing_ok=True)
 
 
@@ -87,12 +132,24 @@ class Destination:
 
     location: str
 
+    def __init__(self) -> None:
+        self._open: list[Staged] = []  # staged files, closed by publishing or discarded by close()
+
     def claim(self, overwrite: bool) -> None:
         raise NotImplementedError
 
     def stage(self, key: str) -> Staged:
         """A new staged file; `key` only needs to be unique within the run."""
-        return Staged(self.staging / f"{TMP_PREFIX}{key}")
+        staged = Staged(self.staging / f"{TMP_PREFIX}{key}")
+        self._open.append(staged)
+        return staged
+
+    def _discard_open(self) -> None:
+        """Stop the writers of staged files a failed run left open (their threads end)."""
+        for staged in self._open:
+            if not staged.closed:
+                staged.discard()
+        self._open.clear()
 
     @property
     def staging(self) -> Path:
@@ -109,6 +166,7 @@ class Destination:
 
     def close(self) -> None:
         """Remove what staging left behind (after success or failure)."""
+        self._discard_open()
 
 
 def open_destination(location: str | os.PathLike[str]) -> Destination:
@@ -129,6 +187,7 @@ def _refusal(location: str, foreign: list[str], complete: bool) -> UsageError:
 
 class LocalDestination(Destination):
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         self.location = str(path)
 
@@ -180,6 +239,7 @@ class LocalDestination(Destination):
         return Published(MANIFEST, self.uri(MANIFEST), reused=False)
 
     def close(self) -> None:
+        self._discard_open()
         if self.path.is_dir():
             for name in os.listdir(self.path):
                 if name.startswith(TMP_PREFIX):
@@ -188,6 +248,7 @@ class LocalDestination(Destination):
 
 class GcsDestination(Destination):
     def __init__(self, prefix: str) -> None:
+        super().__init__()
         gcs.split_uri(prefix.rstrip("/") + "/x")  # a malformed URI is a usage error now, not after the check
         self.location = prefix.rstrip("/")
         self._staging: Path | None = None
@@ -236,6 +297,7 @@ class GcsDestination(Destination):
         return Published(MANIFEST, self.uri(MANIFEST), reused=False)
 
     def close(self) -> None:
+        self._discard_open()
         if self._staging is not None:
             shutil.rmtree(self._staging, ignore_errors=True)
             self._staging = None
