@@ -99,6 +99,10 @@ def _run_options(cmd: argparse.ArgumentParser) -> None:
                                                        "(e.g. STR,FMT001)")
     cmd.add_argument("--ignore", metavar="CODES", help="skip these rules: codes or prefixes")
     cmd.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
+    cmd.add_argument("--verify-media", action="store_true",
+                     help="ask Cloud Storage whether every gs:// fileUri of the training and validation files "
+                          "exists and is within the target's size limit for its modality (MED rules); http(s) "
+                          "URIs are not fetched. Needs the gcs extra and read access to the buckets")
 
 
 def _print_options(cmd: argparse.ArgumentParser) -> None:
@@ -160,7 +164,7 @@ def _run_arguments(args: argparse.Namespace) -> dict:
         seed=args.seed, stratify_by=args.stratify_by, profile=args.profile, rules=args.rules,
         select=parse_codes(args.select), ignore=parse_codes(args.ignore), workers=args.workers,
         tokenizer=args.tokenizer, exact_tokens=args.exact_tokens, epochs=args.epochs,
-        price_per_million=args.price_per_million,
+        price_per_million=args.price_per_million, verify_media=args.verify_media,
     )
 
 

@@ -99,6 +99,7 @@ def prepare(
     overwrite: bool = False,
     max_shard_bytes: int | None = None,
     max_shard_examples: int | None = None,
+    verify_media: bool = False,
 ) -> Prepared:
     """Check `train` (and `validation`, or plan a split with `split_validation`; eval sets are
     checked for leakage only), then write to `out` (a directory or `gs://bucket/prefix`):
@@ -107,7 +108,9 @@ def prepare(
 
     Refuses a non-empty `out` unless `overwrite` (an unfinished run of ours, without a
     manifest, is resumed). The gate still applies: the outputs are written when it fails, the
-    manifest says so, and `Prepared.exit_code` is 1. Raises `SftgateError` for usage errors.
+    manifest says so, and `Prepared.exit_code` is 1. `verify_media` checks the gs:// media
+    against Cloud Storage (see `check`): records whose media is missing or too large go to the
+    quarantine. Raises `SftgateError` for usage errors.
     """
     resolved = load_profile(profile, rules_file=rules, select=select, ignore=ignore)
     settings = OutputSettings.from_profile(resolved, max_shard_bytes, max_shard_examples)
@@ -118,7 +121,8 @@ def prepare(
             execution = execute(
                 train, validation=validation, eval_sets=eval_sets, profile=resolved, workers=workers,
                 split_validation=split_validation, seed=seed, stratify_by=stratify_by, tokenizer=tokenizer,
-                exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million, emit_dir=spill,
+                exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
+                verify_media=verify_media, emit_dir=spill,
             )
             written = _Emitter(execution.profile, settings, destination, seed).run(execution.runs)
         report = execution.report
@@ -196,14 +200,38 @@ class _Shards:
 
 
 class _Reader:
-    """A record's original bytes by offset, for the quarantine; forward-only on streams."""
+    """A record's original bytes by offset, for the quarantine; forward-only on streams.
+
+    `window` names a chunk's span; the first record read from it reads the whole span, so the
+    records quarantined from a chunk are slices of one read rather than one seek and read each."""
+
+    WINDOW_MAX = 64 << 20
 
     def __init__(self, source: Source) -> None:
         self.stream: BinaryIO = source.open()
         self.seekable = source.seekable
         self.at = 0
+        self.span = (0, 0)
+        self.block = b""
+        self.pending: tuple[int, int] | None = None
+
+    def window(self, start: int, end: int) -> None:
+        self.span, self.block = (0, 0), b""
+        self.pending = (start, end) if end - start <= self.WINDOW_MAX else None
 
     def read(self, offset: int, length: int) -> bytes | None:
+        if self.pending is not None and self.pending[0] <= offset:
+            start, end = self.pending
+            self.pending = None
+            data = self._read(start, end - start)
+            if data is not None:
+                self.span, self.block = (start, start + len(data)), data
+        start, end = self.span
+        if start <= offset and offset + length <= end:
+            return self.block[offset - start:offset - start + length]
+        return self._read(offset, length)
+
+    def _read(self, offset: int, length: int) -> bytes | None:
         try:
             if self.seekable:
                 self.stream.seek(offset)
@@ -300,6 +328,8 @@ class _Emitter:
             os.unlink(chunk.spill)
             pos = 0
             offsets, lengths = chunk.offsets, chunk.lengths
+            if len(offsets):
+                reader.window(offsets[0], offsets[-1] + lengths[-1])
             for i, code in enumerate(chunk.status):
                 line = base + i + 1
                 size = sizes[line - 1]

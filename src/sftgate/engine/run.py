@@ -23,6 +23,7 @@ from sftgate._version import __version__
 from sftgate.analysis import tokenizers
 from sftgate.analysis.unionfind import components
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile, override
+from sftgate.engine import media
 from sftgate.engine.features import (
     DedupSettings,
     FeatureTable,
@@ -72,6 +73,7 @@ def check(
     exact_tokens: bool = False,
     epochs: Sequence[int] | None = None,
     price_per_million: float | None = None,
+    verify_media: bool = False,
 ) -> Report:
     """Check a training file (and a validation file, and eval sets) against a profile; return
     the `Report`.
@@ -82,6 +84,9 @@ def check(
     the training file (see `engine.split`), with `seed` and `stratify_by`.
     `tokenizer` replaces the profile's `tokens.tokenizer`; `exact_tokens` counts every token
     even of large inputs; `epochs` and `price_per_million` shape the cost estimate.
+    `verify_media` asks Cloud Storage whether every `gs://` fileUri of the training and
+    validation files exists and is within the target's size limit (the MED rules; http(s)
+    URIs are not fetched); without it nothing touches the network but gs:// inputs.
 
     Raises `SftgateError` (exit code 2 on the command line) for what stops the run from
     starting: a missing input, an invalid rules file, a bad option. Problems inside the files
@@ -91,6 +96,7 @@ def check(
         train, validation=validation, eval_sets=eval_sets, profile=profile, rules=rules, select=select,
         ignore=ignore, workers=workers, split_validation=split_validation, seed=seed, stratify_by=stratify_by,
         tokenizer=tokenizer, exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
+        verify_media=verify_media,
     ).report
 
 
@@ -120,6 +126,7 @@ def execute(
     exact_tokens: bool = False,
     epochs: Sequence[int] | None = None,
     price_per_million: float | None = None,
+    verify_media: bool = False,
     emit_dir: str | None = None,
 ) -> Execution:
     """`check`, keeping the runs; with `emit_dir`, the training and validation passes keep
@@ -174,6 +181,7 @@ def execute(
             for run in runs:
                 if run.table is not None:
                     run.table.close()
+    media_summary = _media(runs, resolved) if verify_media else None
 
     summaries = [run.summary for run in runs]
     findings = [f for run in runs for f in run.findings]
@@ -208,6 +216,7 @@ def execute(
         tokens=tokens_section([run.tokens for run in runs if run.tokens is not None], resolved,
                               tokenizer=counter.describe(resolved.target), epochs=epochs,
                               price_per_million=price_per_million),
+        media=media_summary,
     )
     return Execution(report=report, profile=resolved, runs=runs)
 
@@ -396,6 +405,19 @@ def _leakage(runs: list[_FileRun], profile: Profile, executor: LocalExecutor) ->
     for finding in found:
         by_source[finding.source].add([finding])
     return leakage.summary(analysis)
+
+
+def _media(runs: list[_FileRun], profile: Profile) -> dict | None:
+    """MED findings on the training and validation runs they belong to; the report's `media`
+    section. None when no MED rule is selected: then nothing is asked of Cloud Storage."""
+    if not any(code.startswith("MED") for code in profile.selected):
+        return None
+    tuned = [run for run in runs if run.split != "eval" and not run.stats.json_array]
+    found, summary = media.verify_media([run.source for run in tuned], profile)
+    by_source = {run.source.name: run for run in reversed(tuned)}
+    for finding in found:
+        by_source[finding.source].add([finding])
+    return summary
 
 
 def _analyse_leaks(sides: list[leakage.Side], profile: Profile, selected: frozenset[str], executor: LocalExecutor,

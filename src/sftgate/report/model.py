@@ -12,7 +12,7 @@ from typing import Any
 
 from sftgate.model import Finding, Severity
 
-REPORT_VERSION = "1.3"
+REPORT_VERSION = "1.4"
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ class Report:
     leakage: dict[str, Any] | None = None  # LEAK rules: what leaks from training into each other set
     split: dict[str, Any] | None = None  # --split-validation: the planned split
     tokens: dict[str, Any] | None = None  # token statistics, billing estimate, advice (rules.advice)
+    media: dict[str, Any] | None = None  # --verify-media: what Cloud Storage said (rules.media.summary)
 
     @property
     def exit_code(self) -> int:
@@ -137,4 +138,6 @@ class Report:
             "leakage": self.leakage,
             "split": self.split,
             "tokens": self.tokens,
+            # Since 1.4, and only with --verify-media: reports without it keep their 1.3 keys.
+            **({"media": self.media} if self.media is not None else {}),
         }

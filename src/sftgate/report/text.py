@@ -52,6 +52,7 @@ def render(report: Report, *, color: bool = False, show_hints: bool = True) -> s
     out.extend(_leakage(report))
     out.extend(_split(report))
     out.extend(_tokens(report))
+    out.extend(_media(report))
     out.append(_verdict(report, paint))
     return "\n".join(out) + "\n"
 
@@ -168,6 +169,25 @@ def _tokens(report: Report) -> list[str]:
     for d in t["diagnoses"]:
         rows.append(f"diagnosis ({d['symptom']}): {d['finding']}")
     return rows
+
+
+def _media(report: Report) -> list[str]:
+    m = report.media
+    if m is None:
+        return []
+    sizes = ", ".join(f"{kind} {row['objects']:,} ({_bytes(row['bytes'])})" for kind, row in m["by_modality"].items())
+    unverified = m["not_verified"] + m["unreadable"]
+    return [f"media: {m['checked']:,} gs:// file(s) checked, {m['missing']:,} missing, {m['too_large']:,} too large"
+            + (f"; {unverified:,} not verified ({m['not_verified']:,} http(s), not fetched; "
+               f"{m['unreadable']:,} in unreadable buckets)" if unverified else "")
+            + (f"; found: {sizes}" if sizes else "")]
+
+
+def _bytes(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n:,} B"
 
 
 def _verdict(report: Report, paint: _Painter) -> str:

@@ -1,6 +1,6 @@
 """The rule catalogue. Importing this package registers every rule in `REGISTRY` (code -> class)."""
 
-from sftgate.rules import dedup, fmt, leakage, limits, schema, structure, tokens  # noqa: F401  (registers the rules)
+from sftgate.rules import dedup, fmt, leakage, limits, media, schema, structure, tokens  # noqa: F401  (registers the rules)
 from sftgate.rules.base import (
     REGISTRY,
     DatasetRule,
