@@ -34,15 +34,9 @@ DEFAULT_SHARED = HERE.parent.parent / "shared"
 
 
 def generate(args: argparse.Namespace, size_mb: int):
-    import _gen
+    from bench_tokens import generate as cached  # the shared generator (_gen.py), with the same options
 
-    real_dir = args.shared / "data" / "real"
-    if not real_dir.is_dir():
-        sys.exit(f"real data not found: {real_dir} (use --shared DIR)")
-    gen = _gen.generate(real_dir, args.data_dir, size_mb, args.seed, force=args.regen)
-    origin = "cached" if gen.cached else f"generated in {gen.seconds:.1f} s"
-    print(f"{gen.path.name}: {gen.size_bytes:,} bytes, {gen.records:,} records, {origin}", flush=True)
-    return gen
+    return cached(args, size_mb)
 
 
 def run_prepare(name: str, path: Path, out: Path, workers: int, log_dir: Path, extra: list[str] | None = None):
