@@ -28,13 +28,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _report import jsonable, verdict, warm  # noqa: E402
+from _report import jsonable, verdict, warm
 
 DEFAULT_SHARED = HERE.parent.parent / "shared"
 
 
 def generate(args: argparse.Namespace, size_mb: int):
-    from bench_tokens import generate as cached  # the shared generator (_gen.py), with the same options
+    from bench_tokens import (
+        generate as cached,  # the shared generator (_gen.py), with the same options
+    )
 
     return cached(args, size_mb)
 
@@ -118,7 +120,7 @@ def run_determinism(args: argparse.Namespace, log_dir: Path) -> dict:
     digests = {}
     for workers in (1, 2):
         out = args.data_dir / f"prepare-det-{workers}"
-        r, manifest = run_prepare(f"determinism workers={workers}", gen.path, out, workers, log_dir,
+        _, manifest = run_prepare(f"determinism workers={workers}", gen.path, out, workers, log_dir,
                                   ["--split-validation", "0.05", "--seed", "7"])
         digests[workers] = {o["name"]: o["sha256"] for o in manifest.get("outputs", []) if o["role"] != "report"}
         shutil.rmtree(out, ignore_errors=True)

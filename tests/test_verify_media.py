@@ -183,7 +183,7 @@ def test_uris_that_cannot_name_an_object_need_no_request(tmp_path, write_jsonl, 
         raise AssertionError("Cloud Storage was asked")
 
     monkeypatch.setattr(gcs, "_client", no_client)
-    first = b"\xef\xbb\xbf" + json.dumps(example("A local file?", file_part("file:///tmp/cat.png"))).encode()
+    first = b"\xef\xbb\xbf" + json.dumps(example("A local file?", file_part("file:cat.png"))).encode()
     train = write_jsonl(tmp_path / "train.jsonl", [  # a BOM and CRLF endings: lines counted as the pass counts them
         first,
         example("A bucket only?", file_part("gs://just-a-bucket")),

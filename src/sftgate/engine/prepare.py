@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shlex
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -33,7 +34,13 @@ from sftgate.engine.run import Execution, PathLike, _FileRun, execute
 from sftgate.errors import UsageError
 from sftgate.io import gcs
 from sftgate.io.reader import BROKEN, NEWLINE, LineReader
-from sftgate.io.sinks import Destination, OutputFile, Published, Staged, open_destination
+from sftgate.io.sinks import (
+    Destination,
+    OutputFile,
+    Published,
+    Staged,
+    open_destination,
+)
 from sftgate.io.sources import Source
 from sftgate.model import Action, Finding, LineStatus
 from sftgate.report import json as json_report
@@ -152,11 +159,14 @@ class _Tally:
     quarantine: int = 0
     blank: int = 0
 
+    @property
+    def placed(self) -> int:
+        return self.train + self.validation + self.quarantine + self.blank
+
     def to_dict(self) -> dict[str, Any]:
-        placed = self.train + self.validation + self.quarantine + self.blank
         return {"source": self.source, "split": self.split, "lines": self.lines, "train": self.train,
                 "validation": self.validation, "quarantine": self.quarantine, "blank": self.blank,
-                "balanced": placed == self.lines}
+                "balanced": self.placed == self.lines}
 
 
 @dataclass
@@ -296,9 +306,8 @@ class _Emitter:
                 self._emit_lines(run, reader, tally)
         finally:
             reader.close()
-        placed = tally.train + tally.validation + tally.quarantine + tally.blank
-        if placed != tally.lines:  # a bug, never the data: stop before anything is published
-            raise RuntimeError(f"{run.source.name}: {tally.lines} lines read but {placed} placed")
+        if tally.placed != tally.lines:  # a bug, never the data: stop before anything is published
+            raise RuntimeError(f"{run.source.name}: {tally.lines} lines read but {tally.placed} placed")
 
     def _emit_lines(self, run: _FileRun, reader: _Reader, tally: _Tally) -> None:
         profile = self.profile
@@ -545,7 +554,7 @@ def tuning_call(base_model: str, train_uris: list[str], validation_uri: str | No
         bucket = "gs://YOUR_BUCKET/sftgate"
         train_uri = f"{bucket}/{Path(train_uris[0]).name}"
         val_uri = None if validation_uri is None else f"{bucket}/{Path(validation_uri).name}"
-        files = " ".join(_shell_quote(u) for u in [*train_uris, *([validation_uri] if validation_uri else [])])
+        files = " ".join(shlex.quote(u) for u in [*train_uris, *([validation_uri] if validation_uri else [])])
         upload = f"gcloud storage cp {files} {bucket}/"
     spec: dict[str, Any] = {"trainingDatasetUri": train_uri}
     if val_uri:
@@ -581,9 +590,3 @@ def tuning_call(base_model: str, train_uris: list[str], validation_uri: str | No
                      "file: each shard is valid on its own; the call names the first")
     return {"base_model": base_model, "training_dataset_uri": train_uri, "validation_dataset_uri": val_uri,
             "training_shards": len(train_uris), "upload": upload, "rest": rest, "python": python, "notes": notes}
-
-
-def _shell_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)

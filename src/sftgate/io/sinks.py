@@ -20,6 +20,7 @@ import re
 import shutil
 import tempfile
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -127,7 +128,7 @@ class Published:
     reused: bool  # already there with the same checksum (a resumed upload)
 
 
-class Destination:
+class Destination(ABC):
     """Where `prepare` writes; `open_destination` picks the kind."""
 
     location: str
@@ -135,8 +136,9 @@ class Destination:
     def __init__(self) -> None:
         self._open: list[Staged] = []  # staged files, closed by publishing or discarded by close()
 
+    @abstractmethod
     def claim(self, overwrite: bool) -> None:
-        raise NotImplementedError
+        """Refuse a location that holds a finished run or foreign files (unless `overwrite`)."""
 
     def stage(self, key: str) -> Staged:
         """A new staged file; `key` only needs to be unique within the run."""
@@ -152,17 +154,21 @@ class Destination:
         self._open.clear()
 
     @property
+    @abstractmethod
     def staging(self) -> Path:
-        raise NotImplementedError
+        """The directory staged files are written in."""
 
+    @abstractmethod
     def uri(self, name: str) -> str:
-        raise NotImplementedError
+        """Where the file `name` is published."""
 
+    @abstractmethod
     def publish(self, files: list[OutputFile]) -> list[Published]:
-        raise NotImplementedError
+        """Make the staged files visible under their names."""
 
+    @abstractmethod
     def publish_manifest(self, data: bytes) -> Published:
-        raise NotImplementedError
+        """Write the manifest, last."""
 
     def close(self) -> None:
         """Remove what staging left behind (after success or failure)."""

@@ -56,8 +56,9 @@ class Rule(ABC):
 
     def fix(self, obj: dict[str, Any]) -> bool:
         """Rewrite `obj` in place so the rule finds nothing; False when it cannot be fixed
-        (the record then goes to the quarantine). Only rules with `fixes = "record"`."""
-        raise NotImplementedError(f"{self.code} cannot fix a record")
+        (the record then goes to the quarantine). Rules with `fixes = "record"` override it;
+        the others fix nothing."""
+        return False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
