@@ -59,6 +59,14 @@ def canonical(obj: dict[str, Any], strip_unknown: bool = False) -> bytes:
     return dumps(obj, option=CANONICAL)
 
 
+def _canonical_or_none(obj: dict[str, Any], strip_unknown: bool) -> bytes | None:
+    """`canonical`, or None for an object orjson cannot write back (the line has no canonical form)."""
+    try:
+        return canonical(obj, strip_unknown)
+    except (JSONEncodeError, TypeError):
+        return None
+
+
 @dataclass
 class EmitChunk:
     """What `prepare` needs to write a chunk's lines again without re-checking them.
@@ -283,16 +291,10 @@ class Checker:
         emit.status.append(_STATUS_INDEX[status])
         emit.offsets.append(offset)
         emit.lengths.append(length)
-        size = 0
-        if obj is not None:
-            try:
-                data = canonical(obj, self.strip_unknown)
-            except (JSONEncodeError, TypeError):
-                pass  # no canonical form (the emit pass quarantines the line and says why)
-            else:
-                spilled.append(data)
-                size = len(data)
-        emit.canonical.append(size)
+        data = _canonical_or_none(obj, self.strip_unknown) if obj is not None else None
+        if data is not None:
+            spilled.append(data)
+        emit.canonical.append(0 if data is None else len(data))  # 0: the emit pass quarantines it, saying why
 
     def _spill(self, spilled: list[bytes]) -> str:
         assert self.emit_dir is not None
