@@ -244,3 +244,44 @@ def real_data() -> Path:
 def clean_file(tmp_path: Path) -> Path:
     """Ten valid records: the gate passes (LIM004 is only a warning)."""
     return write_jsonl(tmp_path / "train.jsonl", [Records.good(i) for i in range(10)])
+
+
+def family_dataset(root: Path) -> tuple[Path, Path, Path]:
+    """(train, validation, eval) with findings of every rule family that runs offline (FMT, SCH,
+    STR, TOK, LIM, DUP, LEAK; MED needs Cloud Storage): real OASST conversations plus broken lines."""
+    train = [json.loads(line) for line in (OASST / "train.jsonl").read_text(encoding="utf-8").splitlines()[:60]]
+    validation = [json.loads(line) for line in
+                  (OASST / "validation.jsonl").read_text(encoding="utf-8").splitlines()[:6]]
+    near = json.loads(json.dumps(train[1]))
+    near["contents"][-1]["parts"][0]["text"] = near["contents"][-1]["parts"][0]["text"].replace(" the ", " a ", 1)
+    conflict = Records.good(3)
+    conflict["contents"][1]["parts"][0]["text"] = "It is blue because the ocean reflects onto the sky."
+    empty_answer = Records.good(5)
+    empty_answer["contents"][1]["parts"][0]["text"] = "..."
+    rows: list[Any] = [
+        *train,
+        train[0],  # DUP001
+        near,  # DUP002
+        Records.good(3), conflict,  # DUP003
+        Records.model_twice(1),  # STR002
+        Records.number_text(2),  # SCH001
+        empty_answer,  # TOK003
+        {"contents": [{"role": "user", "parts": [{"text": "Nobody answers this question, do they?"}]}]},  # STR003
+        b'{"contents": [{"role": "user", "parts": [{"text": "broken"}]}',  # FMT001
+        b"",  # FMT005
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},  # SCH003
+    ]
+    paths = (write_jsonl(root / "train.jsonl", rows),
+             write_jsonl(root / "validation.jsonl", [*validation, train[10]]),  # LEAK001
+             write_jsonl(root / "heldout.jsonl", [train[20]]))  # LEAK001 from an eval set
+    return paths
+
+
+@pytest.fixture(scope="session")
+def family_report(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A `Report` of `family_dataset`: findings from every offline rule family, duplicates,
+    leakage, token statistics and record texts; the gate fails."""
+    import sftgate
+
+    train, validation, heldout = family_dataset(tmp_path_factory.mktemp("family"))
+    return sftgate.check(train, validation=validation, eval_sets=[heldout], workers=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import json
 from pathlib import Path
@@ -64,7 +65,8 @@ def test_check_returns_a_report(tmp_path, records, write_jsonl):
     assert data["profile"]["target"] == "gemini-2.0-flash"
     assert {"code": "STR002", "severity": "error", "message": finding.message, "source": str(train), "line": 2,
             "pointer": "/contents/2", "column": None, "hint": finding.hint,
-            "related": None, "similarity": None} in data["findings"]
+            "related": None, "similarity": None, "fingerprint": finding.fingerprint} in data["findings"]
+    assert finding.fingerprint == hashlib.blake2b(train.read_bytes().splitlines()[1], digest_size=8).hexdigest()
 
 
 def test_check_passing_report(oasst):

@@ -102,12 +102,13 @@ def test_json_renders_the_same_report(validate_report):
     validate_report(data)
     assert data == json.loads(json.dumps(report.to_dict()))
     assert list(data) == ["report_version", "tool", "started_at", "duration_s", "workers", "profile", "inputs",
-                          "gate", "summary", "rules", "findings", "duplicates", "leakage", "split", "tokens"]
+                          "gate", "summary", "rules", "findings", "duplicates", "leakage", "split", "tokens",
+                          "suppressed", "examples"]
     assert data["tool"] == {"name": "sftgate", "version": "9.9.9"}
     assert data["summary"] == {"findings": 8, "listed": 5, "by_severity": {"info": 1, "warning": 1, "error": 6}}
     assert data["findings"][2] == {"code": "FMT009", "severity": "error", "message": "NUL byte at column 31",
                                    "source": "train.jsonl", "line": 3, "pointer": None, "column": 31, "hint": None,
-                                   "related": None, "similarity": None}
+                                   "related": None, "similarity": None, "fingerprint": None}
     assert data["inputs"][0]["accounting"] == {"invalid_record": 1, "nul_byte": 1, "valid": 2}  # sorted keys
     assert data["gate"]["passed"] is False and data["gate"]["fail_on"] == "error"
 

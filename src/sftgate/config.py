@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from sftgate._resources import builtin_profiles, data_dir, load_schema
+from sftgate.baseline import Baseline, Suppressor, check_waiver_codes, waivers
 from sftgate.errors import ConfigError, UsageError
 from sftgate.model import Action, Severity
 from sftgate.rules import REGISTRY
@@ -42,6 +43,7 @@ class Profile:
     data: Mapping[str, Any]  # the merged mapping, as the report shows it
     rules: Mapping[str, RuleSetting]  # every registered rule code
     selected: frozenset[str]  # the codes that run
+    suppress: Suppressor = Suppressor()  # the profile's waivers and the run's baseline (sftgate.baseline)
 
     @property
     def target(self) -> str:
@@ -103,7 +105,7 @@ class Profile:
     def __reduce__(self) -> tuple[Any, ...]:
         # Profiles travel to worker processes; mapping proxies do not pickle, plain dicts do.
         rules = {c: (s.severity.value, s.action.value, s.enabled) for c, s in self.rules.items()}
-        return (_rebuild, (self.name, self.files, _plain(self.data), rules, sorted(self.selected)))
+        return (_rebuild, (self.name, self.files, _plain(self.data), rules, sorted(self.selected), self.suppress))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -151,9 +153,11 @@ def load_profile(
     source = rules_file if rules_file is not None else profile
     settings = _rule_settings(merged.get("rules", {}), str(source))
     select_list = list(select) if select is not None else list(merged.get("select", []))
-    ignore_list = list(merged.get("ignore", [])) + list(ignore or [])
+    ignored = list(merged.get("ignore", []))
+    ignore_list = [c for c in ignored if isinstance(c, str)] + list(ignore or [])
     _check_codes(select_list, f"{source}: select" if select is None else "--select")
-    _check_codes(list(merged.get("ignore", [])), f"{source}: ignore")
+    _check_codes([c for c in ignored if isinstance(c, str)], f"{source}: ignore")
+    check_waiver_codes(ignored, REGISTRY, str(source))
     _check_codes(list(ignore or []), "--ignore")
     selected = _select(settings, select_list, ignore_list)
     return Profile(
@@ -162,7 +166,13 @@ def load_profile(
         data=_freeze(merged),
         rules=MappingProxyType(settings),
         selected=frozenset(selected),
+        suppress=Suppressor(waivers=waivers(ignored)),
     )
+
+
+def with_baseline(profile: Profile, baseline: Baseline | None) -> Profile:
+    """`profile` whose runs also leave out the findings recorded in `baseline`."""
+    return replace(profile, suppress=Suppressor(waivers=profile.suppress.waivers, baseline=baseline))
 
 
 def override(profile: Profile, changes: Mapping[str, Any]) -> Profile:
@@ -343,12 +353,13 @@ def parse_codes(text: str | None) -> list[str] | None:
 
 
 def _rebuild(name: str, files: tuple[str, ...], data: dict[str, Any],
-             rules: dict[str, tuple[str, str, bool]], selected: list[str]) -> Profile:
+             rules: dict[str, tuple[str, str, bool]], selected: list[str], suppress: Suppressor) -> Profile:
     return Profile(
         name=name,
         files=files,
         data=_freeze(data),
         rules=MappingProxyType({c: RuleSetting(Severity(s), Action(a), e) for c, (s, a, e) in rules.items()}),
         selected=frozenset(selected),
+        suppress=suppress,
     )
 

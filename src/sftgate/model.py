@@ -70,6 +70,7 @@ class Finding:
     hint: str | None = None
     related: str | None = None  # `path:line` of the record this one duplicates or leaks from
     similarity: float | None = None  # measured similarity to `related`
+    fingerprint: str | None = None  # of the line's bytes (16 hex digits): finds the record again after lines move
 
     @property
     def location(self) -> str:
@@ -95,7 +96,18 @@ class Finding:
             "hint": self.hint,
             "related": self.related,
             "similarity": self.similarity,
+            "fingerprint": self.fingerprint,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """The inverse of `to_dict` (a saved JSON report's findings)."""
+        return cls(
+            code=data["code"], severity=Severity(data["severity"]), message=data["message"],
+            source=data["source"], line=data.get("line"), pointer=data.get("pointer"), column=data.get("column"),
+            hint=data.get("hint"), related=data.get("related"), similarity=data.get("similarity"),
+            fingerprint=data.get("fingerprint"),
+        )
 
 
 class Origin(NamedTuple):

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from orjson import OPT_APPEND_NEWLINE, OPT_SORT_KEYS, JSONDecodeError, JSONEncodeError, dumps, loads
 
+from sftgate.baseline import fingerprint
 from sftgate.config import Profile
 from sftgate.engine.features import (
     DedupSettings,
@@ -105,6 +106,8 @@ class ChunkResult:
     last_end: int = NEWLINE  # how the chunk's last line ended (NEWLINE, EOF or BROKEN)
     media_records: int = 0
     record_lines: array = field(default_factory=lambda: array("q"))
+    record_fingerprints: bytearray = field(default_factory=bytearray)  # 8 bytes per record (baseline.fingerprint)
+    suppressed: Counter[tuple[str, str]] = field(default_factory=Counter)  # (waiver|baseline, code) -> findings left out
     media_resolution: bytearray = field(default_factory=bytearray)  # MEDIA_RESOLUTIONS index
     has_system: bytearray = field(default_factory=bytearray)
     # Dataset-rule features: a chunk's FeatureChunk; once merged, the file's FeatureTable.
@@ -126,6 +129,8 @@ class ChunkResult:
         _extend_rebased(self.drop_lines, chunk.drop_lines, base)
         _extend_rebased(self.fix_lines, chunk.fix_lines, base)
         _extend_rebased(self.record_lines, chunk.record_lines, base)
+        self.record_fingerprints.extend(chunk.record_fingerprints)
+        self.suppressed.update(chunk.suppressed)
         self.media_resolution.extend(chunk.media_resolution)
         self.has_system.extend(chunk.has_system)
         self.media_records += chunk.media_records
@@ -186,6 +191,7 @@ class Checker:
         self.selected = profile.selected
         self.fail_rank = profile.fail_on.rank
         self.cap = profile.max_findings_per_rule
+        self.suppress = profile.suppress or None
         self.max_line = profile.format["max_line_bytes"]
         self.validator = example_validator()
         self.features = FeatureBuilder(DedupSettings.from_profile(profile.dedup)) if features else None
@@ -212,6 +218,7 @@ class Checker:
             # diagnoses (NUL, bad UTF-8, blank, non-JSON) except a trailing CR, which is JSON
             # whitespace; a BOM (line 1 only) and a truncated last line take the slow path.
             obj = None
+            mark = fingerprint(data) if data is not None else b"\0" * 8
             if data is not None and end != BROKEN and (offset or not starts_file):
                 try:
                     obj = loads(data)
@@ -219,7 +226,7 @@ class Checker:
                     pass
             if type(obj) is dict:
                 status, crlf = LineStatus.VALID, data.endswith(b"\r")
-                found = self._check_object(obj, new_tuple(Origin, (source, number, offset, length)), out)
+                found = self._check_object(obj, new_tuple(Origin, (source, number, offset, length)), out, mark)
             elif end == BROKEN:
                 status, crlf = LineStatus.TRUNCATED, False
                 found = [TruncatedInput.finding(source, number, "input ends in the middle of this line",
@@ -230,13 +237,13 @@ class Checker:
                     max_line_bytes=self.max_line,
                 )
                 if obj is not None:
-                    found += self._check_object(obj, Origin(source, number, offset, length), out)
+                    found += self._check_object(obj, Origin(source, number, offset, length), out, mark)
             if crlf:
                 out.crlf_lines += 1
                 if out.first_crlf_line is None:
                     out.first_crlf_line = number
             if found:
-                status = self._record(out, number, status, found)
+                status = self._record(out, number, status, found, mark.hex() if data is not None else None)
             else:
                 out.status[status.value] += 1
             if emit is not None:
@@ -251,7 +258,7 @@ class Checker:
             out.tokens, self.meter.columns = self.meter.columns, TokenColumns()
         return out
 
-    def _check_object(self, obj: dict[str, Any], origin: Origin, out: ChunkResult) -> list[Finding]:
+    def _check_object(self, obj: dict[str, Any], origin: Origin, out: ChunkResult, mark: bytes) -> list[Finding]:
         found: list[Finding] = []
         ctx = self.ctx
         foreign = detect_foreign(obj) if self.foreign_on and "contents" not in obj else None
@@ -274,6 +281,7 @@ class Checker:
         for rule in rules:
             found.extend(rule.check(example, ctx))
         out.record_lines.append(origin.line)
+        out.record_fingerprints += mark
         if self.features is not None:
             self.features.add(example)
         if self.meter is not None:
@@ -303,7 +311,8 @@ class Checker:
             fh.writelines(spilled)
         return path
 
-    def _record(self, out: ChunkResult, number: int, status: LineStatus, found: list[Finding]) -> LineStatus:
+    def _record(self, out: ChunkResult, number: int, status: LineStatus, found: list[Finding],
+                mark: str | None) -> LineStatus:
         worst = -1
         is_error = False
         drop = fix = False
@@ -311,11 +320,13 @@ class Checker:
             code = finding.code
             if code not in self.selected:
                 continue
+            finding = replace(finding, severity=self.severity[code], fingerprint=mark)
+            if self.suppress is not None and (why := self.suppress.why(finding)) is not None:
+                out.suppressed[why, code] += 1
+                continue
             drop = drop or code in self.drops
             fix = fix or code in self.fixes
-            severity = self.severity[code]
-            if severity is not finding.severity:
-                finding = replace(finding, severity=severity)
+            severity = finding.severity
             out.counts[code] += 1
             if out.counts[code] <= self.cap:
                 out.findings.append(finding)

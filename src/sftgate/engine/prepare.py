@@ -107,6 +107,7 @@ def prepare(
     max_shard_bytes: int | None = None,
     max_shard_examples: int | None = None,
     verify_media: bool = False,
+    baseline: str | os.PathLike[str] | None = None,
 ) -> Prepared:
     """Check `train` (and `validation`, or plan a split with `split_validation`; eval sets are
     checked for leakage only), then write to `out` (a directory or `gs://bucket/prefix`):
@@ -117,7 +118,8 @@ def prepare(
     manifest, is resumed). The gate still applies: the outputs are written when it fails, the
     manifest says so, and `Prepared.exit_code` is 1. `verify_media` checks the gs:// media
     against Cloud Storage (see `check`): records whose media is missing or too large go to the
-    quarantine. Raises `SftgateError` for usage errors.
+    quarantine. `baseline` leaves out the findings it recorded (see `check`): they neither
+    fail the gate nor drop or fix a record. Raises `SftgateError` for usage errors.
     """
     resolved = load_profile(profile, rules_file=rules, select=select, ignore=ignore)
     settings = OutputSettings.from_profile(resolved, max_shard_bytes, max_shard_examples)
@@ -129,7 +131,7 @@ def prepare(
                 train, validation=validation, eval_sets=eval_sets, profile=resolved, workers=workers,
                 split_validation=split_validation, seed=seed, stratify_by=stratify_by, tokenizer=tokenizer,
                 exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
-                verify_media=verify_media, emit_dir=spill,
+                verify_media=verify_media, baseline=baseline, emit_dir=spill,
             )
             written = _Emitter(execution.profile, settings, destination, seed).run(execution.runs)
         report = execution.report

@@ -22,7 +22,8 @@ import orjson
 from sftgate._version import __version__
 from sftgate.analysis import tokenizers
 from sftgate.analysis.unionfind import components
-from sftgate.config import DEFAULT_PROFILE, Profile, load_profile, override
+from sftgate.baseline import Baseline
+from sftgate.config import DEFAULT_PROFILE, Profile, load_profile, override, with_baseline
 from sftgate.engine import media
 from sftgate.engine.features import (
     DedupSettings,
@@ -42,6 +43,7 @@ from sftgate.engine.split import (
 )
 from sftgate.errors import SftgateError, UsageError
 from sftgate.formats import to_example
+from sftgate.formats.gemini import display_text
 from sftgate.formats.prompts import prompt_json
 from sftgate.io.reader import BROKEN, NEWLINE
 from sftgate.io.sources import Source, open_source
@@ -74,6 +76,7 @@ def check(
     epochs: Sequence[int] | None = None,
     price_per_million: float | None = None,
     verify_media: bool = False,
+    baseline: PathLike | None = None,
 ) -> Report:
     """Check a training file (and a validation file, and eval sets) against a profile; return
     the `Report`.
@@ -87,6 +90,8 @@ def check(
     `verify_media` asks Cloud Storage whether every `gs://` fileUri of the training and
     validation files exists and is within the target's size limit (the MED rules; http(s)
     URIs are not fetched); without it nothing touches the network but gs:// inputs.
+    `baseline` (a file `--write-baseline` wrote) leaves out the findings it recorded: the
+    report counts them under `suppressed`, and the gate does not see them.
 
     Raises `SftgateError` (exit code 2 on the command line) for what stops the run from
     starting: a missing input, an invalid rules file, a bad option. Problems inside the files
@@ -96,7 +101,7 @@ def check(
         train, validation=validation, eval_sets=eval_sets, profile=profile, rules=rules, select=select,
         ignore=ignore, workers=workers, split_validation=split_validation, seed=seed, stratify_by=stratify_by,
         tokenizer=tokenizer, exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
-        verify_media=verify_media,
+        verify_media=verify_media, baseline=baseline,
     ).report
 
 
@@ -107,6 +112,7 @@ class Execution:
     report: Report
     profile: Profile
     runs: list[_FileRun]
+    findings: list[Finding] = field(default_factory=list)  # every finding, uncapped (with all_findings)
 
 
 def execute(
@@ -127,10 +133,14 @@ def execute(
     epochs: Sequence[int] | None = None,
     price_per_million: float | None = None,
     verify_media: bool = False,
+    baseline: PathLike | None = None,
     emit_dir: str | None = None,
+    all_findings: bool = False,
 ) -> Execution:
     """`check`, keeping the runs; with `emit_dir`, the training and validation passes keep
-    what `prepare` needs to write their lines again (canonical records spilled there)."""
+    what `prepare` needs to write their lines again (canonical records spilled there); with
+    `all_findings`, `Execution.findings` holds every finding, not only those the report lists
+    (what `--write-baseline` records)."""
     started = datetime.now(UTC)
     clock = time.perf_counter()
     if workers is not None and workers < 1:
@@ -141,6 +151,11 @@ def execute(
         resolved = load_profile(profile, rules_file=rules, select=select, ignore=ignore)
     if tokenizer is not None:
         resolved = override(resolved, {"tokens": {"tokenizer": tokenizer}})
+    if baseline is not None:
+        resolved = with_baseline(resolved, Baseline.load(baseline))
+    shown, listed_cap = resolved, resolved.max_findings_per_rule
+    if all_findings:
+        resolved = override(resolved, {"report": {"max_findings_per_rule": _UNCAPPED}})
     if epochs is not None and any(int(e) < 1 for e in epochs):
         raise UsageError(f"epochs must be at least 1, not {min(epochs)}")
     if price_per_million is not None and not 0 <= price_per_million < float("inf"):
@@ -164,6 +179,7 @@ def execute(
 
     runs: list[_FileRun] = []
     leakage = split_report = None
+    examples: dict[str, str] = {}
     with _worker_errors(), LocalExecutor(resolved, n_workers) as executor:
         try:
             if any(executor.uses_pool(source) for source, _, _ in inputs):
@@ -177,6 +193,7 @@ def execute(
                 leakage = _leakage(runs, resolved, executor)
             if plan_split is not None and runs[0].table is not None:
                 split_report = runs[0].split_plan = _split(runs[0], resolved, plan_split, executor)
+            examples = _examples(runs, leakage, resolved)
         finally:
             for run in runs:
                 if run.table is not None:
@@ -188,7 +205,9 @@ def execute(
     counts = sum((run.counts for run in runs), Counter())
     failing = sum(len(run.failing) for run in runs)
     file_findings = sum(run.whole_file for run in runs)
-    findings = _cap(sorted(findings, key=_order([s.path for s in summaries])), resolved.max_findings_per_rule)
+    findings = sorted(findings, key=_order([s.path for s in summaries]))
+    everything = findings if all_findings else []
+    findings = _cap(findings, listed_cap)
     total_lines = sum(s.lines for s in summaries)
     gate = _gate(resolved, failing, total_lines, file_findings)
     listed = Counter(f.code for f in findings)
@@ -203,7 +222,7 @@ def execute(
         tool_version=__version__,
         started_at=started.isoformat(timespec="seconds"),
         duration_s=time.perf_counter() - clock,
-        profile=resolved.to_dict(),
+        profile=shown.to_dict(),
         inputs=summaries,
         rules=rule_summaries,
         findings=findings,
@@ -217,8 +236,96 @@ def execute(
                               tokenizer=counter.describe(resolved.target), epochs=epochs,
                               price_per_million=price_per_million),
         media=media_summary,
+        suppressed=_suppressed(runs, resolved),
+        examples=examples,
     )
-    return Execution(report=report, profile=resolved, runs=runs)
+    return Execution(report=report, profile=resolved, runs=runs, findings=everything)
+
+
+_UNCAPPED = 1 << 62
+
+
+def _suppressed(runs: list[_FileRun], profile: Profile) -> dict | None:
+    """The report's `suppressed` section: what waivers and the baseline left out, per rule."""
+    suppress = profile.suppress
+    if not suppress:
+        return None
+    counts = sum((run.suppressed for run in runs), Counter())
+
+    def by_code(kind: str | None) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for (why, code), n in counts.items():
+            if kind is None or why == kind:
+                out[code] += n
+        return dict(sorted(out.items()))
+
+    base = suppress.baseline
+    return {
+        "findings": sum(counts.values()),
+        "by_code": by_code(None),
+        "waivers": {"entries": [w.to_dict() for w in suppress.waivers],
+                    "findings": sum(by_code("waiver").values()), "by_code": by_code("waiver")},
+        "baseline": None if base is None else {
+            "file": base.path, "entries": len(base), "findings": sum(by_code("baseline").values()),
+            "by_code": by_code("baseline"),
+        },
+    }
+
+
+def _examples(runs: list[_FileRun], leakage: dict | None, profile: Profile) -> dict[str, str]:
+    """The text of the records the report's duplicate clusters and leak pairs list first:
+    a cluster's survivor and first member, a leaking record and its first training match."""
+    limit, chars = int(profile.data["report"]["max_examples"]), int(profile.data["report"]["max_example_chars"])
+    wanted: list[str] = []
+    for run in runs:
+        for cluster in (run.duplicates or {}).get("listed_clusters", []):
+            wanted += [cluster["survivor"], cluster["members"][0]["record"]] if cluster["members"] else []
+    for side in (leakage or {}).get("sets", []):
+        for leak in side["listed"]:
+            wanted += [leak["record"], leak["matches"][0]["record"]] if leak["matches"] else [leak["record"]]
+    wanted = list(dict.fromkeys(wanted))[:limit]
+    if not wanted:
+        return {}
+    by_source = {run.source.name: run for run in runs}
+    places: dict[str, list[tuple[int, int, str]]] = {}
+    for where in wanted:
+        name, _, line = where.rpartition(":")
+        run = by_source.get(name)
+        if run is None or run.table is None or not line.isdigit():
+            continue
+        i = int(np.searchsorted(run.lines, int(line)))
+        if i < len(run.lines) and run.lines[i] == int(line):
+            offset, length = int(run.table.column("offset")[i]), int(run.table.column("length")[i])
+            places.setdefault(name, []).append((offset, length, where))
+    texts: dict[str, str] = {}
+    for name, wanted_here in places.items():
+        run = by_source[name]
+        prompts = run.split == "eval" and _is_prompt_list(run.source)
+        for where, data in _read_records(run.source, wanted_here):
+            try:
+                obj = orjson.loads(prompt_json(data) if prompts else data)
+            except orjson.JSONDecodeError:
+                obj = data.decode("utf-8", "replace")
+            texts[where] = display_text(obj, chars)
+    return {where: texts[where] for where in wanted if where in texts}
+
+
+def _read_records(source: Source, places: list[tuple[int, int, str]]) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of some lines, given as (offset, length, name), in one pass over the source."""
+    with source.open() as stream:
+        position = 0
+        for offset, length, where in sorted(places):
+            if source.seekable:
+                stream.seek(offset)
+            else:
+                while position < offset:
+                    got = stream.read(min(offset - position, 1 << 20))
+                    if not got:
+                        return
+                    position += len(got)
+            data = stream.read(length)
+            position = offset + len(data)
+            yield where, data
 
 
 def _eval_name(source: Source, taken: set[str]) -> str:
@@ -267,14 +374,22 @@ class _FileRun:
     tokens: dict | None = None  # token statistics (training and validation files)
     emits: list = field(default_factory=list)  # for `prepare`: (lines before, passes.EmitChunk) per chunk
     split_plan: dict | None = None  # the training run's planned validation split
+    fingerprints: bytes = b""  # 8 bytes per record (baseline.fingerprint), aligned with `lines`
+    suppressed: Counter[tuple[str, str]] = field(default_factory=Counter)  # (waiver|baseline, code) -> findings
 
     def add(self, found: Iterable[Finding]) -> None:
-        """Findings of file and dataset rules: stamped with the profile's severity and counted."""
+        """Findings of file and dataset rules: stamped with the profile's severity and the
+        record's fingerprint, checked against waivers and the baseline, and counted."""
         profile = self.profile
+        suppress = profile.suppress or None
         for finding in found:
             if finding.code not in profile.selected:
                 continue
-            finding = replace(finding, severity=profile.severity(finding.code))
+            finding = replace(finding, severity=profile.severity(finding.code),
+                              fingerprint=finding.fingerprint or self.fingerprint(finding.line))
+            if suppress is not None and (why := suppress.why(finding)) is not None:
+                self.suppressed[why, finding.code] += 1
+                continue
             self.findings.append(finding)
             self.counts[finding.code] += 1
             if finding.severity.at_least(profile.fail_on):
@@ -282,6 +397,15 @@ class _FileRun:
                     self.whole_file += 1
                 else:
                     self.failing.add(finding.line)
+
+    def fingerprint(self, line: int | None) -> str | None:
+        """The fingerprint of the record on `line` (None: not a record, or no line)."""
+        if line is None:
+            return None
+        i = int(np.searchsorted(self.lines, line))
+        if i >= len(self.lines) or self.lines[i] != line:
+            return None
+        return self.fingerprints[8 * i:8 * i + 8].hex()
 
 
 def _check_one(executor: LocalExecutor, source: Source, split: str, name: str, profile: Profile,
@@ -308,7 +432,8 @@ def _check_one(executor: LocalExecutor, source: Source, split: str, name: str, p
                    lines=np.frombuffer(result.record_lines, dtype=np.int64),
                    findings=list(result.findings), counts=Counter(result.counts), failing=set(result.failing_lines),
                    emits=result.emits, drop_lines=np.frombuffer(result.drop_lines, dtype=np.int64),
-                   fix_lines=np.frombuffer(result.fix_lines, dtype=np.int64))
+                   fix_lines=np.frombuffer(result.fix_lines, dtype=np.int64),
+                   fingerprints=bytes(result.record_fingerprints), suppressed=Counter(result.suppressed))
     if result.tokens is not None:
         run.tokens = {"split": split, "source": source.name,
                       **summarise(result.tokens, TokenSettings.from_profile(profile), sample_rate=token_sample)}

@@ -66,3 +66,39 @@ def to_example(obj: dict[str, Any], origin: Origin) -> Example:
         shape=frozenset(shape),
         last_model_index=last_model,
     )
+
+
+def display_text(obj: Any, limit: int) -> str:
+    """A record for people to read: the system instruction and each turn as a `role: text`
+    paragraph, non-text parts named in brackets; cut at `limit` characters. Tolerates any
+    JSON value (a record that broke the schema is shown as far as it can be)."""
+    if not isinstance(obj, dict):
+        return _cut(str(obj), limit)
+    out = []
+    system = obj.get("systemInstruction", obj.get("system_instruction"))
+    if isinstance(system, dict):
+        out.append("system: " + _parts_text(system.get("parts")))
+    contents = obj.get("contents")
+    for turn in contents if isinstance(contents, list) else ():
+        if isinstance(turn, dict):
+            out.append(f"{turn.get('role') or 'user'}: {_parts_text(turn.get('parts'))}")
+    return _cut("\n\n".join(out), limit)
+
+
+def _parts_text(parts: Any) -> str:
+    texts = []
+    for part in parts if isinstance(parts, list) else ():
+        if not isinstance(part, dict):
+            continue
+        if isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif isinstance(part.get("fileData"), dict):
+            data = part["fileData"]
+            texts.append(f"[fileData {data.get('mimeType', '')} {data.get('fileUri', '')}]".replace("  ", " "))
+        else:
+            texts.append(f"[{next(iter(part), 'part')}]")
+    return "\n".join(texts)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"

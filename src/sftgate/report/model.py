@@ -12,7 +12,7 @@ from typing import Any
 
 from sftgate.model import Finding, Severity
 
-REPORT_VERSION = "1.4"
+REPORT_VERSION = "1.5"
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,8 @@ class Report:
     split: dict[str, Any] | None = None  # --split-validation: the planned split
     tokens: dict[str, Any] | None = None  # token statistics, billing estimate, advice (rules.advice)
     media: dict[str, Any] | None = None  # --verify-media: what Cloud Storage said (rules.media.summary)
+    suppressed: dict[str, Any] | None = None  # findings left out by waivers and the baseline (sftgate.baseline)
+    examples: dict[str, str] = field(default_factory=dict)  # `path:line` -> the text of records the sections name
 
     @property
     def exit_code(self) -> int:
@@ -140,4 +142,36 @@ class Report:
             "tokens": self.tokens,
             # Since 1.4, and only with --verify-media: reports without it keep their 1.3 keys.
             **({"media": self.media} if self.media is not None else {}),
+            # Since 1.5.
+            "suppressed": self.suppressed,
+            "examples": self.examples,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """A report saved as JSON (`--report-json`), back as the object every emitter renders.
+        Reports of every 1.x version load; keys a version did not have get their empty value."""
+        version = str(data.get("report_version", ""))
+        if not version.startswith("1."):
+            raise ValueError(f"report_version {version or '(none)'} is not one this sftgate reads (1.x)")
+        return cls(
+            tool_version=data["tool"]["version"],
+            started_at=data["started_at"],
+            duration_s=float(data["duration_s"]),
+            profile=data["profile"],
+            inputs=[InputSummary(**{k: i.get(k) for k in InputSummary.__dataclass_fields__})
+                    for i in data["inputs"]],
+            rules=[RuleSummary(r["code"], r["name"], Severity(r["severity"]), r["count"], r["listed"])
+                   for r in data["rules"]],
+            findings=[Finding.from_dict(f) for f in data["findings"]],
+            gate=Gate(**{**data["gate"], "fail_on": Severity(data["gate"]["fail_on"])}),
+            workers=int(data["workers"]),
+            severity_counts=dict(data["summary"]["by_severity"]),
+            duplicates=data.get("duplicates") or [],
+            leakage=data.get("leakage"),
+            split=data.get("split"),
+            tokens=data.get("tokens"),
+            media=data.get("media"),
+            suppressed=data.get("suppressed"),
+            examples=data.get("examples") or {},
+        )
