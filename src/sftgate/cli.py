@@ -34,8 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Stream the file(s), run every enabled rule, print findings, "
                                        "exit 0 (passed), 1 (gate failed) or 2 (usage error).")
     _run_options(check)
-    check.add_argument("--report-json", metavar="FILE", help="write the JSON report to FILE")
-    check.add_argument("--format", choices=EMITTERS, default="text", help="what to print on stdout")
+    check.add_argument("--format", choices=EMITTERS, default="text",
+                       help="what to print on stdout: text (default), json, markdown, junit, sarif or github "
+                            "(workflow annotations)")
+    _report_options(check)
+    check.add_argument("--write-baseline", metavar="FILE",
+                       help="record every finding of this run in FILE (exit 0); later runs with --baseline FILE "
+                            "fail only on new findings")
     _print_options(check)
 
     prepare = sub.add_parser("prepare", help="check, clean, split and write Vertex-ready files",
@@ -55,7 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
                          help="at most N examples per training shard (default: no limit)")
     prepare.add_argument("--format", choices=("text", "json"), default="text",
                          help="what to print on stdout: the findings and a summary, or the manifest")
+    _report_options(prepare)
     _print_options(prepare)
+
+    report = sub.add_parser("report", help="render a saved JSON report again, in any format",
+                            description="Read a report written by --report-json (or the report.json of a "
+                                        "`prepare` output directory) and render it: on stdout with --format, "
+                                        "to files with --html, --report-sarif, --report-junit, --summary-md. "
+                                        "Exit 0 or 1 as the saved gate says, 2 on errors.")
+    report.add_argument("saved", metavar="REPORT.json", help="a JSON report, or a directory holding report.json")
+    report.add_argument("--format", choices=EMITTERS, default="text", help="what to print on stdout")
+    report.add_argument("--html", metavar="FILE", dest="report_html", help="write the HTML report to FILE")
+    report.add_argument("--report-sarif", metavar="FILE", help="write SARIF 2.1.0 to FILE")
+    report.add_argument("--report-junit", metavar="FILE", help="write JUnit XML to FILE")
+    report.add_argument("--summary-md", metavar="FILE", help="write the Markdown summary to FILE")
+    report.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    _print_options(report)
 
     rules = sub.add_parser("rules", help="list the rules, or explain one",
                            description="Without CODE: every rule with its code, name, default severity "
@@ -105,6 +125,23 @@ def _run_options(cmd: argparse.ArgumentParser) -> None:
                           "URIs are not fetched. Needs the gcs extra and read access to the buckets")
 
 
+def _report_options(cmd: argparse.ArgumentParser) -> None:
+    """Report files, the baseline and how much to say: options of `check` and `prepare`."""
+    cmd.add_argument("--report-json", metavar="FILE", help="write the JSON report to FILE")
+    cmd.add_argument("--report-html", metavar="FILE",
+                     help="write a self-contained HTML report (charts, clusters, leaks, every finding) to FILE")
+    cmd.add_argument("--report-sarif", metavar="FILE", help="write SARIF 2.1.0 to FILE (GitHub code scanning)")
+    cmd.add_argument("--report-junit", metavar="FILE", help="write JUnit XML to FILE: a test case per rule")
+    cmd.add_argument("--summary-md", metavar="FILE",
+                     help="write a Markdown summary to FILE (a pull-request comment, or $GITHUB_STEP_SUMMARY)")
+    cmd.add_argument("--baseline", metavar="FILE",
+                     help="leave out the findings recorded in FILE (by --write-baseline): only new ones count")
+    cmd.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress bar; with text output, print only the verdict line")
+    cmd.add_argument("-v", "--verbose", action="store_true",
+                     help="print each pass with its time and rate on stderr (instead of a progress bar)")
+
+
 def _print_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                      help="colour the text output (auto: on a terminal, unless NO_COLOR is set)")
@@ -119,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "prepare":
             return _prepare(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "rules":
             return _rules(args.code)
         if args.command == "profiles":
@@ -137,18 +176,89 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from sftgate.engine import check
-    from sftgate.report import json as json_report
-    from sftgate.report import text as text_report
+    from sftgate.engine.run import execute
 
-    report = check(args.train, **_run_arguments(args))
-    if args.report_json:
-        _write(Path(args.report_json), json_report.render(report))
-    if args.format == "json":
-        sys.stdout.buffer.write(json_report.render(report))
-        sys.stdout.flush()
-    else:
-        sys.stdout.write(text_report.render(report, color=_color(args), show_hints=not args.no_hints))
+    if args.write_baseline and args.baseline:
+        raise UsageError("--write-baseline records every finding; it cannot be combined with --baseline")
+    progress = _progress(args)
+    try:
+        execution = execute(args.train, all_findings=bool(args.write_baseline), progress=progress,
+                            **_run_arguments(args))
+    finally:
+        progress.close()
+    report = execution.report
+    _write_reports(report, args)
+    _print(report, args.format, args)
+    if args.write_baseline:
+        from sftgate import baseline
+
+        data = baseline.render(execution.findings)
+        _write(Path(args.write_baseline), data, what="the baseline")
+        entries = data.count(b'"code":')
+        print(f"sftgate: wrote {args.write_baseline}: {entries:,} baseline entries for "
+              f"{len(execution.findings):,} findings; run with --baseline {args.write_baseline} to fail only on "
+              "new ones", file=sys.stderr)
+        return 0
+    return report.exit_code
+
+
+def _progress(args: argparse.Namespace):
+    """Quiet: nothing. -v: a line per pass. A terminal outside CI: a bar. Otherwise nothing."""
+    from sftgate.engine import progress
+
+    if args.quiet:
+        return progress.Progress()
+    if args.verbose:
+        return progress.PassLog()
+    if sys.stderr.isatty() and not os.environ.get("CI"):
+        return progress.Bar()
+    return progress.Progress()
+
+
+def _write_reports(report, args: argparse.Namespace) -> None:
+    """The report files the options ask for, each by its emitter."""
+    for option, fmt in (("report_json", "json"), ("report_html", "html"), ("report_sarif", "sarif"),
+                        ("report_junit", "junit"), ("summary_md", "markdown")):
+        if getattr(args, option, None):
+            _write(Path(getattr(args, option)), _render(report, fmt, args, color=False))
+
+
+def _render(report, fmt: str, args: argparse.Namespace, *, color: bool) -> bytes:
+    import importlib
+
+    if fmt == "text":
+        from sftgate.report import text as text_report
+
+        return text_report.render(report, color=color, show_hints=not args.no_hints,
+                                  quiet=getattr(args, "quiet", False)).encode("utf-8")
+    out = importlib.import_module(f"sftgate.report.{fmt}").render(report)
+    return out if isinstance(out, bytes) else out.encode("utf-8")
+
+
+def _print(report, fmt: str, args: argparse.Namespace) -> None:
+    sys.stdout.buffer.write(_render(report, fmt, args, color=_color(args)))
+    sys.stdout.flush()
+
+
+def _report(args: argparse.Namespace) -> int:
+    from sftgate.report.model import Report
+
+    path = Path(args.saved)
+    if path.is_dir():
+        path = path / "report.json"
+    try:
+        import orjson
+
+        report = Report.from_dict(orjson.loads(path.read_bytes()))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such report") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the report ({exc.strerror or exc})") from None
+    except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        raise UsageError(f"{path}: not a sftgate JSON report ({detail})") from None
+    _write_reports(report, args)
+    _print(report, args.format, args)
     return report.exit_code
 
 
@@ -164,7 +274,7 @@ def _run_arguments(args: argparse.Namespace) -> dict:
         seed=args.seed, stratify_by=args.stratify_by, profile=args.profile, rules=args.rules,
         select=parse_codes(args.select), ignore=parse_codes(args.ignore), workers=args.workers,
         tokenizer=args.tokenizer, exact_tokens=args.exact_tokens, epochs=args.epochs,
-        price_per_million=args.price_per_million, verify_media=args.verify_media,
+        price_per_million=args.price_per_million, verify_media=args.verify_media, baseline=args.baseline,
     )
 
 
@@ -174,14 +284,20 @@ def _prepare(args: argparse.Namespace) -> int:
     from sftgate.engine.prepare import prepare
     from sftgate.report import text as text_report
 
-    done = prepare(args.train, out=args.out, overwrite=args.overwrite, max_shard_bytes=args.max_shard_bytes,
-                   max_shard_examples=args.max_shard_examples, **_run_arguments(args))
+    progress = _progress(args)
+    try:
+        done = prepare(args.train, out=args.out, overwrite=args.overwrite, max_shard_bytes=args.max_shard_bytes,
+                       max_shard_examples=args.max_shard_examples, progress=progress, **_run_arguments(args))
+    finally:
+        progress.close()
+    _write_reports(done.report, args)
     if args.format == "json":
         sys.stdout.buffer.write(orjson.dumps(done.manifest, option=orjson.OPT_INDENT_2) + b"\n")
         sys.stdout.flush()
     else:
-        sys.stdout.write(text_report.render(done.report, color=_color(args), show_hints=not args.no_hints))
-        sys.stdout.write(text_report.render_prepared(done.manifest))
+        _print(done.report, "text", args)
+        if not args.quiet:
+            sys.stdout.write(text_report.render_prepared(done.manifest))
     return done.exit_code
 
 
@@ -227,13 +343,13 @@ def _share_or_count(value: str) -> float:
     return number
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes, *, what: str = "the report") -> None:
     try:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
     except OSError as exc:
-        raise UsageError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+        raise UsageError(f"{path}: cannot write {what} ({exc.strerror or exc})") from None
 
 
 def _rules(code: str | None) -> int:

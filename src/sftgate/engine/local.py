@@ -23,6 +23,7 @@ import numpy as np
 from sftgate.config import Profile
 from sftgate.engine.features import FeatureTable, SliceSet, SpillSlice, TableSet
 from sftgate.engine.passes import Checker, ChunkResult
+from sftgate.engine.progress import Progress
 from sftgate.formats.prompts import prompt_lines
 from sftgate.io.reader import LineReader, plan_ranges
 from sftgate.io.sources import Source
@@ -62,7 +63,10 @@ def _checker(split: str, features: bool, token_sample: float, emit_dir: str | No
 
 def _check_range(source: Source, split: str, features: bool, token_sample: float, emit_dir: str | None,
                  start: int, end: int) -> ChunkResult:
-    checker = _checker(split, features, token_sample, emit_dir)
+    return _check_range_with(_checker(split, features, token_sample, emit_dir), source, start, end)
+
+
+def _check_range_with(checker: Checker, source: Source, start: int, end: int) -> ChunkResult:
     with source.open() as stream:
         reader = LineReader(stream, max_line_bytes=checker.max_line, start=start, end=end)
         return checker.check_lines(reader, source=source.name, starts_file=start == 0)
@@ -84,9 +88,10 @@ def _check_batch(source_name: str, split: str, features: bool, token_sample: flo
 class LocalExecutor:
     """Runs the check pass over files with up to `workers` processes."""
 
-    def __init__(self, profile: Profile, workers: int) -> None:
+    def __init__(self, profile: Profile, workers: int, progress: Progress | None = None) -> None:
         self.profile = profile
         self.workers = workers
+        self.progress = progress or Progress()
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> LocalExecutor:
@@ -124,17 +129,28 @@ class LocalExecutor:
         task = (split, features, token_sample, emit_dir)
         if self.uses_pool(source) and source.seekable and not prompts:
             for chunk in self._ranges(source, task):
-                result.merge(chunk, cap)
+                self._merge(result, chunk, cap)
             return result, None
         if self.uses_pool(source) and not prompts:
             broken = self._batches(source, task, result, cap)
             return result, broken
         checker = Checker(self.profile, split, features, token_sample, emit_dir)
+        if source.seekable and not prompts and source.size > CHUNK_BYTES:
+            # In this process, still by ranges: the progress bar moves, and results are the same.
+            with open(source.path, "rb") as stream:
+                ranges = plan_ranges(stream, source.size, CHUNK_BYTES)
+            for start, end in ranges:
+                self._merge(result, _check_range_with(checker, source, start, end), cap)
+            return result, None
         with source.open() as stream:
             reader = LineReader(stream, max_line_bytes=checker.max_line)
             lines = prompt_lines(reader) if prompts else reader
-            result.merge(checker.check_lines(lines, source=source.name, starts_file=True), cap)
+            self._merge(result, checker.check_lines(lines, source=source.name, starts_file=True), cap)
         return result, reader.broken
+
+    def _merge(self, result: ChunkResult, chunk: ChunkResult, cap: int) -> None:
+        result.merge(chunk, cap)
+        self.progress.advance(chunk.content_bytes, chunk.lines)
 
     def verify_edges(self, edges: np.ndarray, tokens: TokenSource, verification: Verification) -> np.ndarray:
         """`rules.dedup.verify_edges`, with blocks of edges spread over the worker processes.
@@ -173,9 +189,9 @@ class LocalExecutor:
                     in_flight.append(pool.submit(_check_batch, source.name, *task, batch, first))
                     batch, size, first = [], 0, False
                     while len(in_flight) > self.workers * 2:  # bound memory: at most 2 batches per worker
-                        result.merge(in_flight.popleft().result(), cap)
+                        self._merge(result, in_flight.popleft().result(), cap)
             if batch or first:
                 in_flight.append(pool.submit(_check_batch, source.name, *task, batch, first))
             while in_flight:
-                result.merge(in_flight.popleft().result(), cap)
+                self._merge(result, in_flight.popleft().result(), cap)
         return reader.broken

@@ -30,6 +30,7 @@ import orjson
 from sftgate._version import __version__
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
 from sftgate.engine.passes import STATUSES, Checker, canonical
+from sftgate.engine.progress import Progress
 from sftgate.engine.run import Execution, PathLike, _FileRun, execute
 from sftgate.errors import UsageError
 from sftgate.io import gcs
@@ -108,6 +109,7 @@ def prepare(
     max_shard_examples: int | None = None,
     verify_media: bool = False,
     baseline: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
 ) -> Prepared:
     """Check `train` (and `validation`, or plan a split with `split_validation`; eval sets are
     checked for leakage only), then write to `out` (a directory or `gs://bucket/prefix`):
@@ -131,9 +133,9 @@ def prepare(
                 train, validation=validation, eval_sets=eval_sets, profile=resolved, workers=workers,
                 split_validation=split_validation, seed=seed, stratify_by=stratify_by, tokenizer=tokenizer,
                 exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
-                verify_media=verify_media, baseline=baseline, emit_dir=spill,
+                verify_media=verify_media, baseline=baseline, emit_dir=spill, progress=progress,
             )
-            written = _Emitter(execution.profile, settings, destination, seed).run(execution.runs)
+            written = _Emitter(execution.profile, settings, destination, seed, progress).run(execution.runs)
         report = execution.report
         staged_report = destination.stage("report")
         staged_report.write(json_report.render(report))
@@ -143,6 +145,7 @@ def prepare(
         destination.publish_manifest(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     finally:
         destination.close()
+        (progress or Progress()).end_pass()
     return Prepared(report=report, manifest=manifest, published=published)
 
 
@@ -266,8 +269,10 @@ class _Reader:
 
 
 class _Emitter:
-    def __init__(self, profile: Profile, settings: OutputSettings, destination: Destination, seed: int) -> None:
+    def __init__(self, profile: Profile, settings: OutputSettings, destination: Destination, seed: int,
+                 progress: Progress | None = None) -> None:
         self.profile = profile
+        self.progress = progress or Progress()
         self.settings = settings
         self.destination = destination
         self.seed = seed
@@ -284,7 +289,9 @@ class _Emitter:
             self.validation = self.destination.stage("validation")
         for run in runs:
             if run.split in ("train", "validation"):
+                self.progress.phase(f"write {run.source.name}", run.stats.content_bytes)
                 self._emit(run)
+        self.progress.phase("publish")
         files = self.shards.close()
         if self.validation is not None:
             files.append(self.validation.close("validation.jsonl"))
@@ -339,6 +346,7 @@ class _Emitter:
             os.unlink(chunk.spill)
             pos = 0
             offsets, lengths = chunk.offsets, chunk.lengths
+            self.progress.advance(sum(lengths) + len(lengths), len(lengths))
             if len(offsets):
                 reader.window(offsets[0], offsets[-1] + lengths[-1])
             for i, code in enumerate(chunk.status):

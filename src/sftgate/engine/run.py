@@ -34,6 +34,7 @@ from sftgate.engine.features import (
 )
 from sftgate.engine.local import LocalExecutor, default_workers
 from sftgate.engine.passes import ChunkResult
+from sftgate.engine.progress import Progress
 from sftgate.engine.split import (
     SplitRequest,
     cluster_strata,
@@ -136,6 +137,7 @@ def execute(
     baseline: PathLike | None = None,
     emit_dir: str | None = None,
     all_findings: bool = False,
+    progress: Progress | None = None,
 ) -> Execution:
     """`check`, keeping the runs; with `emit_dir`, the training and validation passes keep
     what `prepare` needs to write their lines again (canonical records spilled there); with
@@ -180,7 +182,8 @@ def execute(
     runs: list[_FileRun] = []
     leakage = split_report = None
     examples: dict[str, str] = {}
-    with _worker_errors(), LocalExecutor(resolved, n_workers) as executor:
+    progress = progress or Progress()
+    with _worker_errors(), LocalExecutor(resolved, n_workers, progress) as executor:
         try:
             if any(executor.uses_pool(source) for source, _, _ in inputs):
                 executor.pool()  # start workers before the hashing threads exist
@@ -190,15 +193,20 @@ def execute(
                 runs.append(_check_one(executor, source, split, name, resolved, features, rate,
                                        None if split == "eval" else emit_dir))
             if leak_on:
+                progress.phase("leakage")
                 leakage = _leakage(runs, resolved, executor)
             if plan_split is not None and runs[0].table is not None:
+                progress.phase("validation split")
                 split_report = runs[0].split_plan = _split(runs[0], resolved, plan_split, executor)
             examples = _examples(runs, leakage, resolved)
         finally:
             for run in runs:
                 if run.table is not None:
                     run.table.close()
+    if verify_media:
+        progress.phase("media")
     media_summary = _media(runs, resolved) if verify_media else None
+    progress.end_pass()
 
     summaries = [run.summary for run in runs]
     findings = [f for run in runs for f in run.findings]
@@ -410,6 +418,7 @@ class _FileRun:
 
 def _check_one(executor: LocalExecutor, source: Source, split: str, name: str, profile: Profile,
                features: bool, token_sample: float, emit_dir: str | None) -> _FileRun:
+    executor.progress.phase(f"check {source.name}", source.size if source.compression is None else None)
     digest = _Sha256(source)
     if _is_json_array(source):
         result, broken = _count_only(source), None
@@ -445,6 +454,7 @@ def _check_one(executor: LocalExecutor, source: Source, split: str, name: str, p
     if isinstance(result.features, FeatureTable):
         run.table = result.features
         if split != "eval" and any(c.startswith("DUP") for c in profile.selected):
+            executor.progress.phase(f"duplicates {source.name}")
             analysis = run.dup_analysis = _duplicates(run, profile, executor, profile.selected)
             run.add(dedup.findings(analysis, RuleContext(profile=profile, split=split), profile.selected))
             run.duplicates = dedup.summary(analysis, split, profile.dedup["max_clusters"])

@@ -2,6 +2,6 @@
 
 from sftgate.report.model import Gate, InputSummary, Report, RuleSummary
 
-EMITTERS = ("text", "json")
+EMITTERS = ("text", "json", "markdown", "junit", "sarif", "github")  # --format; html only to a file
 
 __all__ = ["EMITTERS", "Gate", "InputSummary", "Report", "RuleSummary"]

@@ -151,6 +151,8 @@ class Report:
     def from_dict(cls, data: dict[str, Any]) -> Report:
         """A report saved as JSON (`--report-json`), back as the object every emitter renders.
         Reports of every 1.x version load; keys a version did not have get their empty value."""
+        if not isinstance(data, dict):
+            raise ValueError("the file holds no JSON object")
         version = str(data.get("report_version", ""))
         if not version.startswith("1."):
             raise ValueError(f"report_version {version or '(none)'} is not one this sftgate reads (1.x)")

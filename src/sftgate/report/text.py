@@ -30,8 +30,11 @@ class _Painter:
         return f"{_STYLE[style]}{text}{_RESET}" if self.color else text
 
 
-def render(report: Report, *, color: bool = False, show_hints: bool = True) -> str:
+def render(report: Report, *, color: bool = False, show_hints: bool = True, quiet: bool = False) -> str:
+    """The findings, the tables and the verdict; with `quiet`, the verdict line alone."""
     paint = _Painter(color)
+    if quiet:
+        return _verdict(report, paint) + "\n"
     out: list[str] = []
     current = None
     for finding in report.findings:
@@ -53,6 +56,7 @@ def render(report: Report, *, color: bool = False, show_hints: bool = True) -> s
     out.extend(_split(report))
     out.extend(_tokens(report))
     out.extend(_media(report))
+    out.extend(_suppressed(report))
     out.append(_verdict(report, paint))
     return "\n".join(out) + "\n"
 
@@ -188,6 +192,21 @@ def _bytes(n: int) -> str:
         if n >= scale:
             return f"{n / scale:,.1f} {unit}"
     return f"{n:,} B"
+
+
+def _suppressed(report: Report) -> list[str]:
+    s = report.suppressed
+    if s is None:
+        return []
+    parts = []
+    if s["waivers"]["entries"]:
+        parts.append(f"{s['waivers']['findings']:,} by {len(s['waivers']['entries'])} waiver(s) in the profile")
+    if s["baseline"] is not None:
+        b = s["baseline"]
+        parts.append(f"{b['findings']:,} by the baseline {b['file']} ({b['entries']:,} entries)")
+    codes = ", ".join(f"{code} {n:,}" for code, n in s["by_code"].items())
+    return [f"suppressed: {s['findings']:,} finding(s) left out of the gate: {'; '.join(parts)}"
+            + (f" ({codes})" if codes else "")]
 
 
 def _verdict(report: Report, paint: _Painter) -> str:
