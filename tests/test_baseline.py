@@ -195,3 +195,38 @@ def test_quiet_and_verbose(tmp_path, clean_file, run_cli):
     assert "sftgate: duplicates" in verbose.stderr
     plain = run_cli("check", clean_file, cwd=tmp_path)  # not a terminal: no progress output at all
     assert plain.stderr == ""
+
+
+def _stderr_on_a_terminal(args: list[str], cwd, env: dict[str, str]) -> tuple[int, bytes]:
+    """Run the CLI with stderr on a pseudo-terminal (stdout piped); (exit code, terminal bytes)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "sftgate", *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=slave, env={**os.environ, "TERM": "xterm", **env})
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return proc.wait(timeout=60), seen
+
+
+def test_progress_bar_on_a_terminal_only_outside_ci(tmp_path, clean_file):
+    name = clean_file.name  # relative: a long path would be shortened to fit the terminal
+    code, seen = _stderr_on_a_terminal(["check", name], tmp_path, {"CI": ""})
+    assert code == 0
+    assert f"check {name}".encode() in seen and b"lines" in seen
+    code, seen = _stderr_on_a_terminal(["check", name], tmp_path, {"CI": "true"})
+    assert code == 0 and seen == b""
+    code, seen = _stderr_on_a_terminal(["check", name, "--quiet"], tmp_path, {"CI": ""})
+    assert code == 0 and seen == b""
