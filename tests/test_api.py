@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import json
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import sftgate
+from sftgate.baseline import fingerprint
 
 DOCUMENTED = {
     "Action", "ConfigError", "Example", "Finding", "LineStatus", "Profile", "Report", "Severity",
@@ -66,7 +66,7 @@ def test_check_returns_a_report(tmp_path, records, write_jsonl):
     assert {"code": "STR002", "severity": "error", "message": finding.message, "source": str(train), "line": 2,
             "pointer": "/contents/2", "column": None, "hint": finding.hint,
             "related": None, "similarity": None, "fingerprint": finding.fingerprint} in data["findings"]
-    assert finding.fingerprint == hashlib.blake2b(train.read_bytes().splitlines()[1], digest_size=8).hexdigest()
+    assert finding.fingerprint == fingerprint(train.read_bytes().splitlines()[1]).hex()
 
 
 def test_check_passing_report(oasst):

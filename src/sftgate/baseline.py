@@ -18,26 +18,31 @@ see only what is left; the report's `suppressed` section counts what was left ou
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
+import struct
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
+from google_crc32c import value as crc32c
 
 from sftgate.errors import ConfigError, UsageError
 from sftgate.model import Finding
 
 BASELINE_FORMAT = 1
+_PAIR = struct.Struct(">II").pack
 
 
 def fingerprint(data: bytes) -> bytes:
-    """8 bytes identifying a line's content (a trailing CR does not count)."""
+    """8 bytes identifying a line's content (a trailing CR does not count): its CRC-32C and its
+    CRC-32, two different polynomials. Every line of every input is hashed, so speed matters
+    more than resistance to forgery: this costs a third of BLAKE2b's time."""
     if data.endswith(b"\r"):
         data = data[:-1]
-    return hashlib.blake2b(data, digest_size=8).digest()
+    return _PAIR(crc32c(data), zlib.crc32(data))
 
 
 @dataclass(frozen=True)
