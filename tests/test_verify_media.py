@@ -20,6 +20,7 @@ import sftgate
 from sftgate.engine.prepare import prepare
 from sftgate.errors import SftgateError
 from sftgate.io import gcs
+from sftgate.report.model import REPORT_VERSION
 from sftgate.report import text as text_report
 
 CASES = Path(__file__).parent / "rules" / "cases"
@@ -115,7 +116,7 @@ def test_findings_summary_and_gate(dataset, validate_report):
     assert {r.code: r.count for r in report.rules if r.code.startswith("MED")} == {"MED001": 3, "MED002": 2}
     data = json.loads(json.dumps(report.to_dict()))
     validate_report(data)
-    assert data["report_version"] == "1.4" and data["media"] == report.media
+    assert data["report_version"] == REPORT_VERSION and data["media"] == report.media
     assert list(data)[-1] == "media"
     shown = text_report.render(report)
     assert ("media: 4 gs:// file(s) checked, 1 missing, 1 too large; 1 not verified (1 http(s), not fetched; "
