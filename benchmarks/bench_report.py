@@ -95,6 +95,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench_tokens import generate
+
     from sftgate.engine.run import execute
 
     gen_args = argparse.Namespace(data_dir=args.data_dir, shared=args.shared, seed=20240601, regen=False)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 
 import yaml
-
 from conftest import REPO
+
 from sftgate.cli import build_parser
 
 
 def _check_options() -> set[str]:
     parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")  # noqa: SLF001 - argparse keeps them here
-    return {opt for action in sub.choices["check"]._actions for opt in action.option_strings}  # noqa: SLF001
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return {opt for action in sub.choices["check"]._actions for opt in action.option_strings}
 
 
 def test_pre_commit_hook_runs_check_with_the_documented_args():

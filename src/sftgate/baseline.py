@@ -143,16 +143,20 @@ class Baseline:
         return cls(path=name, keys=frozenset(keys))
 
 
-def render(findings: Sequence[Finding]) -> bytes:
-    """A baseline file of `findings` (all of a run's, uncapped): one entry per distinct key, in
-    a fixed order, with the line and message of its first finding for the people who read it."""
+def entries(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """A baseline's entries for `findings` (all of a run's, uncapped): one per distinct key, in a
+    fixed order, with the line and message of its first finding for the people who read it."""
     first: dict[tuple[str, str, str], Finding] = {}
     for finding in findings:
         first.setdefault(_key(finding), finding)
-    entries = [
+    return [
         {"code": f.code, "source": f.source, "line": f.line, "fingerprint": f.fingerprint, "message": f.message}
         for key, f in sorted(first.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[1].line or 0, kv[0][2]))
     ]
+
+
+def render(entries: list[dict[str, Any]]) -> bytes:
+    """The baseline file of `entries`."""
     return orjson.dumps({"sftgate_baseline": BASELINE_FORMAT, "findings": entries}, option=orjson.OPT_INDENT_2) + b"\n"
 
 

@@ -192,10 +192,9 @@ def _check(args: argparse.Namespace) -> int:
     if args.write_baseline:
         from sftgate import baseline
 
-        data = baseline.render(execution.findings)
-        _write(Path(args.write_baseline), data, what="the baseline")
-        entries = data.count(b'"code":')
-        print(f"sftgate: wrote {args.write_baseline}: {entries:,} baseline entries for "
+        entries = baseline.entries(execution.findings)
+        _write(Path(args.write_baseline), baseline.render(entries), what="the baseline")
+        print(f"sftgate: wrote {args.write_baseline}: {len(entries):,} baseline entries for "
               f"{len(execution.findings):,} findings; run with --baseline {args.write_baseline} to fail only on "
               "new ones", file=sys.stderr)
         return 0

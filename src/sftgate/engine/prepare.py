@@ -123,6 +123,7 @@ def prepare(
     quarantine. `baseline` leaves out the findings it recorded (see `check`): they neither
     fail the gate nor drop or fix a record. Raises `SftgateError` for usage errors.
     """
+    progress = progress or Progress()
     resolved = load_profile(profile, rules_file=rules, select=select, ignore=ignore)
     settings = OutputSettings.from_profile(resolved, max_shard_bytes, max_shard_examples)
     destination = open_destination(out)
@@ -145,7 +146,7 @@ def prepare(
         destination.publish_manifest(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     finally:
         destination.close()
-        (progress or Progress()).end_pass()
+        progress.end_pass()
     return Prepared(report=report, manifest=manifest, published=published)
 
 

@@ -658,17 +658,7 @@ def _subset_side(run: _FileRun, records: np.ndarray, name: str, split: str,
 
 def _read_record(source: Source, offset: int, length: int) -> bytes:
     """One line's bytes, by its offset in the (decompressed) content."""
-    with source.open() as stream:
-        if source.seekable:
-            stream.seek(offset)
-        else:
-            remaining = offset
-            while remaining:
-                got = stream.read(min(remaining, 1 << 20))
-                if not got:
-                    return b""
-                remaining -= len(got)
-        return stream.read(length)
+    return next((data for _, data in _read_records(source, [(offset, length, "")])), b"")
 
 
 def _file_findings(stats: FileStats, split: str, profile: Profile) -> list[Finding]:
