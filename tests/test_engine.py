@@ -117,7 +117,7 @@ def test_number_where_text_belongs(tmp_path, records, write_jsonl):
 def test_json_array_file(tmp_path, records, physical_lines, indent):
     path = tmp_path / "data.json"
     path.write_text(json.dumps([records.good(i) for i in range(5)], indent=indent) + "\n", encoding="utf-8")
-    report = sftgate.check(path, workers=1)
+    report = sftgate.check(path, workers=1, input_format="gemini")  # read as Vertex reads it (auto unpacks it)
     assert report.exit_code == 1
     assert report.counts_by_code()["FMT010"] == 1
     [finding] = _at(report, "FMT010")

@@ -250,7 +250,7 @@ def test_a_json_array_file_goes_to_the_quarantine_line_by_line(tmp_path, records
     src = tmp_path / "array.json"
     src.write_text(json.dumps([records.good(0), records.good(1)], indent=2))
     out = tmp_path / "out"
-    done = prepare(src, out=out, workers=1)
+    done = prepare(src, out=out, workers=1, input_format="gemini")  # as Vertex reads it; auto unpacks it
     quarantine = _jsonl(out / "quarantine.jsonl")
     assert len(quarantine) == src.read_text().count("\n") + 1
     assert quarantine[0]["codes"] == ["FMT010"]
@@ -415,3 +415,11 @@ def test_cli_prepare_gate_failure_exit_1(tmp_path, records, write_jsonl, run_cli
     assert result.returncode == 1, result.stderr
     assert "the gate failed" in result.stdout
     assert _manifest(out)["gate"]["passed"] is False
+
+
+def test_a_json_array_file_is_unpacked_and_written_as_jsonl(tmp_path, records):
+    src = tmp_path / "array.json"
+    src.write_text(json.dumps([records.good(0), records.good(1)], indent=2))
+    done = prepare(src, out=tmp_path / "out", workers=1)
+    assert _jsonl(tmp_path / "out" / "train.jsonl") == [records.good(0), records.good(1)]
+    assert "CNV003" not in {f.code for f in done.report.findings}

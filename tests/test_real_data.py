@@ -13,11 +13,15 @@ def test_legacy_gemini_messages_file(real_data, run_cli, physical_lines):
     data = path.read_bytes()
     assert physical_lines(data) == 36
 
-    result = run_cli("check", path, "--format", "json")
+    result = run_cli("check", path, "--format", "json", "--input-format", "gemini")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and result.stderr == ""
 
-    report = sftgate.check(path, workers=1)
+    converted = sftgate.check(path, workers=1)  # auto: detected and converted; only CNV003 fails the gate
+    assert converted.inputs[0].format == "gemini-messages" and converted.inputs[0].records == 36
+    assert {f.code for f in converted.findings if f.severity is Severity.ERROR} == {"CNV003"}
+
+    report = sftgate.check(path, workers=1, input_format="gemini")  # read as Vertex reads it
     foreign = [f for f in report.findings if f.code == "SCH003"]
     assert [f.line for f in foreign] == list(range(1, 37))
     for finding in foreign:
@@ -44,7 +48,7 @@ def test_valid_gemini_file_without_trailing_newline(real_data, run_cli):
 @pytest.mark.parametrize("name", ["chat/lima.json", "alpaca/alpaca_5000.json"])
 def test_json_array_datasets(real_data, run_cli, physical_lines, name):
     path = real_data / name
-    report = sftgate.check(path, workers=1)
+    report = sftgate.check(path, workers=1, input_format="gemini")  # read as Vertex reads it
     assert report.counts_by_code()["FMT010"] == 1
     [finding] = [f for f in report.findings if f.code == "FMT010"]
     assert finding.line is None and "jq" in (finding.hint or "")
@@ -52,7 +56,7 @@ def test_json_array_datasets(real_data, run_cli, physical_lines, name):
     assert report.inputs[0].lines == lines
     assert report.to_dict()["inputs"][0]["accounting"] == {"json_array_file": lines}
     assert report.exit_code == 1
-    result = run_cli("check", path)
+    result = run_cli("check", path, "--input-format", "gemini")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"{path} FMT010 [error] file is a JSON array" in result.stdout
 
@@ -73,7 +77,7 @@ def test_other_real_files_are_read_without_crashing(real_data, physical_lines, n
     path = real_data / name
     if not path.is_file():
         pytest.skip(f"{name} not in the real data set")
-    report = sftgate.check(path, workers=1)
+    report = sftgate.check(path, workers=1, input_format="gemini")
     summary = report.to_dict()["inputs"][0]
     assert summary["lines"] == physical_lines(path.read_bytes())
     assert sum(summary["accounting"].values()) == summary["lines"]

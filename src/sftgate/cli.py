@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sftgate._version import __version__
 from sftgate.errors import SftgateError, UsageError
+from sftgate.formats.convert import FORMATS as _FORMATS
 from sftgate.report import EMITTERS
 
 EXIT_USAGE = 2
@@ -83,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("code", nargs="?", metavar="CODE", help="a rule code (STR002) or name")
 
     sub.add_parser("profiles", help="list the built-in target profiles")
+
+    conv = sub.add_parser("convert", help="write another SFT format (OpenAI, Alpaca, ShareGPT, tables...) as Gemini JSONL",
+                          description="Convert a file to Vertex Gemini JSON Lines. Reads JSONL, JSON arrays, CSV and "
+                                      "Parquet; exits 0 when every record converted, 1 when some could not be "
+                                      "(each listed with its reason), 2 on a usage error.")
+    conv.add_argument("input", metavar="IN", help="the file to convert (.jsonl, .json, .csv, .tsv, .parquet; .gz/.zst)")
+    conv.add_argument("-o", "--out", required=True, metavar="OUT.jsonl", help="where to write the Gemini JSONL")
+    conv.add_argument("--from", dest="input_format", choices=("auto", *_FORMATS), default="auto",
+                      help="the records' format (default: detected from the first records)")
+    conv.add_argument("--map", metavar="prompt=COL,response=COL[,system=COL]",
+                      help="the columns of a table (CSV, Parquet, or JSON records with other keys)")
+    conv.add_argument("-q", "--quiet", action="store_true", help="print only the summary line")
     return parser
 
 
@@ -93,6 +106,12 @@ def _run_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--eval", metavar="EVAL", action="append", default=[], dest="eval_sets",
                      help="an eval set to check for leakage from the training data: JSONL examples, or a .txt "
                           "file of one prompt per line; named by its file stem; repeat for more")
+    cmd.add_argument("--input-format", choices=("auto", *_FORMATS), default=None,
+                     help="how records are read: auto (default) unpacks JSON arrays, CSV and Parquet and converts "
+                          "records of another SFT format, detected from the first records; gemini reads them as "
+                          "Vertex does; or the format to convert from")
+    cmd.add_argument("--map", metavar="prompt=COL,response=COL[,system=COL]",
+                     help="the columns of a table input (implies --input-format table unless another is given)")
     cmd.add_argument("--split-validation", metavar="SHARE|N", type=_share_or_count,
                      help="plan a leak-free validation split of TRAIN: a share (0.05) or a number of examples")
     cmd.add_argument("--seed", type=int, default=0, help="seed of the validation split (default: %(default)s)")
@@ -162,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules(args.code)
         if args.command == "profiles":
             return _profiles()
+        if args.command == "convert":
+            return _convert(args)
         parser.print_help()
         return EXIT_USAGE
     except SftgateError as exc:
@@ -274,7 +295,28 @@ def _run_arguments(args: argparse.Namespace) -> dict:
         select=parse_codes(args.select), ignore=parse_codes(args.ignore), workers=args.workers,
         tokenizer=args.tokenizer, exact_tokens=args.exact_tokens, epochs=args.epochs,
         price_per_million=args.price_per_million, verify_media=args.verify_media, baseline=args.baseline,
+        input_format=args.input_format or ("table" if args.map else None), mapping=args.map,
     )
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from sftgate.engine.convert import convert_file
+    from sftgate.rules.convert import CONTAINER_TITLES
+
+    done = convert_file(args.input, args.out, input_format=args.input_format, mapping=args.map)
+    if not args.quiet:
+        for line, why in done.errors:
+            print(f"{done.source}:{line}: CNV001 {why}")
+        for line, note in done.noted:
+            print(f"{done.source}:{line}: CNV002 {note}")
+        listed = len(done.errors) + len(done.noted)
+        if listed < done.failed + done.notes:
+            print(f"... {done.failed + done.notes - listed:,} more not listed")
+    how = "detected" if done.detected else "given"
+    print(f"sftgate convert: {done.written:,} {done.format} records ({how}) from a "
+          f"{CONTAINER_TITLES.get(done.container, done.container)} file written to {done.output}; "
+          f"{done.failed:,} not converted, {done.notes:,} notes, {done.blank:,} blank lines")
+    return done.exit_code
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -375,7 +417,8 @@ def _rules(code: str | None) -> int:
     return 0
 
 
-_SCOPES = {"line": "each line's bytes", "object": "each JSON object", "record": "each example",
+_SCOPES = {"line": "each line's bytes", "conversion": "each record of another format, while it is converted",
+           "object": "each JSON object", "record": "each example",
            "file": "each file as a whole", "dataset": "the features of whole files (several, for leakage)"}
 
 

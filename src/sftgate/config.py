@@ -22,9 +22,11 @@ from sftgate.baseline import Baseline, Suppressor, check_waiver_codes, waivers
 from sftgate.errors import ConfigError, UsageError
 from sftgate.model import Action, Severity
 from sftgate.rules import REGISTRY
+from sftgate.rules.declared import CODE as DECLARED_CODE
+from sftgate.rules.declared import declare
 
 DEFAULT_PROFILE = "gemini-2.5-flash"
-_SECTIONS = ("limits", "media", "format", "structure", "dedup", "leak", "tokens", "advice", "gate", "report")
+_SECTIONS = ("limits", "media", "format", "input", "structure", "content", "dedup", "leak", "tokens", "advice", "gate", "report")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,18 @@ class Profile:
     def max_findings_per_rule(self) -> int:
         return int(self.data["report"]["max_findings_per_rule"])
 
+    @property
+    def declared(self) -> tuple[Mapping[str, Any], ...]:
+        """The content rules the profile declares (`content.rules`, rules.declared)."""
+        return tuple(self.data.get("content", {}).get("rules", ()))
+
+    def rule_name(self, code: str) -> str:
+        rule = REGISTRY.get(code)
+        if rule is not None:
+            return rule.name
+        spec = next((s for s in self.declared if s["code"] == code), None)
+        return (spec.get("name") or f"declared-{code.lower()}") if spec is not None else code.lower()
+
     def severity(self, code: str) -> Severity:
         return self.rules[code].severity
 
@@ -144,21 +158,35 @@ def load_profile(
         else:
             chain = chain + [(str(rules_file), user)]
     merged: dict[str, Any] = {}
-    for _, data in chain:
+    declared: dict[str, Any] = {}  # declared content rules merge by code: a later file's replaces an earlier one's
+    for name, data in chain:
         merged = _merge(merged, {k: v for k, v in data.items() if k != "extends"})
+        specs = (data.get("content") or {}).get("rules") or ()
+        codes = [spec["code"] for spec in specs]
+        if len(set(codes)) < len(codes):
+            twice = next(c for c in codes if codes.count(c) > 1)
+            raise ConfigError(f"{name}: /content/rules: {twice} is declared twice")
+        declared.update(zip(codes, specs, strict=True))
     missing = [s for s in _SECTIONS if s not in merged]
     if missing:
         raise ConfigError(f"{chain[-1][0]}: the resolved profile has no {', '.join(missing)}: extend `base`")
 
     source = rules_file if rules_file is not None else profile
-    settings = _rule_settings(merged.get("rules", {}), str(source))
+    if declared:
+        merged["content"] = {**merged.get("content", {}), "rules": list(declared.values())}
+        declare(merged["content"]["rules"], where=str(source))
+    known = [*REGISTRY, *declared]
+    unknown = [c for c in merged.get("rules", {}) if c not in known]
+    if unknown:
+        raise ConfigError(f"{source}: unknown rule code {unknown[0]!r} in /rules{_suggest(unknown[0], known)}")
+    settings = _rule_settings(merged.get("rules", {}), str(source), declared)
     select_list = list(select) if select is not None else list(merged.get("select", []))
     ignored = list(merged.get("ignore", []))
     ignore_list = [c for c in ignored if isinstance(c, str)] + list(ignore or [])
-    _check_codes(select_list, f"{source}: select" if select is None else "--select")
-    _check_codes([c for c in ignored if isinstance(c, str)], f"{source}: ignore")
-    check_waiver_codes(ignored, REGISTRY, str(source))
-    _check_codes(list(ignore or []), "--ignore")
+    _check_codes(select_list, f"{source}: select" if select is None else "--select", known)
+    _check_codes([c for c in ignored if isinstance(c, str)], f"{source}: ignore", known)
+    check_waiver_codes(ignored, known, str(source))
+    _check_codes(list(ignore or []), "--ignore", known)
     selected = _select(settings, select_list, ignore_list)
     return Profile(
         name=str(profile),
@@ -238,6 +266,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     # would cost the import of jsonschema (0.13 s) for nothing. User files are always checked.
     if path.resolve().parent != data_dir("rules").resolve():
         _validate(data, str(path))
+    for spec in (data.get("content") or {}).get("rules") or ():
+        if spec.get("schema"):  # a declared rule's JSON Schema file is relative to the rules file
+            spec["schema"] = str((path.parent / spec["schema"]).resolve())
     return data
 
 
@@ -263,15 +294,15 @@ def _validate(data: dict[str, Any], name: str) -> None:
 
 
 def _check_rule_codes(rules: Mapping[str, Any], name: str) -> None:
-    for code in rules:
-        if code not in REGISTRY:
+    for code in rules:  # declared codes (CNT100-999) are checked once the profile is merged
+        if code not in REGISTRY and not DECLARED_CODE.match(code):
             raise ConfigError(f"{name}: unknown rule code {code!r} in /rules{_suggest(code, list(REGISTRY))}")
 
 
-def _check_codes(codes: list[str], where: str) -> None:
+def _check_codes(codes: list[str], where: str, known: list[str]) -> None:
     for code in codes:
-        if not any(known.startswith(code) for known in REGISTRY):
-            raise ConfigError(f"{where}: no rule code starts with {code!r}{_suggest(code, list(REGISTRY))}")
+        if not any(k.startswith(code) for k in known):
+            raise ConfigError(f"{where}: no rule code starts with {code!r}{_suggest(code, known)}")
 
 
 def _suggest(word: str, choices: list[str]) -> str:
@@ -289,8 +320,17 @@ def nearest(word: str, choices: list[str]) -> str | None:
     return match[0] if match else None
 
 
-def _rule_settings(overrides: Mapping[str, Any], name: str) -> dict[str, RuleSetting]:
+def _rule_settings(overrides: Mapping[str, Any], name: str,
+                   declared: Mapping[str, Mapping[str, Any]]) -> dict[str, RuleSetting]:
     settings = {}
+    for code, spec in declared.items():
+        over = overrides.get(code, {})
+        action = Action(over.get("action", spec.get("action", "flag")))
+        if action is Action.FIX:
+            raise ConfigError(f"{name}: /rules/{code}/action: a declared rule cannot fix a record; "
+                              f"its action can be flag or drop")
+        settings[code] = RuleSetting(severity=Severity(over.get("severity", spec.get("severity", "warning"))),
+                                     action=action, enabled=bool(over.get("enabled", True)))
     for code, rule in REGISTRY.items():
         over = overrides.get(code, {})
         action = Action(over.get("action", rule.default_action.value))

@@ -299,6 +299,8 @@ class FileStats:
     final_newline: bool = True
     broken: str | None = None  # why the stream ended early
     json_array: bool = False
+    container: str = "jsonl"  # how the records are stored (formats.containers.CONTAINERS)
+    input_format: str = "gemini"  # the format they are converted from (formats.convert.FORMATS)
     media_records: int = 0
     record_lines: Sequence[int] = ()  # array('q'): the line of each schema-valid example
     media_resolution: bytes = b""  # index into MEDIA_RESOLUTIONS, per example

@@ -22,7 +22,7 @@ import numpy as np
 
 from sftgate.config import Profile
 from sftgate.engine.features import FeatureTable, SliceSet, SpillSlice, TableSet
-from sftgate.engine.passes import Checker, ChunkResult
+from sftgate.engine.passes import GEMINI, Checker, ChunkResult, Reading
 from sftgate.engine.progress import Progress
 from sftgate.formats.prompts import prompt_lines
 from sftgate.io.reader import LineReader, plan_ranges
@@ -44,7 +44,7 @@ def default_workers() -> int:
 # --- worker side -----------------------------------------------------------------------------
 
 _PROFILE: Profile | None = None
-_CHECKERS: dict[tuple[str, bool, float, str | None], Checker] = {}
+_CHECKERS: dict[tuple[str, bool, float, str | None, Reading], Checker] = {}
 
 
 def _init_worker(profile: Profile) -> None:
@@ -53,17 +53,17 @@ def _init_worker(profile: Profile) -> None:
     _CHECKERS.clear()
 
 
-def _checker(split: str, features: bool, token_sample: float, emit_dir: str | None) -> Checker:
-    key = (split, features, token_sample, emit_dir)
+def _checker(split: str, features: bool, token_sample: float, emit_dir: str | None, reading: Reading) -> Checker:
+    key = (split, features, token_sample, emit_dir, reading)
     if key not in _CHECKERS:
         assert _PROFILE is not None, "worker used before _init_worker"
-        _CHECKERS[key] = Checker(_PROFILE, split, features, token_sample, emit_dir)
+        _CHECKERS[key] = Checker(_PROFILE, split, features, token_sample, emit_dir, reading)
     return _CHECKERS[key]
 
 
 def _check_range(source: Source, split: str, features: bool, token_sample: float, emit_dir: str | None,
-                 start: int, end: int) -> ChunkResult:
-    return _check_range_with(_checker(split, features, token_sample, emit_dir), source, start, end)
+                 reading: Reading, start: int, end: int) -> ChunkResult:
+    return _check_range_with(_checker(split, features, token_sample, emit_dir, reading), source, start, end)
 
 
 def _check_range_with(checker: Checker, source: Source, start: int, end: int) -> ChunkResult:
@@ -77,8 +77,8 @@ def _verify_block(edges: np.ndarray, tokens: SpillSlice | SliceSet, verification
 
 
 def _check_batch(source_name: str, split: str, features: bool, token_sample: float, emit_dir: str | None,
-                 lines: list, starts_file: bool) -> ChunkResult:
-    checker = _checker(split, features, token_sample, emit_dir)
+                 reading: Reading, lines: list, starts_file: bool) -> ChunkResult:
+    checker = _checker(split, features, token_sample, emit_dir, reading)
     return checker.check_lines(lines, source=source_name, starts_file=starts_file)
 
 
@@ -119,14 +119,16 @@ class LocalExecutor:
         return source.size > (CHUNK_BYTES if source.seekable else BATCH_LINES_BYTES // 4)
 
     def check_source(self, source: Source, split: str, *, features: bool = True, prompts: bool = False,
-                     token_sample: float = 1.0, emit_dir: str | None = None) -> tuple[ChunkResult, str | None]:
+                     token_sample: float = 1.0, emit_dir: str | None = None,
+                     reading: Reading = GEMINI) -> tuple[ChunkResult, str | None]:
         """(merged result, why the stream broke or None). `features`: collect dataset-rule
         features; `prompts`: the file is a plain-text prompt list (read in this process);
         `token_sample`: the share of examples the token statistics count; `emit_dir`: keep
-        what `prepare` needs to write the lines again (see `passes.EmitChunk`)."""
+        what `prepare` needs to write the lines again (see `passes.EmitChunk`); `reading`: how
+        the records are read (converted from another format)."""
         result = ChunkResult()
         cap = self.profile.max_findings_per_rule
-        task = (split, features, token_sample, emit_dir)
+        task = (split, features, token_sample, emit_dir, reading)
         if self.uses_pool(source) and source.seekable and not prompts:
             for chunk in self._ranges(source, task):
                 self._merge(result, chunk, cap)
@@ -134,7 +136,7 @@ class LocalExecutor:
         if self.uses_pool(source) and not prompts:
             broken = self._batches(source, task, result, cap)
             return result, broken
-        checker = Checker(self.profile, split, features, token_sample, emit_dir)
+        checker = Checker(self.profile, split, features, token_sample, emit_dir, reading)
         if source.seekable and not prompts and source.size > CHUNK_BYTES:
             # In this process, still by ranges: the progress bar moves, and results are the same.
             with open(source.path, "rb") as stream:

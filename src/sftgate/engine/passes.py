@@ -27,6 +27,7 @@ from sftgate.engine.features import (
     FeatureTable,
 )
 from sftgate.formats import detect_foreign, to_example
+from sftgate.formats.convert import Converted, convert
 from sftgate.io.reader import BROKEN, NEWLINE, Line
 from sftgate.model import (
     MEDIA_RESOLUTION_CODE,
@@ -37,7 +38,8 @@ from sftgate.model import (
     PartKind,
     Severity,
 )
-from sftgate.rules import REGISTRY, ObjectRule, RecordRule, RuleContext
+from sftgate.rules import REGISTRY, ObjectRule, RecordRule, RuleContext, declared
+from sftgate.rules.convert import ConversionLoss, UnconvertibleRecord
 from sftgate.rules.fmt import TruncatedInput, decode_line
 from sftgate.rules.schema import ForeignFormat, SchemaViolation, example_validator
 from sftgate.rules.tokens import Meter, TokenColumns
@@ -50,6 +52,28 @@ CANONICAL = OPT_SORT_KEYS | OPT_APPEND_NEWLINE  # how `prepare` writes a record:
 # Top-level keys of a Gemini example; `prepare` may strip the others (output.unknown_keys).
 EXAMPLE_KEYS = frozenset({"systemInstruction", "system_instruction", "contents", "tools", "toolConfig",
                           "generationConfig"})
+
+
+# A staged line (engine.inputs) for a record its container could not give: {CONTAINER_ERROR: why}.
+CONTAINER_ERROR = "\u0000sftgate: unreadable record"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How an input's records are read (engine.inputs decides it per input): the container they
+    were stored in (`jsonl`, or `json`/`csv`/`parquet` staged as JSON Lines of source records),
+    the format each record is converted from (`gemini`: none) and the table column mapping."""
+
+    format: str = "gemini"
+    container: str = "jsonl"
+    mapping: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def converts(self) -> bool:
+        return self.format != "gemini"
+
+
+GEMINI = Reading()
 
 
 def canonical(obj: dict[str, Any], strip_unknown: bool = False) -> bytes:
@@ -154,6 +178,13 @@ class ChunkResult:
         self.lines += chunk.lines
 
 
+def _conversion_findings(converted: Converted, origin: Origin) -> list[Finding]:
+    found = [ConversionLoss.at(origin, note.message, pointer=note.pointer or None) for note in converted.notes]
+    if converted.error is not None:
+        found.append(UnconvertibleRecord.at(origin, converted.error, pointer=converted.error_pointer or None))
+    return found
+
+
 def _extend_rebased(into: array, lines: array, base: int) -> None:
     """Append a chunk's local line numbers, shifted by the lines before it (vectorised)."""
     if lines:
@@ -164,12 +195,15 @@ class Checker:
     """The rules of one profile, prepared once per process and applied to many chunks."""
 
     def __init__(self, profile: Profile, split: str, features: bool = True, token_sample: float = 1.0,
-                 emit_dir: str | None = None) -> None:
+                 emit_dir: str | None = None, reading: Reading = GEMINI) -> None:
         """`features`: collect the dataset rules' features (when a DUP or LEAK rule will use them);
         `token_sample`: the share of examples whose tokens the statistics count (an eval set,
         read but not tuned on, counts none); `emit_dir`: keep what `prepare` needs to write the
-        lines again (an `EmitChunk` per chunk, canonical records spilled to this directory)."""
+        lines again (an `EmitChunk` per chunk, canonical records spilled to this directory);
+        `reading`: how the lines' records are read (converted from another format first)."""
         self.profile = profile
+        self.reading = reading
+        self.mapping = dict(reading.mapping)
         self.token_sample = token_sample
         self.meter = None if split == "eval" else Meter(profile, split, sample_rate=token_sample)
         self.ctx = RuleContext(profile=profile, split=split, meter=self.meter)
@@ -181,13 +215,15 @@ class Checker:
         # An eval set is read, not tuned on: its examples need no structure rules.
         self.record_rules = [] if split == "eval" else [
             REGISTRY[c]() for c in sorted(REGISTRY) if issubclass(REGISTRY[c], RecordRule) and on(c)
-        ]
+        ] + [rule for code, rule in sorted(declared.build(profile.declared).items())
+             if on(code) or (rule.kind_name == "regex" and on(declared.ContentRuleTimeout.code))]
         # Which record rules can find anything in an example of a given shape; a dataset has
         # few distinct shapes, so this is computed a handful of times per run.
         self._rules_by_shape: dict[frozenset[str], list[RecordRule]] = {}
         self.schema_on = on(SchemaViolation.code)
-        self.foreign_on = on(ForeignFormat.code)
-        self.severity = {c: profile.severity(c) for c in REGISTRY}
+        # A converted file's records are all read in its format: what is not is a CNV001, not an SCH003.
+        self.foreign_on = on(ForeignFormat.code) and not reading.converts
+        self.severity = {c: setting.severity for c, setting in profile.rules.items()}
         self.selected = profile.selected
         self.fail_rank = profile.fail_on.rank
         self.cap = profile.max_findings_per_rule
@@ -197,7 +233,7 @@ class Checker:
         self.features = FeatureBuilder(DedupSettings.from_profile(profile.dedup)) if features else None
         self.emit_dir = emit_dir
         self.strip_unknown = profile.data.get("output", {}).get("unknown_keys") == "strip"
-        self.drops = frozenset(c for c in REGISTRY if profile.action(c) is Action.DROP)
+        self.drops = frozenset(c for c in profile.rules if profile.action(c) is Action.DROP)
         self.fixes = frozenset(c for c in REGISTRY
                                if profile.action(c) is Action.FIX and REGISTRY[c].fixes == "record")
 
@@ -226,7 +262,7 @@ class Checker:
                     pass
             if type(obj) is dict:
                 status, crlf = LineStatus.VALID, data.endswith(b"\r")
-                found = self._check_object(obj, new_tuple(Origin, (source, number, offset, length)), out, mark)
+                found, obj = self._check_object(obj, new_tuple(Origin, (source, number, offset, length)), out, mark)
             elif end == BROKEN:
                 status, crlf = LineStatus.TRUNCATED, False
                 found = [TruncatedInput.finding(source, number, "input ends in the middle of this line",
@@ -237,7 +273,8 @@ class Checker:
                     max_line_bytes=self.max_line,
                 )
                 if obj is not None:
-                    found += self._check_object(obj, Origin(source, number, offset, length), out, mark)
+                    more, obj = self._check_object(obj, Origin(source, number, offset, length), out, mark)
+                    found += more
             if crlf:
                 out.crlf_lines += 1
                 if out.first_crlf_line is None:
@@ -258,19 +295,31 @@ class Checker:
             out.tokens, self.meter.columns = self.meter.columns, TokenColumns()
         return out
 
-    def _check_object(self, obj: dict[str, Any], origin: Origin, out: ChunkResult, mark: bytes) -> list[Finding]:
+    def _check_object(self, obj: dict[str, Any], origin: Origin, out: ChunkResult,
+                      mark: bytes) -> tuple[list[Finding], dict[str, Any] | None]:
+        """The findings on one object, and the Gemini record they are about (the object, or
+        what it converts to; None when it does not convert)."""
         found: list[Finding] = []
         ctx = self.ctx
+        if self.reading.container != "jsonl" and CONTAINER_ERROR in obj:
+            found.append(UnconvertibleRecord.at(origin, str(obj[CONTAINER_ERROR])))
+            return found, None
+        if self.reading.converts:
+            converted = convert(obj, self.reading.format, self.mapping)
+            found.extend(_conversion_findings(converted, origin))
+            if converted.record is None:
+                return found, None
+            obj = converted.record
         foreign = detect_foreign(obj) if self.foreign_on and "contents" not in obj else None
         if foreign is not None:
             found.extend(ForeignFormat().check(obj, origin, ctx))
-            return found
+            return found, obj
         for rule in self.object_rules:
             found.extend(rule.check(obj, origin, ctx))
         if not self.validator.is_valid(obj):
             if self.schema_on:
                 found.extend(SchemaViolation().check(obj, origin, ctx))
-            return found  # structure rules read shapes the schema guarantees
+            return found, obj  # structure rules read shapes the schema guarantees
         example = to_example(obj, origin)
         shape = example.shape
         rules = self._rules_by_shape.get(shape)
@@ -291,7 +340,7 @@ class Checker:
         out.has_system.append(example.system_key is not None)
         if _FILE_DATA in shape:
             out.media_records += 1
-        return found
+        return found, obj
 
     def _keep(self, emit: EmitChunk, spilled: list[bytes], number: int, status: LineStatus,
               obj: dict[str, Any] | None, offset: int, length: int) -> None:

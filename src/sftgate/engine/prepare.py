@@ -29,7 +29,7 @@ import orjson
 
 from sftgate._version import __version__
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
-from sftgate.engine.passes import STATUSES, Checker, canonical
+from sftgate.engine.passes import GEMINI, STATUSES, Checker, Reading, canonical
 from sftgate.engine.progress import Progress
 from sftgate.engine.run import Execution, PathLike, _FileRun, execute
 from sftgate.errors import UsageError
@@ -109,6 +109,8 @@ def prepare(
     max_shard_examples: int | None = None,
     verify_media: bool = False,
     baseline: str | os.PathLike[str] | None = None,
+    input_format: str | None = None,
+    mapping: str | dict[str, str] | None = None,
     progress: Progress | None = None,
 ) -> Prepared:
     """Check `train` (and `validation`, or plan a split with `split_validation`; eval sets are
@@ -121,7 +123,9 @@ def prepare(
     manifest says so, and `Prepared.exit_code` is 1. `verify_media` checks the gs:// media
     against Cloud Storage (see `check`): records whose media is missing or too large go to the
     quarantine. `baseline` leaves out the findings it recorded (see `check`): they neither
-    fail the gate nor drop or fix a record. Raises `SftgateError` for usage errors.
+    fail the gate nor drop or fix a record. `input_format` and `mapping` say how records are
+    read (see `check`): records converted from another format are written as Gemini examples.
+    Raises `SftgateError` for usage errors.
     """
     progress = progress or Progress()
     resolved = load_profile(profile, rules_file=rules, select=select, ignore=ignore)
@@ -134,7 +138,8 @@ def prepare(
                 train, validation=validation, eval_sets=eval_sets, profile=resolved, workers=workers,
                 split_validation=split_validation, seed=seed, stratify_by=stratify_by, tokenizer=tokenizer,
                 exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
-                verify_media=verify_media, baseline=baseline, emit_dir=spill, progress=progress,
+                verify_media=verify_media, baseline=baseline, input_format=input_format, mapping=mapping,
+                emit_dir=spill, progress=progress,
             )
             written = _Emitter(execution.profile, settings, destination, seed, progress).run(execution.runs)
         report = execution.report
@@ -280,7 +285,7 @@ class _Emitter:
         self.shards = _Shards(destination, settings.max_shard_bytes, settings.max_shard_examples)
         self.validation: Staged | None = None
         self.quarantine = destination.stage("quarantine")
-        self.checkers: dict[str, Checker] = {}
+        self.checkers: dict[tuple[str, Reading], Checker] = {}
         self.out = _Written(files=[], tallies=[])
         self._over_cap: dict[str, Any] = {}  # the quarantine reason of validation examples over the cap
 
@@ -300,10 +305,12 @@ class _Emitter:
         self.out.files = files
         return self.out
 
-    def _checker(self, split: str) -> Checker:
-        if split not in self.checkers:
-            self.checkers[split] = Checker(self.profile, split, features=False)
-        return self.checkers[split]
+    def _checker(self, split: str, reading: Reading = GEMINI) -> Checker:
+        """The record rules of one split, reading lines as `reading` says (the input's own
+        lines), or as Gemini records (their canonical form, already converted)."""
+        if (split, reading) not in self.checkers:
+            self.checkers[split, reading] = Checker(self.profile, split, features=False, reading=reading)
+        return self.checkers[split, reading]
 
     def _emit(self, run: _FileRun) -> None:
         tally = _Tally(run.source.name, run.split, run.stats.lines)
@@ -330,7 +337,7 @@ class _Emitter:
         fixing[run.fix_lines] = True
         by_dataset: dict[int, list[Finding]] = {}
         for finding in run.findings:
-            if finding.line is not None and REGISTRY[finding.code].kind == "dataset" \
+            if finding.line is not None and getattr(REGISTRY.get(finding.code), "kind", "") == "dataset" \
                     and profile.action(finding.code) is Action.DROP:
                 by_dataset.setdefault(finding.line, []).append(finding)
         to_validation = np.zeros(n + 1, dtype=bool)
@@ -408,10 +415,11 @@ class _Emitter:
         }
 
     def _recheck(self, run: _FileRun, line: int, status: LineStatus, offset: int, length: int,
-                 data: bytes | None) -> list[Finding]:
-        """The findings of the per-record rules on one line, as the check pass made them."""
+                 data: bytes | None, reading: Reading = GEMINI) -> list[Finding]:
+        """The findings of the per-record rules on one line, as the check pass made them
+        (`reading`: the input's, for its own bytes; Gemini for a canonical record)."""
         end = BROKEN if status is LineStatus.TRUNCATED else NEWLINE
-        result = self._checker(run.split).check_lines([(offset, data, length, end)], source=run.source.name,
+        result = self._checker(run.split, reading).check_lines([(offset, data, length, end)], source=run.source.name,
                                                       starts_file=offset == 0)
         return [replace(f, line=line) for f in result.findings if f.line is not None]
 
@@ -423,7 +431,7 @@ class _Emitter:
     def _drop(self, run: _FileRun, reader: _Reader, line: int, status: LineStatus, offset: int,
               length: int) -> None:
         raw = self._raw(reader, status, offset, length)
-        found = self._recheck(run, line, status, offset, length, raw)
+        found = self._recheck(run, line, status, offset, length, raw, run.reading)
         checker = self._checker(run.split)
         reasons = [_reason(f, self.profile) for f in found if f.code in checker.drops] \
             or [_reason(f, self.profile) for f in found]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import threading
 import time
 import zlib
@@ -32,8 +33,9 @@ from sftgate.engine.features import (
     TableSet,
     prompt_side,
 )
+from sftgate.engine.inputs import Input, resolve
 from sftgate.engine.local import LocalExecutor, default_workers
-from sftgate.engine.passes import ChunkResult
+from sftgate.engine.passes import GEMINI, ChunkResult, Reading
 from sftgate.engine.progress import Progress
 from sftgate.engine.split import (
     SplitRequest,
@@ -44,6 +46,7 @@ from sftgate.engine.split import (
 )
 from sftgate.errors import SftgateError, UsageError
 from sftgate.formats import to_example
+from sftgate.formats.convert import FORMATS, convert, parse_map
 from sftgate.formats.gemini import display_text
 from sftgate.formats.prompts import prompt_json
 from sftgate.io.reader import BROKEN, NEWLINE
@@ -52,6 +55,7 @@ from sftgate.model import FileStats, Finding, LineStatus, Origin
 from sftgate.report.model import Gate, InputSummary, Report, RuleSummary
 from sftgate.rules import REGISTRY, FileRule, RuleContext, dedup, leakage
 from sftgate.rules.advice import tokens_section
+from sftgate.rules.convert import ConvertedInput
 from sftgate.rules.dedup import Verification
 from sftgate.rules.fmt import BOM, TruncatedInput
 from sftgate.rules.tokens import TokenSettings, summarise
@@ -78,6 +82,8 @@ def check(
     price_per_million: float | None = None,
     verify_media: bool = False,
     baseline: PathLike | None = None,
+    input_format: str | None = None,
+    mapping: str | dict[str, str] | None = None,
 ) -> Report:
     """Check a training file (and a validation file, and eval sets) against a profile; return
     the `Report`.
@@ -93,6 +99,11 @@ def check(
     URIs are not fetched); without it nothing touches the network but gs:// inputs.
     `baseline` (a file `--write-baseline` wrote) leaves out the findings it recorded: the
     report counts them under `suppressed`, and the gate does not see them.
+    `input_format` (`auto`, `gemini` or a `formats.convert.FORMATS` name; default the
+    profile's `input.format`, `auto`) says how records are read: in `auto`, JSON arrays, CSV
+    and Parquet files are unpacked and records in another SFT format converted to Gemini
+    before the checks (the report's inputs say what was detected); `mapping` names the
+    columns of a table (`"prompt=question,response=answer"` or a dict).
 
     Raises `SftgateError` (exit code 2 on the command line) for what stops the run from
     starting: a missing input, an invalid rules file, a bad option. Problems inside the files
@@ -102,7 +113,7 @@ def check(
         train, validation=validation, eval_sets=eval_sets, profile=profile, rules=rules, select=select,
         ignore=ignore, workers=workers, split_validation=split_validation, seed=seed, stratify_by=stratify_by,
         tokenizer=tokenizer, exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
-        verify_media=verify_media, baseline=baseline,
+        verify_media=verify_media, baseline=baseline, input_format=input_format, mapping=mapping,
     ).report
 
 
@@ -135,6 +146,8 @@ def execute(
     price_per_million: float | None = None,
     verify_media: bool = False,
     baseline: PathLike | None = None,
+    input_format: str | None = None,
+    mapping: str | dict[str, str] | None = None,
     emit_dir: str | None = None,
     all_findings: bool = False,
     progress: Progress | None = None,
@@ -153,6 +166,8 @@ def execute(
         resolved = load_profile(profile, rules_file=rules, select=select, ignore=ignore)
     if tokenizer is not None:
         resolved = override(resolved, {"tokens": {"tokenizer": tokenizer}})
+    if input_format is not None or mapping is not None:
+        resolved = override(resolved, {"input": _input_settings(input_format, mapping)})
     if baseline is not None:
         resolved = with_baseline(resolved, Baseline.load(baseline))
     shown, listed_cap = resolved, resolved.max_findings_per_rule
@@ -168,29 +183,32 @@ def execute(
     if split_validation is not None and validation is not None:
         raise UsageError("--split-validation builds a validation set; it cannot be combined with --validation")
     plan_split = SplitRequest.parse(split_validation, stratify_by, seed) if split_validation is not None else None
-    inputs = [(open_source(train), "train", "train")]
+    opened = [(open_source(train), "train", "train")]
     if validation is not None:
-        inputs.append((open_source(validation), "validation", "validation"))
+        opened.append((open_source(validation), "validation", "validation"))
     names = {"train", "validation"}
     for path in eval_sets:
         source = open_source(path)
-        inputs.append((source, "eval", _eval_name(source, names)))
+        opened.append((source, "eval", _eval_name(source, names)))
     n_workers = workers or default_workers()
-    leak_on = any(c.startswith("LEAK") for c in resolved.selected) and len(inputs) > 1
+    leak_on = any(c.startswith("LEAK") for c in resolved.selected) and len(opened) > 1
     dup_on = any(c.startswith("DUP") for c in resolved.selected)
 
     runs: list[_FileRun] = []
     leakage = split_report = None
     examples: dict[str, str] = {}
     progress = progress or Progress()
-    with _worker_errors(), LocalExecutor(resolved, n_workers, progress) as executor:
+    media_summary = None
+    with _worker_errors(), LocalExecutor(resolved, n_workers, progress) as executor, \
+            _staging(emit_dir) as stage_dir:
         try:
-            if any(executor.uses_pool(source) for source, _, _ in inputs):
+            inputs = [(_resolve(source, split, resolved, stage_dir), split, name) for source, split, name in opened]
+            if any(executor.uses_pool(read.source) for read, _, _ in inputs):
                 executor.pool()  # start workers before the hashing threads exist
-            for source, split, name in inputs:
+            for read, split, name in inputs:
                 features = leak_on or plan_split is not None or (dup_on and split != "eval")
-                rate = 1.0 if split == "eval" else token_settings.sample_rate(source.size, exact_tokens)
-                runs.append(_check_one(executor, source, split, name, resolved, features, rate,
+                rate = 1.0 if split == "eval" else token_settings.sample_rate(read.source.size, exact_tokens)
+                runs.append(_check_one(executor, read, split, name, resolved, features, rate,
                                        None if split == "eval" else emit_dir))
             if leak_on:
                 progress.phase("leakage")
@@ -203,9 +221,9 @@ def execute(
             for run in runs:
                 if run.table is not None:
                     run.table.close()
-    if verify_media:
-        progress.phase("media")
-    media_summary = _media(runs, resolved) if verify_media else None
+        if verify_media:  # before the staged inputs go
+            progress.phase("media")
+            media_summary = _media(runs, resolved)
     progress.end_pass()
 
     summaries = [run.summary for run in runs]
@@ -220,7 +238,7 @@ def execute(
     gate = _gate(resolved, failing, total_lines, file_findings)
     listed = Counter(f.code for f in findings)
     rule_summaries = [
-        RuleSummary(code, REGISTRY[code].name, resolved.severity(code), n, listed[code])
+        RuleSummary(code, resolved.rule_name(code), resolved.severity(code), n, listed[code])
         for code, n in sorted(counts.items()) if n
     ]
     by_severity = Counter()
@@ -251,6 +269,35 @@ def execute(
 
 
 _UNCAPPED = 1 << 62
+
+
+def _input_settings(input_format: str | None, mapping: str | dict[str, str] | None) -> dict:
+    """The profile's `input` section as `--input-format` and `--map` set it."""
+    settings: dict = {}
+    if input_format is not None:
+        if input_format not in ("auto", *FORMATS):
+            raise UsageError(f"unknown input format {input_format!r}; formats: auto, {', '.join(FORMATS)}")
+        settings["format"] = input_format
+    if mapping is not None:
+        settings["map"] = parse_map(mapping) if isinstance(mapping, str) else dict(mapping)
+    return settings
+
+
+@contextmanager
+def _staging(emit_dir: str | None) -> Iterator[str]:
+    """Where JSON array, CSV and Parquet inputs are staged as JSON Lines: `prepare`'s spill
+    directory (the emit pass reads them again), or a temporary directory for the check."""
+    if emit_dir is not None:
+        yield emit_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="sftgate-stage-") as path:
+        yield path
+
+
+def _resolve(source: Source, split: str, profile: Profile, stage_dir: str) -> Input:
+    settings = profile.data["input"]
+    return resolve(source, input_format=settings["format"], mapping=dict(settings["map"]), stage_dir=stage_dir,
+                   prompts=split == "eval" and _is_prompt_list(source))
 
 
 def _suppressed(runs: list[_FileRun], profile: Profile) -> dict | None:
@@ -308,10 +355,9 @@ def _examples(runs: list[_FileRun], leakage: dict | None, profile: Profile) -> d
     texts: dict[str, str] = {}
     for name, wanted_here in places.items():
         run = by_source[name]
-        prompts = run.split == "eval" and _is_prompt_list(run.source)
         for where, data in _read_records(run.source, wanted_here):
             try:
-                obj = orjson.loads(prompt_json(data) if prompts else data)
+                obj = run.parse(data)
             except orjson.JSONDecodeError:
                 obj = data.decode("utf-8", "replace")
             texts[where] = display_text(obj, chars)
@@ -363,7 +409,7 @@ def _worker_errors() -> Iterator[None]:
 class _FileRun:
     """One input's results while the run goes on: dataset rules add findings to it later."""
 
-    source: Source
+    source: Source  # what the pass read (a staged input is named as the input)
     split: str
     name: str
     profile: Profile
@@ -384,6 +430,19 @@ class _FileRun:
     split_plan: dict | None = None  # the training run's planned validation split
     fingerprints: bytes = b""  # 8 bytes per record (baseline.fingerprint), aligned with `lines`
     suppressed: Counter[tuple[str, str]] = field(default_factory=Counter)  # (waiver|baseline, code) -> findings
+    reading: Reading = GEMINI  # how its records are read (converted from another format)
+
+    def parse(self, data: bytes) -> object:
+        """A line of this input as the checks saw it: parsed, converted to Gemini when the input
+        is in another format (the source record when it does not convert); raises
+        orjson.JSONDecodeError."""
+        if self.split == "eval" and _is_prompt_list(self.source):
+            data = prompt_json(data)
+        obj = orjson.loads(data)
+        if self.reading.converts:
+            converted = convert(obj, self.reading.format, dict(self.reading.mapping)).record
+            return obj if converted is None else converted
+        return obj
 
     def add(self, found: Iterable[Finding]) -> None:
         """Findings of file and dataset rules: stamped with the profile's severity and the
@@ -416,28 +475,29 @@ class _FileRun:
         return self.fingerprints[8 * i:8 * i + 8].hex()
 
 
-def _check_one(executor: LocalExecutor, source: Source, split: str, name: str, profile: Profile,
+def _check_one(executor: LocalExecutor, read: Input, split: str, name: str, profile: Profile,
                features: bool, token_sample: float, emit_dir: str | None) -> _FileRun:
+    source, reading = read.source, read.reading
     executor.progress.phase(f"check {source.name}", source.size if source.compression is None else None)
-    digest = _Sha256(source)
-    if _is_json_array(source):
+    digest = _Sha256(read.original)
+    if not read.staged and reading.container == "jsonl" and _is_json_array(source):
         result, broken = _count_only(source), None
         json_array = True
     else:
         prompts = split == "eval" and _is_prompt_list(source)
         result, broken = executor.check_source(source, split, features=features, prompts=prompts,
-                                               token_sample=token_sample, emit_dir=emit_dir)
+                                               token_sample=token_sample, emit_dir=emit_dir, reading=reading)
         json_array = False
     stats = FileStats(
         source=source.name, split=split, size=source.size, content_bytes=result.content_bytes,
         lines=result.lines, records=sum(n for status, n in result.status.items() if LineStatus(status).is_record),
         status=dict(result.status), crlf_lines=result.crlf_lines, first_crlf_line=result.first_crlf_line,
-        final_newline=result.last_end == NEWLINE, broken=broken, json_array=json_array,
-        media_records=result.media_records, record_lines=result.record_lines,
+        final_newline=result.last_end == NEWLINE or read.staged, broken=broken, json_array=json_array,
+        container=reading.container, input_format=reading.format, media_records=result.media_records, record_lines=result.record_lines,
         media_resolution=result.media_resolution, has_system=result.has_system,
     )
-    run = _FileRun(source=source, split=split, name=name, profile=profile, stats=stats,
-                   summary=_summary(source, split, stats, digest.result()),
+    run = _FileRun(source=source, split=split, name=name, profile=profile, stats=stats, reading=reading,
+                   summary=_summary(read, split, stats, digest.result()),
                    lines=np.frombuffer(result.record_lines, dtype=np.int64),
                    findings=list(result.findings), counts=Counter(result.counts), failing=set(result.failing_lines),
                    emits=result.emits, drop_lines=np.frombuffer(result.drop_lines, dtype=np.int64),
@@ -447,6 +507,8 @@ def _check_one(executor: LocalExecutor, source: Source, split: str, name: str, p
         run.tokens = {"split": split, "source": source.name,
                       **summarise(result.tokens, TokenSettings.from_profile(profile), sample_rate=token_sample)}
     extra = _file_findings(stats, split, profile)
+    if emit_dir is not None:  # prepare writes the file's records as Gemini JSON Lines: CNV003 is what it fixes
+        extra = [f for f in extra if f.code != ConvertedInput.code]
     if broken and result.last_end != BROKEN:
         extra.append(TruncatedInput.finding(source.name, None, f"input ends early: {broken}; "
                                             f"{stats.lines:,} lines were read", hint="copy the file again"))
@@ -526,10 +588,8 @@ def _leakage(runs: list[_FileRun], profile: Profile, executor: LocalExecutor) ->
         run = tables[id(side)]
         table = run.table
         data = _read_record(run.source, int(table.column("offset")[record]), int(table.column("length")[record]))
-        if _is_prompt_list(run.source) and run.split == "eval":
-            data = prompt_json(data)
         try:
-            obj = orjson.loads(data)
+            obj = run.parse(data)
             return prompt_side(to_example(obj, Origin(run.source.name, 0, 0, 0)), settings)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return ""
@@ -765,12 +825,14 @@ class _Sha256:
         return self._digest
 
 
-def _summary(source: Source, split: str, stats: FileStats, sha256: str) -> InputSummary:
+def _summary(read: Input, split: str, stats: FileStats, sha256: str) -> InputSummary:
+    source = read.original
     return InputSummary(
         path=source.name, split=split, sha256=sha256, bytes=source.size, content_bytes=stats.content_bytes,
         compression=source.compression, lines=stats.lines, records=stats.records,
         accounting={k: v for k, v in stats.status.items() if v},
         blank_lines=stats.status.get(LineStatus.BLANK.value, 0), truncated=stats.broken,
+        container=read.reading.container, format=read.reading.format, format_detected=read.detected,
     )
 
 

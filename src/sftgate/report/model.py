@@ -12,7 +12,7 @@ from typing import Any
 
 from sftgate.model import Finding, Severity
 
-REPORT_VERSION = "1.5"
+REPORT_VERSION = "1.6"
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class InputSummary:
     accounting: dict[str, int]  # LineStatus value -> lines; sums to `lines`
     blank_lines: int
     truncated: str | None  # why the input ended early, if it did
+    container: str | None = "jsonl"  # jsonl | json | csv | parquet (None: a report older than 1.6)
+    format: str | None = "gemini"  # the format its records were converted from (formats.convert.FORMATS)
+    format_detected: bool | None = False  # the format was detected from the first records
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +45,9 @@ class InputSummary:
             "blank_lines": self.blank_lines,
             "accounting": dict(sorted(self.accounting.items())),
             "truncated": self.truncated,
+            "container": self.container,
+            "format": self.format,
+            "format_detected": self.format_detected,
         }
 
 

@@ -82,11 +82,23 @@ def _rule_table(report: Report, paint: _Painter) -> list[str]:
     return rows
 
 
+def _read_as(i) -> str:
+    """How a converted input was read: "; alpaca records unpacked from a JSON array ..."."""
+    if i.format in (None, "gemini") and i.container in (None, "jsonl"):
+        return ""
+    how = "detected" if i.format_detected else "given"
+    if i.container in (None, "jsonl"):
+        return f"; {i.format} records converted to Gemini (format {how})"
+    title = {"json": "JSON array", "csv": "CSV file", "parquet": "Parquet file"}.get(i.container, i.container)
+    return f"; {i.format} records unpacked from a {title} (format {how}); line numbers count records"
+
+
 def _accounting(report: Report) -> list[str]:
     rows = []
     for i in report.inputs:
         detail = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in sorted(i.accounting.items()))
-        rows.append(f"{i.path} ({i.split}): {i.lines:,} lines, {i.records:,} examples [{detail or 'empty'}]")
+        rows.append(f"{i.path} ({i.split}): {i.lines:,} lines, {i.records:,} examples [{detail or 'empty'}]"
+                    + _read_as(i))
     return rows
 
 

@@ -1,8 +1,9 @@
 """The rule catalogue. Importing this package registers every rule in `REGISTRY` (code -> class)."""
 
-from sftgate.rules import dedup, fmt, leakage, limits, media, schema, structure, tokens  # noqa: F401  (registers the rules)
+from sftgate.rules import content, convert, declared, dedup, fmt, leakage, limits, media, pii, schema, structure, tokens  # noqa: F401  (registers the rules)
 from sftgate.rules.base import (
     REGISTRY,
+    ConversionRule,
     DatasetRule,
     FileRule,
     LineRule,
@@ -18,4 +19,4 @@ def all_rules() -> list[type[Rule]]:
     return [REGISTRY[code] for code in sorted(REGISTRY)]
 
 
-__all__ = ["REGISTRY", "DatasetRule", "FileRule", "LineRule", "ObjectRule", "RecordRule", "Rule", "RuleContext", "all_rules"]
+__all__ = ["REGISTRY", "ConversionRule", "DatasetRule", "FileRule", "LineRule", "ObjectRule", "RecordRule", "Rule", "RuleContext", "all_rules"]

@@ -1,8 +1,9 @@
 """What a rule is: a code, a name, a default severity and action, a docstring, and a check.
 
-Rules come in four kinds, by what they look at:
+Rules come in six kinds, by what they look at:
 
 - `LineRule`: the raw bytes of one line (format problems found while decoding it);
+- `ConversionRule`: one record of another format while it is converted to Gemini (`formats.convert`);
 - `ObjectRule`: one parsed JSON object, before it is read as an example (schema, legacy formats);
 - `RecordRule`: one canonical `Example` (structure, media, function calling);
 - `FileRule`: the summary of a whole file after the pass (counts, sizes, consistency);
@@ -130,6 +131,13 @@ class Rule(ABC):
 
 class LineRule(Rule):
     kind = "line"
+
+
+class ConversionRule(Rule):
+    """Findings made while a record of another format is converted: the engine converts each
+    record once and builds the findings with `at`, so these rules have no `check` of their own."""
+
+    kind = "conversion"
 
 
 class ObjectRule(Rule):
