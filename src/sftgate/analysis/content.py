@@ -8,6 +8,7 @@ and compiles what it needs once per process (per phrase or marker tuple).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import zlib
 from collections.abc import Mapping, Sequence
@@ -133,10 +134,8 @@ def parse_json_payload(text: str, allow_fence: bool = True) -> tuple[Any, str | 
             line_shift = text.count("\n", 0, fenced.start(1))
     if not body.strip():
         return None, "empty text" if not line_shift else "empty code block"
-    try:
+    with contextlib.suppress(orjson.JSONDecodeError):  # diagnosed below; the stdlib also reads big integers
         return orjson.loads(body), None
-    except orjson.JSONDecodeError:
-        pass  # diagnosed below; the stdlib also reads integers orjson cannot hold
     try:
         return json.loads(body, parse_constant=_reject_constant), None
     except json.JSONDecodeError as exc:
