@@ -30,7 +30,6 @@ from sftgate.analysis.content import (
 
 def test_pattern_finds_the_first_span() -> None:
     pattern = TimedPattern(r"(?i)as an ai language model")
-    assert pattern.pattern == r"(?i)as an ai language model"
     assert pattern.search("Sure. As an AI language model, I...", timeout=0.5) == (6, 29)
     assert pattern.search("Paris is the capital of France.", timeout=0.5) is None
 
