@@ -257,7 +257,8 @@ def test_compression_ratio_separates_loops_from_prose() -> None:
     text = ("The Chernobyl nuclear power plant accident happened on April 26, 1986. It was a major nuclear "
             "accident that occurred in Ukraine, then part of the Soviet Union. Honeycombs are a natural "
             "phenomenon formed by bees using their specialized glands to produce wax.")
-    assert 1.0 < compression_ratio(text) < 2.5
+    ratio = compression_ratio(text)
+    assert ratio > 1.0 and ratio < 2.5
     assert compression_ratio("I love you. " * 100) > 20
     assert compression_ratio("") == 0.0
 
