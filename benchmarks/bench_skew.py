@@ -4,6 +4,7 @@
     python benchmarks/bench_skew.py --quality       # ../shared/data/bench/skew only
     python benchmarks/bench_skew.py --speed --train-records 3000000 --prod 50000
     python benchmarks/bench_skew.py --json benchmarks/.data/skew-results.json
+    python benchmarks/bench_skew.py --engine [--size-mb 1024] [--prod 50000] [--rounds 2]
 
 Quality: train.jsonl against each prod_*.jsonl (prompt side = systemInstruction + user turns;
 features on the user turns, the system instruction as a categorical key), and two random
@@ -30,7 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
+import sys
 import time
 from pathlib import Path
 
@@ -68,20 +69,11 @@ def _bench_side(path: Path) -> skew.Side:
 
 
 def pool(real: Path) -> list[str]:
-    texts: list[str] = []
-    for conv in json.loads((real / "chat" / "sharegpt_first3000.json").read_text("utf-8")):
-        texts += [t["value"] for t in conv.get("conversations", []) if t.get("value")]
-    for r in json.loads((real / "alpaca" / "alpaca_5000.json").read_text("utf-8")):
-        texts += [f"{r['instruction']}\n{r['input']}".strip(), r["output"]]
-    for r in json.loads((real / "chat" / "lima.json").read_text("utf-8")):
-        texts += [r["instruction"], r["output"]]
-    for name in ("dialogsum.train.jsonl", "dialogsum.dev.jsonl"):
-        for line in (real / "dialogsum" / name).read_text("utf-8").splitlines():
-            r = json.loads(line)
-            texts += [r["dialogue"], r["summary"]]
-    texts = [t for t in texts if t and t.strip()]
-    random.Random(0).shuffle(texts)
-    return texts
+    """The pool of real texts the tests use too (tests/realpool.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from realpool import real_texts
+
+    return real_texts(real)
 
 
 def _summary(a: skew.SkewAnalysis) -> dict:
@@ -144,6 +136,39 @@ def speed(shared: Path, train_records: int, train_texts: int, prod: int, seed: i
     return out
 
 
+def engine(shared: Path, data_dir: Path, size_mb: int, prod: int, workers: int, rounds: int) -> dict:
+    """`sftgate check` on bench_check's --size-mb file, three ways, paired per round: without the
+    SKEW and COMP rules, as by default (composition), and with --production of `prod` prompts."""
+    import subprocess
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _gen  # bench_check's generator and cache
+
+    train = _gen.generate(shared / "data" / "real", data_dir, size_mb, 20240601).path
+    prod_path = data_dir / f"prod_prompts_{prod}.jsonl"
+    if not prod_path.exists():
+        texts = pool(shared / "data" / "real")
+        with prod_path.open("w", encoding="utf-8") as fh:
+            for i in range(prod):
+                text = texts[i % len(texts)] if i < len(texts) else f"[variant {i // len(texts)}] {texts[i % len(texts)]}"
+                fh.write(json.dumps({"messages": [{"role": "user", "content": text}]}) + "\n")
+    ways = {"no SKEW/COMP": ["--ignore", "SKEW,COMP"], "default (composition)": [],
+            f"--production {prod:,}": ["--production", str(prod_path)]}
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(rounds):
+        for name, extra in ways.items():
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "sftgate", "check", str(train), "--workers", str(workers),
+                            "--format", "json", "-q", *extra], stdout=subprocess.DEVNULL, check=False)
+            times[name].append(round(time.perf_counter() - t, 1))
+            print(f"engine: {name}: {times[name][-1]} s", flush=True)
+    base = times["no SKEW/COMP"]
+    out = {"file_mb": size_mb, "prod": prod, "workers": workers, "seconds": times,
+           "added_s": {name: [round(t - b, 1) for t, b in zip(v, base, strict=True)] for name, v in times.items()}}
+    print(f"engine: {json.dumps(out)}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quality", action="store_true")
@@ -154,7 +179,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shared", type=Path, default=SHARED)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--engine", action="store_true", help="time sftgate check on bench_check's file (see engine())")
+    ap.add_argument("--size-mb", type=int, default=1024)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--data-dir", type=Path, default=Path(__file__).parent / ".data")
     args = ap.parse_args()
+    if args.engine:
+        results = {"engine": engine(args.shared, args.data_dir, args.size_mb, args.prod, args.workers, args.rounds)}
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2), "utf-8")
+        return
     both = not (args.quality or args.speed)
     results: dict = {}
     if args.quality or both:

@@ -17,7 +17,7 @@ from sftgate.model import Finding, Severity
 from sftgate.report import html as html_report
 from sftgate.report.model import Report
 
-SECTIONS = ("verdict", "inputs", "rules", "tokens", "cost", "duplicates", "leakage", "skew", "findings")
+SECTIONS = ("verdict", "inputs", "rules", "tokens", "cost", "duplicates", "leakage", "findings")
 FIVE_MB = 5 * 1024 * 1024
 
 
@@ -154,30 +154,6 @@ def test_leakage_lists_pairs_side_by_side(page: str, family_report: Report) -> N
                 if m["code"] == "LEAK003")
     assert f"shared span of {span['span_tokens']} tokens: <mark>" in leakage
     assert leakage.count('<div class="pair">') == sum(len(s["listed"]) for s in family_report.leakage["sets"])
-
-
-def test_skew_without_a_production_sample_says_how_to_give_one(page: str) -> None:
-    assert "--production PROD.jsonl" in section(page, "skew")
-
-
-def test_skew_section_renders_when_the_report_has_one(family_report: Report) -> None:
-    @dataclasses.dataclass(frozen=True)
-    class WithSkew(Report):
-        skew: dict[str, Any] | None = None
-
-    skew = {"production": "prod.jsonl", "records": 120, "features": [
-        {"name": "input tokens", "psi": 0.31,
-         "train": {"histogram": [{"from": 0, "to": 16, "count": 10}, {"from": 16, "to": 64, "count": 30}]},
-         "production": {"histogram": [{"from": 16, "to": 64, "count": 5}, {"from": 64, "to": 256, "count": 15}]}},
-        {"name": "language <b>", "train": [{"value": "en", "count": 9}], "production": [{"value": "de", "count": 3}]},
-    ]}
-    report = WithSkew(**{f.name: getattr(family_report, f.name) for f in dataclasses.fields(Report)}, skew=skew)
-    out = section(html_report.render(report), "skew")
-    assert "--production" not in out
-    assert "<dd>prod.jsonl</dd>" in out and "<dt>records</dt><dd>120</dd>" in out and "psi 0.31" in out
-    assert out.count('<svg class="chart"') == 2
-    assert "language &lt;b&gt;" in out and "language <b>" not in out
-    assert "production 64–256: 75.0%" in out  # bins as shares of each side
 
 
 def test_optional_sections(family_report: Report) -> None:

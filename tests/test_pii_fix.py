@@ -1,5 +1,6 @@
 """PII rules through `sftgate.prepare`: the fix writes redacted records to the training shard, a
-secret drops its record by default, and the rules' `fix` on a parsed record."""
+secret drops its record by default, the fix reads the profile's `pii` options as the check does,
+and the rules' `fix` on a parsed record."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import orjson
 
 import sftgate
+from sftgate.rules.base import RuleContext
 from sftgate.rules.pii import EmailAddress, ExposedSecret, PhoneNumber
 
 AWS_KEY_ID = "AKIA2OGYBAH6QRLZVXNM"
@@ -28,9 +30,10 @@ def _write(path: Path, records: list[dict[str, Any]]) -> Path:
     return path
 
 
-def _profile(tmp_path: Path, rules: dict[str, Any]) -> Path:
+def _profile(tmp_path: Path, rules: dict[str, Any], **sections: Any) -> Path:
     path = tmp_path / "rules.yaml"
-    path.write_text(json.dumps({"extends": "gemini-2.5-flash", "rules": rules}), encoding="utf-8")  # JSON is YAML
+    data = {"extends": "gemini-2.5-flash", "rules": rules, **sections}
+    path.write_text(json.dumps(data), encoding="utf-8")  # JSON is YAML
     return path
 
 
@@ -94,6 +97,53 @@ def test_a_secret_with_action_fix_is_redacted(tmp_path: Path) -> None:
     assert _jsonl(out / "train.jsonl")[0]["contents"][1]["parts"][0]["text"] == "Your key [AWS_ACCESS_KEY] was revoked."
 
 
+def _answers(path: Path) -> list[str]:
+    return [r["contents"][1]["parts"][0]["text"] for r in _jsonl(path)]
+
+
+def test_fix_keeps_addresses_at_allowed_domains(tmp_path: Path) -> None:
+    answer = "Write to help@acme.com or billing@eu.acme.com; escalations go to jane.doe@gmail.com."
+    src = _write(tmp_path / "train.jsonl", [_record("Who handles refunds?", answer)])
+    out = tmp_path / "out"
+    rules = _profile(tmp_path, {"PII001": {"action": "fix"}}, pii={"allow_domains": ["acme.com"]})
+    done = sftgate.prepare(src, out=out, rules=rules, select=["PII"], workers=1)
+    assert _answers(out / "train.jsonl") == [
+        "Write to help@acme.com or billing@eu.acme.com; escalations go to [EMAIL]."]
+    assert done.manifest["counts"]["fixed_by_rule"] == {"PII001": 1}
+
+
+def test_fix_redacts_secrets_at_the_profile_entropy(tmp_path: Path) -> None:
+    # Entropy 2.6 bits per character: a secret at the profile's 2.0, not at the default 3.5.
+    low = 'api_key = "q7Rm2Kq7Rm2Kq7Rm2Kq7"'
+    src = _write(tmp_path / "train.jsonl", [_record("Why is my request refused?", f"You sent {low}.")])
+    out = tmp_path / "out"
+    rules = _profile(tmp_path, {"PII006": {"action": "fix"}}, pii={"generic_secret_min_entropy": 2.0})
+    done = sftgate.prepare(src, out=out, rules=rules, select=["PII"], workers=1)
+    assert _answers(out / "train.jsonl") == ['You sent api_key = "[SECRET]".']
+    assert done.manifest["counts"]["fixed_by_rule"] == {"PII006": 1}
+    assert done.manifest["counts"]["quarantined"] == 0
+
+
+def test_fix_keeps_values_below_the_profile_entropy(tmp_path: Path) -> None:
+    # Entropy 4.6: a secret at the default 3.5, not at the profile's 5.0; the AWS key is one at any.
+    answer = f'Your key {AWS_KEY_ID} was revoked; keep api_key = "Zx8Vn4Lw2Qt6Ry1Mk5Pb9Hc3".'
+    src = _write(tmp_path / "train.jsonl", [_record("Why does boto3 fail?", answer)])
+    out = tmp_path / "out"
+    rules = _profile(tmp_path, {"PII006": {"action": "fix"}}, pii={"generic_secret_min_entropy": 5.0})
+    sftgate.prepare(src, out=out, rules=rules, select=["PII"], workers=1)
+    assert _answers(out / "train.jsonl") == [
+        'Your key [AWS_ACCESS_KEY] was revoked; keep api_key = "Zx8Vn4Lw2Qt6Ry1Mk5Pb9Hc3".']
+
+
+def test_fix_on_a_parsed_record_reads_the_context_profile(tmp_path: Path) -> None:
+    allowing = sftgate.load_profile(rules_file=_profile(tmp_path, {}, pii={"allow_domains": ["@Acme.com"]}))
+    obj = _record("Who handles refunds?", "Write to help@acme.com or jane.doe@gmail.com.")
+    assert EmailAddress().fix(obj, RuleContext(profile=allowing)) is True
+    assert obj["contents"][1]["parts"][0]["text"] == "Write to help@acme.com or [EMAIL]."
+    assert EmailAddress().fix(obj, RuleContext(profile=sftgate.load_profile())) is True
+    assert obj["contents"][1]["parts"][0]["text"] == "Write to [EMAIL] or [EMAIL]."
+
+
 def test_fix_on_a_parsed_record_covers_function_parts() -> None:
     obj = {"contents": [
         {"role": "user", "parts": [{"text": "Who ordered #1042? Call me at +44 20 7946 0958"}]},
@@ -101,14 +151,15 @@ def test_fix_on_a_parsed_record_covers_function_parts() -> None:
         {"role": "user", "parts": [{"functionResponse": {"name": "get_order", "response": {
             "customer": {"emails": ["emma.watson@gmail.com", "help@example.com"], "phone": "(415) 867-5309"}}}}]},
         {"role": "model", "parts": [{"text": "Emma (emma.watson@gmail.com) ordered it."}]}]}
-    assert EmailAddress().fix(obj) is True
+    ctx = RuleContext(profile=sftgate.load_profile())
+    assert EmailAddress().fix(obj, ctx) is True
     assert obj["contents"][0]["parts"][0]["text"] == "Who ordered #1042? Call me at +44 20 7946 0958"
     assert obj["contents"][1]["parts"][0]["functionCall"]["args"] == {"id": 1042, "cc": "[EMAIL]"}
     assert obj["contents"][2]["parts"][0]["functionResponse"]["response"] == {
         "customer": {"emails": ["[EMAIL]", "help@example.com"], "phone": "(415) 867-5309"}}
     assert obj["contents"][3]["parts"][0]["text"] == "Emma ([EMAIL]) ordered it."
-    assert PhoneNumber().fix(obj) is True
+    assert PhoneNumber().fix(obj, ctx) is True
     assert obj["contents"][0]["parts"][0]["text"] == "Who ordered #1042? Call me at [PHONE]"
     assert obj["contents"][2]["parts"][0]["functionResponse"]["response"]["customer"]["phone"] == "[PHONE]"
     before = json.dumps(obj)
-    assert ExposedSecret().fix(obj) is True and json.dumps(obj) == before  # nothing of its kinds
+    assert ExposedSecret().fix(obj, ctx) is True and json.dumps(obj) == before  # nothing of its kinds

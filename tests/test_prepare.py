@@ -16,7 +16,7 @@ from sftgate.config import load_profile
 from sftgate.engine import local
 from sftgate.engine.prepare import prepare
 from sftgate.errors import ConfigError, UsageError
-from sftgate.rules import REGISTRY
+from sftgate.rules import REGISTRY, RuleContext
 from sftgate.rules.structure import InvalidRole, ThoughtPart
 
 REPO = Path(__file__).resolve().parents[1]
@@ -377,7 +377,7 @@ def test_fix_actions_are_only_for_rules_that_can_fix(tmp_path, write_rules):
 ])
 def test_role_fix(contents, system, expected):
     obj = {"contents": [{"parts": [{"text": t}], **({"role": r} if r else {})} for r, t in contents]}
-    ok = InvalidRole().fix(obj)
+    ok = InvalidRole().fix(obj, RuleContext(profile=load_profile()))
     assert ok == (expected is not None)
     if ok:
         assert [t["role"] for t in obj["contents"]] == expected
@@ -388,9 +388,10 @@ def test_thought_fix():
     obj = {"contents": [{"role": "user", "parts": [{"text": "q"}]},
                         {"role": "model", "parts": [{"text": "hmm", "thought": True},
                                                     {"text": "a", "thoughtSignature": "xyz"}]}]}
-    assert ThoughtPart().fix(obj)
+    ctx = RuleContext(profile=load_profile())
+    assert ThoughtPart().fix(obj, ctx)
     assert obj["contents"][1]["parts"] == [{"text": "a"}]
-    assert not ThoughtPart().fix({"contents": [{"role": "model", "parts": [{"text": "x", "thought": True}]}]})
+    assert not ThoughtPart().fix({"contents": [{"role": "model", "parts": [{"text": "x", "thought": True}]}]}, ctx)
 
 
 def test_cli_prepare(tmp_path, oasst, run_cli, assert_usage_error):

@@ -106,6 +106,10 @@ def _run_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--eval", metavar="EVAL", action="append", default=[], dest="eval_sets",
                      help="an eval set to check for leakage from the training data: JSONL examples, or a .txt "
                           "file of one prompt per line; named by its file stem; repeat for more")
+    cmd.add_argument("--production", metavar="PROD", action="append", default=[],
+                     help="a sample of production prompts to compare the training data with (SKEW rules): JSONL "
+                          "of Gemini records (user turns only allowed), OpenAI chat requests, request logs or "
+                          "prompt strings, or a .txt file of one prompt per line; repeat for more (pooled)")
     cmd.add_argument("--input-format", choices=("auto", *_FORMATS), default=None,
                      help="how records are read: auto (default) unpacks JSON arrays, CSV and Parquet and converts "
                           "records of another SFT format, detected from the first records; gemini reads them as "
@@ -296,6 +300,7 @@ def _run_arguments(args: argparse.Namespace) -> dict:
         tokenizer=args.tokenizer, exact_tokens=args.exact_tokens, epochs=args.epochs,
         price_per_million=args.price_per_million, verify_media=args.verify_media, baseline=args.baseline,
         input_format=args.input_format or ("table" if args.map else None), mapping=args.map,
+        production=args.production,
     )
 
 

@@ -26,7 +26,8 @@ from sftgate.rules.declared import CODE as DECLARED_CODE
 from sftgate.rules.declared import declare
 
 DEFAULT_PROFILE = "gemini-2.5-flash"
-_SECTIONS = ("limits", "media", "format", "input", "structure", "content", "dedup", "leak", "tokens", "advice", "gate", "report")
+_SECTIONS = ("limits", "media", "format", "input", "structure", "content", "dedup", "leak", "skew", "composition",
+             "tokens", "advice", "gate", "report")
 
 
 @dataclass(frozen=True, slots=True)

@@ -302,12 +302,14 @@ def test_marker_not_found(text: str) -> None:
 
 
 def test_control_character_fix_cleans_every_text_part() -> None:
+    from sftgate.config import load_profile
+    from sftgate.rules.base import RuleContext
     from sftgate.rules.content import ControlCharacter
 
     record = {"systemInstruction": {"parts": [{"text": "Be brief.\x00"}]},
               "contents": [{"role": "user", "parts": [{"text": "5:00pm\x028:00pm"}, {"fileData": {"fileUri": "gs://b/x.png", "mimeType": "image/png"}}]},
                            {"role": "model", "parts": [{"text": "\x1b[31mError\x1b[0m\x0cnext"}]}]}
-    assert ControlCharacter().fix(record) is True
+    assert ControlCharacter().fix(record, RuleContext(profile=load_profile())) is True
     assert record["systemInstruction"]["parts"][0]["text"] == "Be brief."
     assert record["contents"][0]["parts"][0]["text"] == "5:00pm8:00pm"
     assert record["contents"][1]["parts"][0]["text"] == "Error\nnext"
@@ -315,7 +317,9 @@ def test_control_character_fix_cleans_every_text_part() -> None:
 
 
 def test_control_character_fix_fails_when_a_part_is_left_empty() -> None:
+    from sftgate.config import load_profile
+    from sftgate.rules.base import RuleContext
     from sftgate.rules.content import ControlCharacter
 
     record = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}, {"role": "model", "parts": [{"text": "\x00\x01"}]}]}
-    assert ControlCharacter().fix(record) is False
+    assert ControlCharacter().fix(record, RuleContext(profile=load_profile())) is False

@@ -11,12 +11,12 @@ random halves: every human and model turn of ShareGPT (first 3,000 conversations
 from __future__ import annotations
 
 import json
-import random
 from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
+from realpool import real_texts
 
 from sftgate.analysis import skew
 from sftgate.analysis.textfeatures import (
@@ -67,19 +67,7 @@ def _compare(name: str) -> skew.SkewAnalysis:
 
 @lru_cache(maxsize=1)
 def _pool() -> tuple[list[str], dict[str, np.ndarray]]:
-    texts: list[str] = []
-    for conv in json.loads((REAL / "chat" / "sharegpt_first3000.json").read_text("utf-8")):
-        texts += [t["value"] for t in conv.get("conversations", []) if t.get("value")]
-    for r in json.loads((REAL / "alpaca" / "alpaca_5000.json").read_text("utf-8")):
-        texts += [f"{r['instruction']}\n{r['input']}".strip(), r["output"]]
-    for r in json.loads((REAL / "chat" / "lima.json").read_text("utf-8")):
-        texts += [r["instruction"], r["output"]]
-    for name in ("dialogsum.train.jsonl", "dialogsum.dev.jsonl"):
-        for line in (REAL / "dialogsum" / name).read_text("utf-8").splitlines():
-            r = json.loads(line)
-            texts += [r["dialogue"], r["summary"]]
-    texts = [t for t in texts if t and t.strip()]
-    random.Random(0).shuffle(texts)
+    texts = real_texts(REAL)
     return texts, feature_columns(texts)
 
 

@@ -7,6 +7,14 @@ file. With `split: validation` or `split: eval` it is checked as the validation 
 eval set (`eval_sets=[...]`) beside a training file: the case's `train_records`, or 200 valid,
 distinct examples when it gives none; `train_records` alone means `split: validation`.
 
+Statistical rules need hundreds of records: `records_from` builds the file from parts, each
+`{file: PATH, first: N, skip: M}` (records of a file under ../shared/data: Gemini JSONL, or an
+Alpaca JSON array converted to Gemini), `{text: "... {i} ...", n: N}` (N one-turn examples,
+`{i}` the example's index; `answer` optional) or `{record: {...}, n: N}` (one record repeated).
+`production` (records or prompt strings), `production_from` (parts, as `records_from`) or
+`production_lines` (with `production_suffix`, e.g. `.txt`) give a production sample, checked
+with `production=[...]`.
+
 A `pass_*` case expects no findings of the rule; a `fail_*` case lists them, in report order:
 those on the case file, and, when the case gives `train_records`, those on the training file
 (which come first). Expected findings are compared on the keys they give: `code`, `line`,
@@ -31,9 +39,11 @@ import sftgate
 from sftgate.rules import REGISTRY
 
 CASES_DIR = Path(__file__).parent / "cases"
-INPUT_KEYS = ("records", "lines", "text", "base64")
+INPUT_KEYS = ("records", "lines", "text", "base64", "records_from")
+PRODUCTION_KEYS = ("production", "production_from", "production_lines")
 CASE_KEYS = frozenset(INPUT_KEYS) | {"gzip", "truncate_gzip", "suffix", "split", "train_records", "profile", "findings",
-                                     "xfail_reason"}
+                                     "xfail_reason", "production_suffix", *PRODUCTION_KEYS}
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SPLITS = ("train", "validation", "eval")
 FINDING_KEYS = frozenset({"code", "line", "pointer", "column", "severity", "message_contains", "file", "related"})
 FILES = ("case", "train")
@@ -84,6 +94,44 @@ def _records_bytes(records: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
 
 
+def built_records(parts: list[dict[str, Any]]) -> list[Any]:
+    """The records a `records_from` / `production_from` list describes."""
+    from sftgate.formats.convert import convert
+
+    out: list[Any] = []
+    for part in parts:
+        if "file" in part:
+            path = SHARED_DATA / part["file"]
+            if not path.exists():
+                pytest.skip(f"shared data not present at {path}")
+            if path.suffix == ".json":
+                items = [convert(r, "alpaca").record for r in json.loads(path.read_text(encoding="utf-8"))]
+            else:
+                items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            skip = int(part.get("skip", 0))
+            out += items[skip:skip + int(part["first"])]
+        elif "text" in part:
+            for i in range(int(part["n"])):
+                turns = [{"role": "user", "parts": [{"text": part["text"].format(i=i)}]}]
+                if "answer" in part:
+                    turns.append({"role": "model", "parts": [{"text": part["answer"].format(i=i)}]})
+                out.append({"contents": turns})
+        else:
+            out += [part["record"]] * int(part["n"])
+    return out
+
+
+def production_bytes(case: dict[str, Any]) -> bytes | None:
+    """The production sample a case gives, or None."""
+    if "production_lines" in case:
+        return "".join(line + "\n" for line in case["production_lines"]).encode("utf-8")
+    if "production_from" in case:
+        return _records_bytes(built_records(case["production_from"]))
+    if "production" in case:
+        return _records_bytes(case["production"])
+    return None
+
+
 def case_bytes(case: dict[str, Any]) -> bytes:
     """The exact bytes of the file a case describes."""
     given = [k for k in INPUT_KEYS if k in case]
@@ -91,6 +139,8 @@ def case_bytes(case: dict[str, Any]) -> bytes:
     key = given[0]
     if key == "records":
         data = _records_bytes(case["records"])
+    elif key == "records_from":
+        data = _records_bytes(built_records(case["records_from"]))
     elif key == "lines":
         data = "".join(line + "\n" for line in case["lines"]).encode("utf-8")
     elif key == "text":
@@ -145,8 +195,13 @@ def test_rule_case(spec: dict[str, Any], name: str, case: dict[str, Any], tmp_pa
         rules = tmp_path / "rules.yaml"
         rules.write_text(yaml.safe_dump(profile), encoding="utf-8")
 
+    production = production_bytes(case)
+    prod_path = tmp_path / ("production" + case.get("production_suffix", ".jsonl"))
+    if production is not None:
+        prod_path.write_bytes(production)
     report = sftgate.check(str(train), validation=str(target) if split == "validation" else None,
                            eval_sets=[str(target)] if split == "eval" else [],
+                           production=[str(prod_path)] if production is not None else [],
                            rules=None if rules is None else str(rules), select=[rule], workers=1)
 
     # The default training file is scaffolding: only a case's own `train_records` are under test.

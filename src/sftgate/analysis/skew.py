@@ -34,6 +34,7 @@ standard deviations and L-infinity >= `min_share_change`.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -122,7 +123,10 @@ FEATURES: dict[str, FeatureSpec] = {
     "prompt_tokens": FeatureSpec("count", "tokens", longer=True),
     "response_tokens": FeatureSpec("count", "tokens", subject="answers", longer=True),
     "turns": FeatureSpec("count", "turns", subject="conversations"),
+    "user_turns": FeatureSpec("count", "user turns", subject="conversations"),
     "media_parts": FeatureSpec("count", "media parts"),
+    "media_kind": FeatureSpec("share", "media"),
+    "language": FeatureSpec("share", "language"),
     "code_share": FeatureSpec("share", "code"),
     "markdown_share": FeatureSpec("share", "Markdown lines"),
     "digit_share": FeatureSpec("share", "digits"),
@@ -169,9 +173,36 @@ class NumericShift:
     n_train: int
     n_prod: int
     message: str
+    # Shares of each side per bin, on the feature's scale (log1p for counts): `edges` has one
+    # more value than `train` and `prod`, in the feature's own units (for a histogram).
+    histogram: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return _rounded(self.__dict__)
+        out = _rounded({k: v for k, v in self.__dict__.items() if k != "histogram"})
+        out["histogram"] = {k: [round(x, 6) for x in v] for k, v in self.histogram.items()}
+        return out
+
+
+_BINS = 20
+
+
+def _histogram(tx: np.ndarray, ty: np.ndarray, spec: FeatureSpec) -> dict[str, tuple[float, ...]]:
+    """Both sides' shares over `_BINS` equal bins of the pooled range (1st-99th percentile, so
+    one outlier does not squash the rest; values outside fall in the end bins)."""
+    pooled = np.concatenate([tx, ty])
+    low, high = (float(v) for v in np.percentile(pooled, [1, 99]))
+    if not high > low:
+        low, high = float(pooled.min()), float(pooled.max())
+    if not high > low:
+        high = low + 1.0
+    edges = np.linspace(low, high, _BINS + 1)
+
+    def shares(v: np.ndarray) -> tuple[float, ...]:
+        bins = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, _BINS - 1)
+        return tuple((np.bincount(bins, minlength=_BINS) / max(v.size, 1)).tolist())
+
+    units = np.expm1(edges) if spec.kind == "count" else edges
+    return {"edges": tuple(units.tolist()), "train": shares(tx), "prod": shares(ty)}
 
 
 def numeric_shift(feature: str, train: np.ndarray, prod: np.ndarray, *, spec: FeatureSpec | None = None,
@@ -198,7 +229,8 @@ def numeric_shift(feature: str, train: np.ndarray, prod: np.ndarray, *, spec: Fe
     tmean, pmean = float(x.mean()), float(y.mean())
     ratio = pm / tm if tm > 0 and pm > 0 else (pmean / tmean if tmean > 0 else math.inf if pmean > 0 else 1.0)
     message = _numeric_message(spec, tm, pm, tmean, pmean, ratio)
-    return NumericShift(feature, distance, expected, critical, flagged, tm, pm, tmean, pmean, ratio, n, m, message)
+    return NumericShift(feature, distance, expected, critical, flagged, tm, pm, tmean, pmean, ratio, n, m, message,
+                        _histogram(tx, ty, spec))
 
 
 def _cap(v: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
@@ -398,7 +430,9 @@ class TextSpace:
             if dims < 2:
                 z = np.ones((n, 1), dtype=np.float32)
             else:
-                z = TruncatedSVD(dims, n_iter=3, random_state=self.seed).fit_transform(self.matrix[:, cols])
+                with warnings.catch_warnings():  # all-alike texts: sklearn's explained-variance ratio is 0/0
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    z = TruncatedSVD(dims, n_iter=3, random_state=self.seed).fit_transform(self.matrix[:, cols])
             z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
             self._embedding = z.astype(np.float32)
         return self._embedding
@@ -555,6 +589,8 @@ def domain_shift(space: TextSpace, train_rows: np.ndarray, prod_rows: np.ndarray
     y = np.concatenate([np.zeros(train_rows.size, dtype=np.int8), np.ones(prod_rows.size, dtype=np.int8)])
     x = space.matrix[rows]
     folds = min(settings.folds, int(train_rows.size), int(prod_rows.size))
+    if x.shape[1] == 0:  # no text holds a term (media only, punctuation): nothing to tell them apart by
+        folds = 0
     scores = np.zeros(rows.size)
     fold_aucs: list[float] = []
     if folds >= 2:
@@ -852,7 +888,13 @@ def composition(space: TextSpace, train_rows: np.ndarray, prod_rows: np.ndarray 
     live = np.flatnonzero(sizes)
     topic_of = np.zeros(k, dtype=np.int64)
     if live.size > 1:
-        tree = linkage(centres[live].astype(np.float64), method="average", metric="cosine")
+        # Cosine distances computed here: a centre of texts with no term in the vocabulary is a
+        # zero vector, whose cosine scipy leaves undefined (NaN); it is then unlike every other.
+        unit = centres[live].astype(np.float64)
+        norms = np.linalg.norm(unit, axis=1)
+        unit = np.divide(unit, norms[:, None], out=np.zeros_like(unit), where=norms[:, None] > 0)
+        distance = np.clip(1 - unit @ unit.T, 0, 2)
+        tree = linkage(distance[np.triu_indices(live.size, 1)], method="average")
         topic_of[live] = fcluster(tree, t=1 - _TOPIC_COSINE, criterion="distance") - 1
     topic_sizes = np.bincount(topic_of[labels])
     order = np.argsort(-topic_sizes, kind="stable")

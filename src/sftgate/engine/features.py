@@ -10,6 +10,11 @@ never with the size of their text.
 The prompt side is every turn that is not the model's (plus the system instruction when the
 profile says so); the response side is every model turn. Parts that are not text (function
 calls and responses, file references) count as their canonical JSON.
+
+With `skew`, each row also gets the skew analysis' columns (`SKEW_COLUMNS`): the
+`textfeatures` of the user turns, the number of user turns and media parts, the kind of media
+and a key of the system instruction. A production sample needs only those: `dedup=False`
+leaves its token hashes and band keys out.
 """
 
 from __future__ import annotations
@@ -28,12 +33,18 @@ from sftgate.analysis.lsh import choose_bands
 from sftgate.analysis.minhash import band_keys, shingles, signatures
 from sftgate.analysis.ngrams import split_sides
 from sftgate.analysis.text import exact_text, fold, key64, token_hashes
+from sftgate.analysis.textfeatures import NAMES, feature_columns, system_key
 from sftgate.model import Example, PartKind
 
 _TEXT = PartKind.TEXT
 _FILE_DATA = PartKind.FILE_DATA
 SNIPPET = 60  # characters of an answer kept for reports
 _GROUP_CHARS = 1 << 17  # characters of text hashed per numpy batch
+
+# The skew columns: textfeatures' of the user turns, then the engine's own.
+MEDIA_KINDS: tuple[str, ...] = ("none", "image", "video", "audio", "document", "other", "mixed")
+_MEDIA_CODE = {"image": 1, "video": 2, "audio": 3, "application/pdf": 4}
+SKEW_COLUMNS: tuple[str, ...] = (*NAMES, "user_turns", "media_parts", "media_kind", "system")
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,7 @@ class FeatureChunk:
     length: np.ndarray  # int64 bytes of the line
     tokens: bytes  # uint32 token hashes: each record's prompt side, then its response side
     snippets: list[str]  # the start of each record's last model turn, for conflict reports
+    skew: dict[str, np.ndarray] | None = None  # SKEW_COLUMNS, when the builder collects them
 
     def __len__(self) -> int:
         return self.exact.size
@@ -102,8 +114,11 @@ class FeatureChunk:
 class FeatureBuilder:
     """Collects examples during a chunk's pass; `finish` computes their features in one batch."""
 
-    def __init__(self, settings: DedupSettings) -> None:
+    def __init__(self, settings: DedupSettings, *, dedup: bool = True, skew: bool = False) -> None:
+        """`dedup`: hash tokens and MinHash bands (DUP and LEAK rules); `skew`: the skew columns."""
         self.settings = settings
+        self.dedup = dedup
+        self.skew = skew
         self._reset()
 
     def _reset(self) -> None:
@@ -117,6 +132,8 @@ class FeatureBuilder:
         self._media: list[int] = []
         self._asked: list[int] = []
         self._answered: list[bool] = []
+        self._user_texts: list[str] = []
+        self._skew_rows: list[tuple[int, int, int, int]] = []  # user turns, media parts, media kind, system key
 
     def add(self, example: Example) -> None:
         s = self.settings
@@ -147,8 +164,13 @@ class FeatureBuilder:
         self._response.append(key64(response))
         self._exact.append(key64(f"{prompt}\x1d{response}\x1d{rest}\x1d{media_key}"))
         self._media.append(key64(media_key) if media else 0)
-        self._sides.append(fold(_prompt_side(system, turns, s.system)))
-        self._sides.append(fold("\n".join(text for role, text in turns if role == "model")))
+        if self.dedup:
+            self._sides.append(fold(_prompt_side(system, turns, s.system)))
+            self._sides.append(fold("\n".join(text for role, text in turns if role == "model")))
+        if self.skew:
+            users = [text for role, text in turns if role == "user"]
+            self._user_texts.append("\n".join(users))
+            self._skew_rows.append((len(users), len(media), _media_kind(example), system_key(system or None)))
         origin = example.origin
         self._offset.append(origin.offset)
         self._length.append(origin.length)
@@ -163,7 +185,7 @@ class FeatureBuilder:
         tokens: list[bytes] = []
         # Records are hashed in groups of about _GROUP_CHARS characters: the arrays stay small
         # enough to live in the CPU caches, which matters more than numpy's per-call overhead.
-        start = 0
+        start = 0 if self.dedup else n
         while start < n:
             stop, size = start, 0
             while stop < n and size < _GROUP_CHARS:
@@ -194,9 +216,33 @@ class FeatureBuilder:
             length=np.array(self._length, dtype=np.int64),
             tokens=b"".join(tokens),
             snippets=self._snippets,
+            skew=self._skew_columns() if self.skew else None,
         )
         self._reset()
         return chunk
+
+    def _skew_columns(self) -> dict[str, np.ndarray]:
+        columns = feature_columns(self._user_texts)
+        rows = np.array(self._skew_rows, dtype=np.uint64).reshape(-1, 4)
+        columns["user_turns"] = rows[:, 0].astype(np.int64)
+        columns["media_parts"] = rows[:, 1].astype(np.int64)
+        columns["media_kind"] = rows[:, 2].astype(np.int64)
+        columns["system"] = rows[:, 3]
+        return columns
+
+
+def _media_kind(example: Example) -> int:
+    """The index in MEDIA_KINDS of the kind of media an example's user turns carry."""
+    kinds = set()
+    for turn in example.turns:
+        if turn.effective_role == "user":
+            for part in turn.parts:
+                if part.kind is _FILE_DATA:
+                    mime = str(part.value.get("mimeType", "")) if isinstance(part.value, dict) else ""
+                    kinds.add(_MEDIA_CODE.get(mime, _MEDIA_CODE.get(mime.partition("/")[0], 5)))
+    if not kinds:
+        return 0
+    return kinds.pop() if len(kinds) == 1 else 6
 
 
 def _prompt_side(system: str, turns: list[tuple[str, str]], with_system: bool) -> str:
@@ -253,11 +299,17 @@ class FeatureTable:
             self.spill = os.fdopen(fd, "w+b")
         for name in self._COLUMNS:
             self.columns.setdefault(name, []).append(getattr(chunk, name))
+        for name, column in (chunk.skew or {}).items():
+            self.columns.setdefault(name, []).append(column)
         per_record = chunk.prompt_tokens + chunk.response_tokens
         self.token_start.append(self.spilled + np.cumsum(per_record) - per_record)
         self.snippets.extend(chunk.snippets)
         self.spill.write(chunk.tokens)
         self.spilled += len(chunk.tokens) // 4
+
+    def has(self, name: str) -> bool:
+        """Whether the table holds the column `name` (the skew columns are optional)."""
+        return name in (self._final if self._final is not None else self.columns)
 
     def column(self, name: str) -> np.ndarray:
         if self._final is None:
@@ -421,6 +473,10 @@ class SubsetTable:
 
     def __len__(self) -> int:
         return int(self.records.size)
+
+    def has(self, name: str) -> bool:
+        """Whether the table holds the column `name` (the skew columns are optional)."""
+        return name in (self._final if self._final is not None else self.columns)
 
     def column(self, name: str) -> np.ndarray:
         return self.table.column(name)[self.records]

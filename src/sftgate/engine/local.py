@@ -44,7 +44,7 @@ def default_workers() -> int:
 # --- worker side -----------------------------------------------------------------------------
 
 _PROFILE: Profile | None = None
-_CHECKERS: dict[tuple[str, bool, float, str | None, Reading], Checker] = {}
+_CHECKERS: dict[tuple[str, bool, float, str | None, Reading, bool], Checker] = {}
 
 
 def _init_worker(profile: Profile) -> None:
@@ -53,17 +53,18 @@ def _init_worker(profile: Profile) -> None:
     _CHECKERS.clear()
 
 
-def _checker(split: str, features: bool, token_sample: float, emit_dir: str | None, reading: Reading) -> Checker:
-    key = (split, features, token_sample, emit_dir, reading)
+def _checker(split: str, features: bool, token_sample: float, emit_dir: str | None, reading: Reading,
+             skew: bool) -> Checker:
+    key = (split, features, token_sample, emit_dir, reading, skew)
     if key not in _CHECKERS:
         assert _PROFILE is not None, "worker used before _init_worker"
-        _CHECKERS[key] = Checker(_PROFILE, split, features, token_sample, emit_dir, reading)
+        _CHECKERS[key] = Checker(_PROFILE, split, features, token_sample, emit_dir, reading, skew)
     return _CHECKERS[key]
 
 
 def _check_range(source: Source, split: str, features: bool, token_sample: float, emit_dir: str | None,
-                 reading: Reading, start: int, end: int) -> ChunkResult:
-    return _check_range_with(_checker(split, features, token_sample, emit_dir, reading), source, start, end)
+                 reading: Reading, skew: bool, start: int, end: int) -> ChunkResult:
+    return _check_range_with(_checker(split, features, token_sample, emit_dir, reading, skew), source, start, end)
 
 
 def _check_range_with(checker: Checker, source: Source, start: int, end: int) -> ChunkResult:
@@ -77,8 +78,8 @@ def _verify_block(edges: np.ndarray, tokens: SpillSlice | SliceSet, verification
 
 
 def _check_batch(source_name: str, split: str, features: bool, token_sample: float, emit_dir: str | None,
-                 reading: Reading, lines: list, starts_file: bool) -> ChunkResult:
-    checker = _checker(split, features, token_sample, emit_dir, reading)
+                 reading: Reading, skew: bool, lines: list, starts_file: bool) -> ChunkResult:
+    checker = _checker(split, features, token_sample, emit_dir, reading, skew)
     return checker.check_lines(lines, source=source_name, starts_file=starts_file)
 
 
@@ -120,15 +121,15 @@ class LocalExecutor:
 
     def check_source(self, source: Source, split: str, *, features: bool = True, prompts: bool = False,
                      token_sample: float = 1.0, emit_dir: str | None = None,
-                     reading: Reading = GEMINI) -> tuple[ChunkResult, str | None]:
+                     reading: Reading = GEMINI, skew: bool = False) -> tuple[ChunkResult, str | None]:
         """(merged result, why the stream broke or None). `features`: collect dataset-rule
         features; `prompts`: the file is a plain-text prompt list (read in this process);
         `token_sample`: the share of examples the token statistics count; `emit_dir`: keep
         what `prepare` needs to write the lines again (see `passes.EmitChunk`); `reading`: how
-        the records are read (converted from another format)."""
+        the records are read (converted from another format); `skew`: collect the skew columns."""
         result = ChunkResult()
         cap = self.profile.max_findings_per_rule
-        task = (split, features, token_sample, emit_dir, reading)
+        task = (split, features, token_sample, emit_dir, reading, skew)
         if self.uses_pool(source) and source.seekable and not prompts:
             for chunk in self._ranges(source, task):
                 self._merge(result, chunk, cap)
@@ -136,7 +137,7 @@ class LocalExecutor:
         if self.uses_pool(source) and not prompts:
             broken = self._batches(source, task, result, cap)
             return result, broken
-        checker = Checker(self.profile, split, features, token_sample, emit_dir, reading)
+        checker = Checker(self.profile, split, features, token_sample, emit_dir, reading, skew)
         if source.seekable and not prompts and source.size > CHUNK_BYTES:
             # In this process, still by ranges: the progress bar moves, and results are the same.
             with open(source.path, "rb") as stream:

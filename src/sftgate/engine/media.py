@@ -1,8 +1,9 @@
 """`--verify-media`: the `gs://` media that `fileData` parts name, checked against Cloud Storage.
 
 The per-file passes never touch the network. With `--verify-media` the engine reads each
-training and validation source once more, collects every distinct fileUri with the records that
-use it (five ints per use, in an `array`), asks Cloud Storage about the `gs://` ones in batches
+training and validation source once more, its records as the check saw them (an input of another
+format converted to Gemini by the parse the engine passes), collects every distinct fileUri with
+the records that use it (five ints per use, in an `array`), asks Cloud Storage about the `gs://` ones in batches
 (`gcs.stat_many`: one listing for a crowded "directory", concurrent single requests for the
 rest), one bucket at a time, and hands the answers to the MED rules. HTTP(S) URIs are not
 fetched: they are counted as not verified.
@@ -19,7 +20,7 @@ What Cloud Storage answers, per bucket:
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -35,20 +36,30 @@ from sftgate.rules.fmt import BOM
 from sftgate.rules.structure import _modality
 
 STAT_WORKERS = 16  # concurrent requests per batch (gcs keeps 32 connections per host)
-_KEY = b'"fileData"'  # lines without it hold no media: skipped without parsing
+_KEY = b'"fileData"'  # Gemini lines without it hold no media: skipped without parsing
+
+# One line of a source, as the check read it: a record (a Gemini one when it converts); raises
+# orjson.JSONDecodeError when the line is not JSON.
+Parse = Callable[[bytes], object]
 
 
-def verify_media(sources: Sequence[Source], profile: Profile, *,
+def verify_media(sources: Sequence[Source], profile: Profile, *, parsers: Sequence[Parse | None] | None = None,
                  workers: int = STAT_WORKERS) -> tuple[list[Finding], dict[str, Any]]:
-    """The MED findings of the training and validation `sources` and the report's `media` section."""
-    analysis = analyse(sources, profile, workers=workers)
+    """The MED findings of the training and validation `sources` and the report's `media` section.
+
+    `parsers`, one per source, reads its lines as the check did (the engine's `_FileRun.parse`,
+    which converts another format); None for a source, or no `parsers`, reads Gemini JSON."""
+    analysis = analyse(sources, profile, parsers=parsers, workers=workers)
     found = media.findings(analysis, RuleContext(profile=profile, split="train"), profile.selected)
     return found, media.summary(analysis, profile)
 
 
-def analyse(sources: Sequence[Source], profile: Profile, *, workers: int = STAT_WORKERS) -> media.MediaAnalysis:
+def analyse(sources: Sequence[Source], profile: Profile, *, parsers: Sequence[Parse | None] | None = None,
+            workers: int = STAT_WORKERS) -> media.MediaAnalysis:
     """Collect the fileData URIs of `sources`, then ask Cloud Storage about the gs:// ones."""
-    uses, references = _collect(sources, profile)
+    if parsers is not None and len(parsers) != len(sources):
+        raise ValueError(f"{len(parsers)} parsers for {len(sources)} sources")
+    uses, references = _collect(sources, profile, parsers or [None] * len(sources))
     objects: dict[str, media.MediaObject] = {}
     by_bucket: dict[str, list[str]] = {}
     not_verified = other = 0
@@ -102,7 +113,8 @@ def _ask(bucket: str, uris: list[str], objects: dict[str, media.MediaObject], wo
     return None
 
 
-def _collect(sources: Sequence[Source], profile: Profile) -> tuple[dict[str, array], int]:
+def _collect(sources: Sequence[Source], profile: Profile,
+             parsers: Sequence[Parse | None]) -> tuple[dict[str, array], int]:
     """{fileUri: flat (source, line, turn, part, modality) per use}, in order of first use, and
     the number of uses. Lines that do not parse, or parts that are not `fileData` with a string
     `fileUri`, are skipped: the per-file pass has already reported them."""
@@ -110,37 +122,46 @@ def _collect(sources: Sequence[Source], profile: Profile) -> tuple[dict[str, arr
     modalities: dict[Any, int] = {}
     uses: dict[str, array] = {}
     references = 0
-    for index, source in enumerate(sources):
-        with source.open() as stream:
-            for number, (_, data, _, _) in enumerate(LineReader(stream, max_line_bytes=max_line), 1):
-                if data is None or _KEY not in data:
+    for index, (source, parse) in enumerate(zip(sources, parsers, strict=True)):
+        for number, obj in _records(source, parse, max_line):
+            contents = obj.get("contents") if isinstance(obj, dict) else None
+            if not isinstance(contents, list):
+                continue
+            for t, turn in enumerate(contents):
+                parts = turn.get("parts") if isinstance(turn, dict) else None
+                if not isinstance(parts, list):
                     continue
-                if number == 1 and data.startswith(BOM):
-                    data = data[len(BOM):]
-                try:
-                    obj = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    continue
-                contents = obj.get("contents") if isinstance(obj, dict) else None
-                if not isinstance(contents, list):
-                    continue
-                for t, turn in enumerate(contents):
-                    parts = turn.get("parts") if isinstance(turn, dict) else None
-                    if not isinstance(parts, list):
+                for p, part in enumerate(parts):
+                    file_data = part.get("fileData") if isinstance(part, dict) else None
+                    if not isinstance(file_data, dict) or not isinstance(uri := file_data.get("fileUri"), str):
                         continue
-                    for p, part in enumerate(parts):
-                        file_data = part.get("fileData") if isinstance(part, dict) else None
-                        if not isinstance(file_data, dict) or not isinstance(uri := file_data.get("fileUri"), str):
-                            continue
-                        mime = file_data.get("mimeType")
-                        if mime not in modalities:
-                            modalities[mime] = _modality_index(mime, profile)
-                        used = uses.get(uri)
-                        if used is None:
-                            used = uses[uri] = array("q")
-                        used.extend((index, number, t, p, modalities[mime]))
-                        references += 1
+                    mime = file_data.get("mimeType")
+                    if mime not in modalities:
+                        modalities[mime] = _modality_index(mime, profile)
+                    used = uses.get(uri)
+                    if used is None:
+                        used = uses[uri] = array("q")
+                    used.extend((index, number, t, p, modalities[mime]))
+                    references += 1
     return uses, references
+
+
+def _records(source: Source, parse: Parse | None, max_line: int) -> Iterator[tuple[int, object]]:
+    """(line, record) for each line of `source` that parses. Gemini lines (`parse` None) without
+    "fileData" are skipped unparsed; a line of another format names its media in its own words
+    (`image_url`), so with `parse` every line is read."""
+    load = orjson.loads if parse is None else parse
+    with source.open() as stream:
+        for number, (_, data, _, _) in enumerate(LineReader(stream, max_line_bytes=max_line), 1):
+            if data is None or (parse is None and _KEY not in data):
+                continue
+            if number == 1 and data.startswith(BOM):
+                data = data[len(BOM):]
+            try:
+                obj = load(data)
+            except orjson.JSONDecodeError:
+                continue
+            yield number, obj
 
 
 def _modality_index(mime: Any, profile: Profile) -> int:

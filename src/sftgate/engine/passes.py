@@ -28,6 +28,7 @@ from sftgate.engine.features import (
 )
 from sftgate.formats import detect_foreign, to_example
 from sftgate.formats.convert import Converted, convert
+from sftgate.formats.prompts import prompt_record
 from sftgate.io.reader import BROKEN, NEWLINE, Line
 from sftgate.model import (
     MEDIA_RESOLUTION_CODE,
@@ -74,6 +75,8 @@ class Reading:
 
 
 GEMINI = Reading()
+PROMPTS = "prompts"  # Reading.format of a production sample: each record read by `prompts.prompt_record`
+UNSCORED = frozenset({"eval", "production"})  # splits read but not tuned on: no record rules, no tokens
 
 
 def canonical(obj: dict[str, Any], strip_unknown: bool = False) -> bytes:
@@ -134,6 +137,7 @@ class ChunkResult:
     suppressed: Counter[tuple[str, str]] = field(default_factory=Counter)  # (waiver|baseline, code) -> findings left out
     media_resolution: bytearray = field(default_factory=bytearray)  # MEDIA_RESOLUTIONS index
     has_system: bytearray = field(default_factory=bytearray)
+    bare_prompts: int = 0  # production samples read as a bare prompt (a string, a prompt field): no system instruction known
     # Dataset-rule features: a chunk's FeatureChunk; once merged, the file's FeatureTable.
     features: FeatureChunk | FeatureTable | None = None
     tokens: TokenColumns | None = None  # token statistics per example (training and validation files)
@@ -158,6 +162,7 @@ class ChunkResult:
         self.media_resolution.extend(chunk.media_resolution)
         self.has_system.extend(chunk.has_system)
         self.media_records += chunk.media_records
+        self.bare_prompts += chunk.bare_prompts
         self.crlf_lines += chunk.crlf_lines
         if self.first_crlf_line is None and chunk.first_crlf_line is not None:
             self.first_crlf_line = chunk.first_crlf_line + base
@@ -195,8 +200,9 @@ class Checker:
     """The rules of one profile, prepared once per process and applied to many chunks."""
 
     def __init__(self, profile: Profile, split: str, features: bool = True, token_sample: float = 1.0,
-                 emit_dir: str | None = None, reading: Reading = GEMINI) -> None:
+                 emit_dir: str | None = None, reading: Reading = GEMINI, skew: bool = False) -> None:
         """`features`: collect the dataset rules' features (when a DUP or LEAK rule will use them);
+        `skew`: collect the skew analysis' columns too (`features.SKEW_COLUMNS`);
         `token_sample`: the share of examples whose tokens the statistics count (an eval set,
         read but not tuned on, counts none); `emit_dir`: keep what `prepare` needs to write the
         lines again (an `EmitChunk` per chunk, canonical records spilled to this directory);
@@ -205,15 +211,15 @@ class Checker:
         self.reading = reading
         self.mapping = dict(reading.mapping)
         self.token_sample = token_sample
-        self.meter = None if split == "eval" else Meter(profile, split, sample_rate=token_sample)
+        self.meter = None if split in UNSCORED else Meter(profile, split, sample_rate=token_sample)
         self.ctx = RuleContext(profile=profile, split=split, meter=self.meter)
         on = profile.is_on
         self.object_rules = [
             REGISTRY[c]() for c in sorted(REGISTRY)
             if issubclass(REGISTRY[c], ObjectRule) and on(c) and REGISTRY[c] not in (SchemaViolation, ForeignFormat)
         ]
-        # An eval set is read, not tuned on: its examples need no structure rules.
-        self.record_rules = [] if split == "eval" else [
+        # An eval set or a production sample is read, not tuned on: no structure rules.
+        self.record_rules = [] if split in UNSCORED else [
             REGISTRY[c]() for c in sorted(REGISTRY) if issubclass(REGISTRY[c], RecordRule) and on(c)
         ] + [rule for code, rule in sorted(declared.build(profile.declared).items())
              if on(code) or (rule.kind_name == "regex" and on(declared.ContentRuleTimeout.code))]
@@ -230,7 +236,9 @@ class Checker:
         self.suppress = profile.suppress or None
         self.max_line = profile.format["max_line_bytes"]
         self.validator = example_validator()
-        self.features = FeatureBuilder(DedupSettings.from_profile(profile.dedup)) if features else None
+        self.features = FeatureBuilder(DedupSettings.from_profile(profile.dedup), dedup=features, skew=skew) \
+            if features or skew else None
+        self.prompts = reading.format == PROMPTS
         self.emit_dir = emit_dir
         self.strip_unknown = profile.data.get("output", {}).get("unknown_keys") == "strip"
         self.drops = frozenset(c for c in profile.rules if profile.action(c) is Action.DROP)
@@ -260,7 +268,7 @@ class Checker:
                     obj = loads(data)
                 except JSONDecodeError:
                     pass
-            if type(obj) is dict:
+            if type(obj) is dict or (self.prompts and type(obj) is str):
                 status, crlf = LineStatus.VALID, data.endswith(b"\r")
                 found, obj = self._check_object(obj, new_tuple(Origin, (source, number, offset, length)), out, mark)
             elif end == BROKEN:
@@ -270,7 +278,7 @@ class Checker:
             else:
                 status, obj, found, crlf = decode_line(
                     data, length, source=source, line=number, first=starts_file and offset == 0,
-                    max_line_bytes=self.max_line,
+                    max_line_bytes=self.max_line, strings=self.prompts,
                 )
                 if obj is not None:
                     more, obj = self._check_object(obj, Origin(source, number, offset, length), out, mark)
@@ -301,10 +309,17 @@ class Checker:
         what it converts to; None when it does not convert)."""
         found: list[Finding] = []
         ctx = self.ctx
-        if self.reading.container != "jsonl" and CONTAINER_ERROR in obj:
+        if self.reading.container != "jsonl" and type(obj) is dict and CONTAINER_ERROR in obj:
             found.append(UnconvertibleRecord.at(origin, str(obj[CONTAINER_ERROR])))
             return found, None
-        if self.reading.converts:
+        if self.prompts:
+            record, why, bare = prompt_record(obj)
+            if record is None:
+                found.append(UnconvertibleRecord.at(origin, str(why)))
+                return found, None
+            out.bare_prompts += bare
+            obj = record
+        elif self.reading.converts:
             converted = convert(obj, self.reading.format, self.mapping)
             found.extend(_conversion_findings(converted, origin))
             if converted.record is None:

@@ -111,6 +111,7 @@ def prepare(
     baseline: str | os.PathLike[str] | None = None,
     input_format: str | None = None,
     mapping: str | dict[str, str] | None = None,
+    production: Sequence[str | os.PathLike[str]] = (),
     progress: Progress | None = None,
 ) -> Prepared:
     """Check `train` (and `validation`, or plan a split with `split_validation`; eval sets are
@@ -125,6 +126,8 @@ def prepare(
     quarantine. `baseline` leaves out the findings it recorded (see `check`): they neither
     fail the gate nor drop or fix a record. `input_format` and `mapping` say how records are
     read (see `check`): records converted from another format are written as Gemini examples.
+    `production` samples are compared with the training data (the SKEW rules, see `check`);
+    they are read, never written.
     Raises `SftgateError` for usage errors.
     """
     progress = progress or Progress()
@@ -139,7 +142,7 @@ def prepare(
                 split_validation=split_validation, seed=seed, stratify_by=stratify_by, tokenizer=tokenizer,
                 exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
                 verify_media=verify_media, baseline=baseline, input_format=input_format, mapping=mapping,
-                emit_dir=spill, progress=progress,
+                production=production, emit_dir=spill, progress=progress,
             )
             written = _Emitter(execution.profile, settings, destination, seed, progress).run(execution.runs)
         report = execution.report
@@ -448,7 +451,7 @@ class _Emitter:
         found = self._recheck(run, line, status, offset, length, data[:-1])
         codes = sorted({f.code for f in found if f.code in checker.fixes})
         obj = orjson.loads(data)
-        failed = [c for c in codes if not REGISTRY[c]().fix(obj)]
+        failed = [c for c in codes if not REGISTRY[c]().fix(obj, checker.ctx)]
         if failed:
             reasons = [_reason(f, self.profile, " (cannot be fixed)") for f in found if f.code in failed]
             self._write_quarantine(run, reader, line, status, offset, length, reasons)
@@ -537,7 +540,7 @@ def _manifest(execution: Execution, written: _Written, files: list[OutputFile], 
         "gate": {"passed": report.gate.passed, "reason": report.gate.reason, "exit_code": report.exit_code},
         "inputs": [{"path": s.path, "split": s.split, "sha256": s.sha256, "bytes": s.bytes,
                     "compression": s.compression, "lines": s.lines, "records": s.records,
-                    "blank_lines": s.blank_lines, "written": s.split != "eval"} for s in report.inputs],
+                    "blank_lines": s.blank_lines, "written": s.split in ("train", "validation")} for s in report.inputs],
         "outputs": outputs,
         "counts": {
             "lines_read": sum(t["lines"] for t in tallies),

@@ -26,6 +26,7 @@ from sftgate.analysis.unionfind import components
 from sftgate.baseline import Baseline
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile, override, with_baseline
 from sftgate.engine import media
+from sftgate.engine import skew as skew_step
 from sftgate.engine.features import (
     DedupSettings,
     FeatureTable,
@@ -35,7 +36,7 @@ from sftgate.engine.features import (
 )
 from sftgate.engine.inputs import Input, resolve
 from sftgate.engine.local import LocalExecutor, default_workers
-from sftgate.engine.passes import GEMINI, ChunkResult, Reading
+from sftgate.engine.passes import GEMINI, PROMPTS, UNSCORED, ChunkResult, Reading
 from sftgate.engine.progress import Progress
 from sftgate.engine.split import (
     SplitRequest,
@@ -48,12 +49,13 @@ from sftgate.errors import SftgateError, UsageError
 from sftgate.formats import to_example
 from sftgate.formats.convert import FORMATS, convert, parse_map
 from sftgate.formats.gemini import display_text
-from sftgate.formats.prompts import prompt_json
+from sftgate.formats.prompts import prompt_json, prompt_record
 from sftgate.io.reader import BROKEN, NEWLINE
 from sftgate.io.sources import Source, open_source
-from sftgate.model import FileStats, Finding, LineStatus, Origin
+from sftgate.model import FileStats, Finding, LineStatus, Origin, Severity
 from sftgate.report.model import Gate, InputSummary, Report, RuleSummary
 from sftgate.rules import REGISTRY, FileRule, RuleContext, dedup, leakage
+from sftgate.rules import skew as skew_rules
 from sftgate.rules.advice import tokens_section
 from sftgate.rules.convert import ConvertedInput
 from sftgate.rules.dedup import Verification
@@ -84,6 +86,7 @@ def check(
     baseline: PathLike | None = None,
     input_format: str | None = None,
     mapping: str | dict[str, str] | None = None,
+    production: Sequence[PathLike] = (),
 ) -> Report:
     """Check a training file (and a validation file, and eval sets) against a profile; return
     the `Report`.
@@ -104,6 +107,10 @@ def check(
     and Parquet files are unpacked and records in another SFT format converted to Gemini
     before the checks (the report's inputs say what was detected); `mapping` names the
     columns of a table (`"prompt=question,response=answer"` or a dict).
+    `production` are samples of production prompts (JSONL of Gemini records, user turns only
+    allowed, OpenAI chat requests, request-response logs or prompt strings; or `.txt` lists of
+    one prompt per line), pooled: the SKEW rules compare the training file with them, and the
+    report's `skew` section says how and where they differ (see `engine.skew`).
 
     Raises `SftgateError` (exit code 2 on the command line) for what stops the run from
     starting: a missing input, an invalid rules file, a bad option. Problems inside the files
@@ -114,6 +121,7 @@ def check(
         ignore=ignore, workers=workers, split_validation=split_validation, seed=seed, stratify_by=stratify_by,
         tokenizer=tokenizer, exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
         verify_media=verify_media, baseline=baseline, input_format=input_format, mapping=mapping,
+        production=production,
     ).report
 
 
@@ -148,6 +156,7 @@ def execute(
     baseline: PathLike | None = None,
     input_format: str | None = None,
     mapping: str | dict[str, str] | None = None,
+    production: Sequence[PathLike] = (),
     emit_dir: str | None = None,
     all_findings: bool = False,
     progress: Progress | None = None,
@@ -190,12 +199,18 @@ def execute(
     for path in eval_sets:
         source = open_source(path)
         opened.append((source, "eval", _eval_name(source, names)))
+    compared = len(opened) > 1
+    for path in production:
+        source = open_source(path)
+        opened.append((source, "production", source.name))
     n_workers = workers or default_workers()
-    leak_on = any(c.startswith("LEAK") for c in resolved.selected) and len(opened) > 1
+    leak_on = any(c.startswith("LEAK") for c in resolved.selected) and compared
     dup_on = any(c.startswith("DUP") for c in resolved.selected)
+    skew_on = bool(production) and any(c.startswith("SKEW") for c in resolved.selected)
+    comp_on = skew_on or any(c.startswith("COMP") for c in resolved.selected)
 
     runs: list[_FileRun] = []
-    leakage = split_report = None
+    leakage = split_report = skew_result = None
     examples: dict[str, str] = {}
     progress = progress or Progress()
     media_summary = None
@@ -206,16 +221,24 @@ def execute(
             if any(executor.uses_pool(read.source) for read, _, _ in inputs):
                 executor.pool()  # start workers before the hashing threads exist
             for read, split, name in inputs:
-                features = leak_on or plan_split is not None or (dup_on and split != "eval")
-                rate = 1.0 if split == "eval" else token_settings.sample_rate(read.source.size, exact_tokens)
+                if split == "production":
+                    features, skew = False, skew_on
+                else:
+                    features = leak_on or plan_split is not None or (split == "train" and comp_on) or \
+                        (dup_on and split != "eval")
+                    skew = skew_on and split == "train"
+                rate = 1.0 if split in UNSCORED else token_settings.sample_rate(read.source.size, exact_tokens)
                 runs.append(_check_one(executor, read, split, name, resolved, features, rate,
-                                       None if split == "eval" else emit_dir))
+                                       None if split in UNSCORED else emit_dir, skew))
             if leak_on:
                 progress.phase("leakage")
                 leakage = _leakage(runs, resolved, executor)
             if plan_split is not None and runs[0].table is not None:
                 progress.phase("validation split")
                 split_report = runs[0].split_plan = _split(runs[0], resolved, plan_split, executor)
+            if comp_on:
+                progress.phase("skew" if skew_on else "composition")
+                skew_result = _skew(runs, resolved, counter, skew_on)
             examples = _examples(runs, leakage, resolved)
         finally:
             for run in runs:
@@ -237,8 +260,13 @@ def execute(
     total_lines = sum(s.lines for s in summaries)
     gate = _gate(resolved, failing, total_lines, file_findings)
     listed = Counter(f.code for f in findings)
+    worst: dict[str, Severity] = {}  # a rule's findings may be above its configured severity (SKEW002)
+    for f in findings:
+        if f.severity.rank > worst.get(f.code, f.severity).rank or f.code not in worst:
+            worst[f.code] = f.severity
     rule_summaries = [
-        RuleSummary(code, resolved.rule_name(code), resolved.severity(code), n, listed[code])
+        RuleSummary(code, resolved.rule_name(code), max(resolved.severity(code), worst.get(code, resolved.severity(code)),
+                                                        key=lambda s: s.rank), n, listed[code])
         for code, n in sorted(counts.items()) if n
     ]
     by_severity = Counter()
@@ -247,7 +275,7 @@ def execute(
     report = Report(
         tool_version=__version__,
         started_at=started.isoformat(timespec="seconds"),
-        duration_s=time.perf_counter() - clock,
+        duration_s=round(time.perf_counter() - clock, 3),  # as the JSON report keeps it: re-rendered reports match
         profile=shown.to_dict(),
         inputs=summaries,
         rules=rule_summaries,
@@ -262,6 +290,7 @@ def execute(
                               tokenizer=counter.describe(resolved.target), epochs=epochs,
                               price_per_million=price_per_million),
         media=media_summary,
+        skew=skew_result.to_dict() if skew_result is not None else None,
         suppressed=_suppressed(runs, resolved),
         examples=examples,
     )
@@ -296,6 +325,8 @@ def _staging(emit_dir: str | None) -> Iterator[str]:
 
 def _resolve(source: Source, split: str, profile: Profile, stage_dir: str) -> Input:
     settings = profile.data["input"]
+    if split == "production":  # samples of any shape: each record is read by prompts.prompt_record
+        return resolve(source, input_format=PROMPTS, mapping={}, stage_dir=stage_dir, prompts=_is_prompt_list(source))
     return resolve(source, input_format=settings["format"], mapping=dict(settings["map"]), stage_dir=stage_dir,
                    prompts=split == "eval" and _is_prompt_list(source))
 
@@ -431,14 +462,17 @@ class _FileRun:
     fingerprints: bytes = b""  # 8 bytes per record (baseline.fingerprint), aligned with `lines`
     suppressed: Counter[tuple[str, str]] = field(default_factory=Counter)  # (waiver|baseline, code) -> findings
     reading: Reading = GEMINI  # how its records are read (converted from another format)
+    bare_prompts: int = 0  # production samples read from a bare prompt (no system instruction known)
 
     def parse(self, data: bytes) -> object:
         """A line of this input as the checks saw it: parsed, converted to Gemini when the input
         is in another format (the source record when it does not convert); raises
         orjson.JSONDecodeError."""
-        if self.split == "eval" and _is_prompt_list(self.source):
+        if self.split in UNSCORED and _is_prompt_list(self.source):
             data = prompt_json(data)
         obj = orjson.loads(data)
+        if self.reading.format == PROMPTS:
+            return prompt_record(obj).record or obj
         if self.reading.converts:
             converted = convert(obj, self.reading.format, dict(self.reading.mapping)).record
             return obj if converted is None else converted
@@ -452,7 +486,10 @@ class _FileRun:
         for finding in found:
             if finding.code not in profile.selected:
                 continue
-            finding = replace(finding, severity=profile.severity(finding.code),
+            severity = profile.severity(finding.code)
+            if getattr(REGISTRY.get(finding.code), "escalates", False) and finding.severity.rank > severity.rank:
+                severity = finding.severity  # the rule's own second threshold (SKEW002 at skew.auc_error)
+            finding = replace(finding, severity=severity,
                               fingerprint=finding.fingerprint or self.fingerprint(finding.line))
             if suppress is not None and (why := suppress.why(finding)) is not None:
                 self.suppressed[why, finding.code] += 1
@@ -476,7 +513,7 @@ class _FileRun:
 
 
 def _check_one(executor: LocalExecutor, read: Input, split: str, name: str, profile: Profile,
-               features: bool, token_sample: float, emit_dir: str | None) -> _FileRun:
+               features: bool, token_sample: float, emit_dir: str | None, skew: bool = False) -> _FileRun:
     source, reading = read.source, read.reading
     executor.progress.phase(f"check {source.name}", source.size if source.compression is None else None)
     digest = _Sha256(read.original)
@@ -484,9 +521,12 @@ def _check_one(executor: LocalExecutor, read: Input, split: str, name: str, prof
         result, broken = _count_only(source), None
         json_array = True
     else:
-        prompts = split == "eval" and _is_prompt_list(source)
+        prompts = split in UNSCORED and _is_prompt_list(source)
         result, broken = executor.check_source(source, split, features=features, prompts=prompts,
-                                               token_sample=token_sample, emit_dir=emit_dir, reading=reading)
+                                               token_sample=token_sample, emit_dir=emit_dir, reading=reading,
+                                               skew=skew)
+        if prompts:
+            result.bare_prompts = sum(n for status, n in result.status.items() if LineStatus(status).is_record)
         json_array = False
     stats = FileStats(
         source=source.name, split=split, size=source.size, content_bytes=result.content_bytes,
@@ -502,7 +542,8 @@ def _check_one(executor: LocalExecutor, read: Input, split: str, name: str, prof
                    findings=list(result.findings), counts=Counter(result.counts), failing=set(result.failing_lines),
                    emits=result.emits, drop_lines=np.frombuffer(result.drop_lines, dtype=np.int64),
                    fix_lines=np.frombuffer(result.fix_lines, dtype=np.int64),
-                   fingerprints=bytes(result.record_fingerprints), suppressed=Counter(result.suppressed))
+                   fingerprints=bytes(result.record_fingerprints), suppressed=Counter(result.suppressed),
+                   bare_prompts=result.bare_prompts)
     if result.tokens is not None:
         run.tokens = {"split": split, "source": source.name,
                       **summarise(result.tokens, TokenSettings.from_profile(profile), sample_rate=token_sample)}
@@ -515,7 +556,7 @@ def _check_one(executor: LocalExecutor, read: Input, split: str, name: str, prof
     run.add(extra)
     if isinstance(result.features, FeatureTable):
         run.table = result.features
-        if split != "eval" and any(c.startswith("DUP") for c in profile.selected):
+        if split not in UNSCORED and any(c.startswith("DUP") for c in profile.selected):
             executor.progress.phase(f"duplicates {source.name}")
             analysis = run.dup_analysis = _duplicates(run, profile, executor, profile.selected)
             run.add(dedup.findings(analysis, RuleContext(profile=profile, split=split), profile.selected))
@@ -566,7 +607,7 @@ def _cluster_edges(analysis: dedup.DuplicateAnalysis | None) -> np.ndarray:
 
 def _leakage(runs: list[_FileRun], profile: Profile, executor: LocalExecutor) -> dict | None:
     """LEAK findings on the runs they belong to; the report's `leakage` section."""
-    train, others = runs[0], [run for run in runs[1:] if run.table is not None]
+    train, others = runs[0], [run for run in runs[1:] if run.table is not None and run.split != "production"]
     if train.table is None or not others:
         return None
     settings = DedupSettings.from_profile(profile.dedup)
@@ -602,13 +643,24 @@ def _leakage(runs: list[_FileRun], profile: Profile, executor: LocalExecutor) ->
     return leakage.summary(analysis)
 
 
+def _skew(runs: list[_FileRun], profile: Profile, counter: tokenizers.Tokenizer,
+          skew_on: bool) -> skew_rules.SkewResult | None:
+    """SKEW and COMP findings on the training run; the result the report's `skew` section shows."""
+    production = [run for run in runs if run.split == "production"] if skew_on else []
+    result = skew_step.analyse(runs[0], production, profile, counter, _read_records)
+    if result is not None:
+        runs[0].add(skew_rules.findings(result, RuleContext(profile=profile, split="train"), profile.selected))
+    return result
+
+
 def _media(runs: list[_FileRun], profile: Profile) -> dict | None:
     """MED findings on the training and validation runs they belong to; the report's `media`
     section. None when no MED rule is selected: then nothing is asked of Cloud Storage."""
     if not any(code.startswith("MED") for code in profile.selected):
         return None
-    tuned = [run for run in runs if run.split != "eval" and not run.stats.json_array]
-    found, summary = media.verify_media([run.source for run in tuned], profile)
+    tuned = [run for run in runs if run.split not in UNSCORED and not run.stats.json_array]
+    found, summary = media.verify_media([run.source for run in tuned], profile,
+                                        parsers=[run.parse if run.reading.converts else None for run in tuned])
     by_source = {run.source.name: run for run in reversed(tuned)}
     for finding in found:
         by_source[finding.source].add([finding])
@@ -726,8 +778,8 @@ def _file_findings(stats: FileStats, split: str, profile: Profile) -> list[Findi
     out: list[Finding] = []
     for code in sorted(REGISTRY):
         rule = REGISTRY[code]
-        if split == "eval" and not code.startswith("FMT"):
-            continue  # an eval set is read, not tuned on: only its format matters
+        if split in UNSCORED and not code.startswith("FMT"):
+            continue  # an eval set or production sample is read, not tuned on: only its format matters
         if issubclass(rule, FileRule) and profile.is_on(code):
             out.extend(rule().check(stats, ctx))
     return out

@@ -99,6 +99,12 @@ figure svg{width:100%;height:auto}
 .chart text{font:11px system-ui,sans-serif;fill:#667085}
 .chart .limit{stroke:#d92d20;stroke-width:1.5;stroke-dasharray:4 3}
 .chart text.limit-label{fill:#d92d20;font-weight:600}
+svg.spark{width:160px;height:36px;background:#f9fafb;border-radius:3px}
+.spark .train{fill:#4e79a7;fill-opacity:.6}
+.spark .prod{fill:none;stroke:#f28e2b;stroke-width:1.5}
+.spark .hit{fill:transparent}.spark .hit:hover{fill:#10182810}
+.snippet{margin:0 0 6px;padding-left:6px;border-left:2px solid var(--line);white-space:pre-wrap;word-break:break-word;
+font:12px/1.4 var(--mono);max-height:9em;overflow:auto}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin:6px 0 12px}
 .pane h4{margin:0 0 3px}
 pre.text{margin:0;white-space:pre-wrap;word-break:break-word;background:#f9fafb;border:1px solid var(--line);
@@ -276,6 +282,47 @@ def overlay_bars(labels: Sequence[str], series: Sequence[tuple[str, Sequence[flo
         x = _LEFT + (k + 0.5) * width
         body.append(f'<text x="{x:.1f}" y="{bottom + 15}" text-anchor="middle">{esc(cut(labels[k], 12))}</text>')
     return _frame(body, label, ymax, ".0%")
+
+
+_SW, _SH = 160, 36  # a histogram small enough for a table cell
+
+
+def _edge(x: float) -> str:
+    """A bin edge in the feature's units: counts as whole numbers, shares with 2 significant digits."""
+    return f"{x:,.0f}" if abs(x) >= 10 else f"{x:.1f}" if abs(x) >= 1 else f"{x:.2g}"
+
+
+def spark_histogram(edges: Sequence[float], train: Sequence[float], prod: Sequence[float], *, label: str) -> str:
+    """Two distributions over the same bins, as shares: the training side as bars, the
+    production side as a line stepping over them. Each bin's tooltip gives both shares."""
+    slots = max(len(train), len(prod), 1)
+    width = _SW / slots
+    ymax = max([*train, *prod, 0.0]) or 1.0
+    height = _SH - 3
+    out = [(f'<svg class="spark" viewBox="0 0 {_SW} {_SH}" role="img" aria-label="{esc(label)}">'
+            f"<title>{esc(label)}</title>")]
+    for k, v in enumerate(train):
+        if v:
+            h = v / ymax * height
+            out.append(f'<rect class="train" x="{k * width + 0.5:.1f}" y="{_SH - h:.1f}" '
+                       f'width="{max(width - 1, 0.5):.1f}" height="{h:.1f}"/>')
+    ys = [_SH - v / ymax * height for v in prod]
+    steps = " ".join(f"{k * width:.1f},{y:.1f} {(k + 1) * width:.1f},{y:.1f}" for k, y in enumerate(ys))
+    if steps:
+        out.append(f'<polyline class="prod" points="{steps}"/>')
+    for k in range(slots):
+        span = f"{_edge(edges[k])}–{_edge(edges[k + 1])}" if k + 1 < len(edges) else f"bin {k + 1}"
+        shares = ", ".join(f"{name} {values[k]:.1%}" for name, values in (("training", train), ("production", prod))
+                           if k < len(values))
+        out.append(f'<rect class="hit" x="{k * width:.1f}" y="0" width="{width:.1f}" height="{_SH}">'
+                   f"<title>{esc(span)}: {esc(shares)}</title></rect>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+def edge_range(edges: Sequence[float]) -> str:
+    """The range a histogram covers, as its first and last edges."""
+    return f"{_edge(edges[0])}–{_edge(edges[-1])}" if edges else ""
 
 
 def stacked_bar(parts: Sequence[tuple[str, str, int]], *, label: str) -> str:

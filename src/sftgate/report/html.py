@@ -3,10 +3,10 @@
     sftgate check train.jsonl --report-html report.html
 
 Sections in reading order, each with an id: #verdict, #inputs, #rules, #tokens, #cost,
-#duplicates, #leakage, #skew, #split, #media, #suppressed, #findings (the last three only when
-the report has them). No network: the stylesheet is inline, charts are inline SVG, and a
-Content-Security-Policy forbids every fetch. A small inline script sorts and filters tables;
-without it the page reads the same.
+#duplicates, #leakage, #skew, #split, #media, #suppressed, #findings (skew, split, media and
+suppressed only when the report has them). No network: the stylesheet is inline, charts are
+inline SVG, and a Content-Security-Policy forbids every fetch. A small inline script sorts and
+filters tables; without it the page reads the same.
 
 The file stays small whatever the dataset: long lists are cut at the caps below (findings
 round-robin across rules, so that every rule keeps rows), and the page says where and by how much.
@@ -26,10 +26,12 @@ from sftgate.report._html_parts import (
     SCRIPT,
     STYLE,
     cut,
+    edge_range,
     esc,
     log2_histogram,
     meter,
     overlay_bars,
+    spark_histogram,
     stacked_bar,
     word_diff,
 )
@@ -484,68 +486,205 @@ def _leak_row(page: _Page, item: dict[str, Any]) -> str:
             f"<td>{'<br>'.join(matches)}{f'<br>and {more:,} more' if more > 0 else ''}</td></tr>")
 
 
-def _skew(page: _Page) -> _Section:
-    """Skew against a production sample. The report grows a `skew` section later; until then the
-    page renders one when it is there: a dict with `features` (a list of dicts with `name`, or a
-    dict by name), each holding a `train` and a `production` distribution (a `histogram` of
-    `from`/`to` or `value`/`label` bins with a `count`) and any scalar scores."""
-    skew = getattr(page.report, "skew", None)
-    if not isinstance(skew, dict) or not skew:
-        return _Section("skew", "Skew against production", (
-            "<p>No production sample was compared. Give one with <code>--production PROD.jsonl</code> (a JSONL "
-            "sample of real requests) to see how the training data differs from the traffic the model will "
-            "serve.</p>\n"))
-    scalars = [(k, _n(v)) for k, v in skew.items() if isinstance(v, str | int | float | bool)]
-    features = skew.get("features") or {}
-    items = (list(features.items()) if isinstance(features, dict)
-             else [(f.get("name") or f.get("feature") or f"feature {i + 1}", f) for i, f in enumerate(features)
-                   if isinstance(f, dict)])
-    body = [_kv(scalars) if scalars else ""]
-    charts = []
-    for name, feature in items[:MAX_ENTRIES]:
-        if not isinstance(feature, dict):
-            continue
-        train = _bins(feature.get("train", feature.get("training")))
-        prod = _bins(feature.get("production", feature.get("prod")))
-        notes = " · ".join(f"{esc(k)} {_n(round(v, 4) if isinstance(v, float) else v)}" for k, v in feature.items()
-                           if k not in ("name", "feature") and isinstance(v, str | int | float | bool))
-        chart = ""
-        if train or prod:
-            labels = list(dict.fromkeys([*train, *prod]))
-            chart = overlay_bars(labels, [("train", _shares(train, labels)), ("production", _shares(prod, labels))],
-                                 label=f"{name}: train and production")
-        charts.append(f"<figure><figcaption>{esc(name)}</figcaption>{chart}"
-                      + (f'<p class="note">{notes}</p>' if notes else "") + "</figure>")
+def _skew(page: _Page) -> _Section | None:
+    """Training against production (features, the domain classifier, coverage), then what the
+    training set is made of (composition, labels); the composition alone without production."""
+    s = page.report.skew
+    if s is None:
+        return None
+    training = f"<code>{esc(page.path(s['training']))}</code>"
+    samples = s["samples"]
+    body = []
+    if s["production"]:
+        files = ", ".join(f"<code>{esc(page.path(f))}</code>" for f in s["production"])
+        d, c, size = s["domain"], s["coverage"], s["sample_size"]
+        flagged = [f for f in (*s["numeric"], *s["categorical"]) if f["flagged"]]
+        tiles: list[tuple[Any, ...]] = [(len(flagged), "features flagged", "warning" if flagged else "")]
+        if d is not None:
+            tiles.append((f"{d['auc']:.2f}", "classifier ROC AUC", d["level"] or ""))
+        if c is not None:
+            tiles.append((f"{c['uncovered_share']:.1%}", "of production uncovered", "warning" if c["flagged"] else ""))
+        tiles.append((samples.get("prod_records", 0), "production records",
+                      "warning" if size is not None and not size["sufficient"] else ""))
+        body += [(f"<p>The training file {training} ({samples.get('train_records', 0):,} records) against the "
+                  f"production sample {files} ({samples.get('prod_records', 0):,} records): what the model will be "
+                  "asked that it was not tuned on. A feature is flagged when its distance is beyond what two "
+                  "samples of one distribution show at these sizes (the critical value) and at least a minimum "
+                  "effect.</p>\n"),
+                 _stats(*tiles),
+                 f'<p class="note">{esc(size["message"])}</p>\n' if size is not None else "",
+                 _skew_features(s), _skew_domain(s), _skew_coverage(s)]
+    else:
+        body.append(f"<p>What the training file {training} is made of. No production sample was compared: give one "
+                    "with <code>--production PROD.jsonl</code> (a JSONL sample of real requests) to see how the "
+                    "training data differs from the traffic the model will serve.</p>\n")
+    body += [_skew_composition(s), _skew_labels(s)]
+    return _Section("skew", "Skew and composition", "".join(body))
+
+
+def _flag(flagged: bool) -> str:
+    return '<span class="sev warning">flagged</span>' if flagged else '<span class="note">no</span>'
+
+
+def _flagged_row(flagged: bool) -> str:
+    return '<tr class="sev-warning">' if flagged else "<tr>"
+
+
+def _flag_cell(flagged: bool) -> str:
+    return f'<td data-v="{int(flagged)}">{_flag(flagged)}</td>'
+
+
+def _fixed(value: float, digits: int = 3) -> str:
+    """A numeric cell shown with `digits` decimals."""
+    return _num(value, f"{value:.{digits}f}")
+
+
+def _pct(value: float | None) -> str:
+    return _num(value, "—" if value is None else f"{value:.1%}")
+
+
+def _stat(value: float | None) -> str:
+    """A median in the feature's units: whole numbers as such, shares with 3 digits."""
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.3g}"
+
+
+def _snippets(texts: Sequence[str]) -> str:
+    return "".join(f'<pre class="snippet">{esc(cut(t, MAX_TEXT))}</pre>' for t in texts)
+
+
+def _skew_features(s: dict[str, Any]) -> str:
+    body = []
+    rows = []
+    for f in s["numeric"][:MAX_ENTRIES]:
+        h = f["histogram"]
+        edges = h.get("edges", [])
+        chart = spark_histogram(edges, h.get("train", []), h.get("prod", []),
+                                label=f"{f['feature']}: training (bars) and production (line)")
+        rows.append(f"{_flagged_row(f['flagged'])}<td><code>{esc(f['feature'])}</code></td>"
+                    f'<td>{chart}<span class="note">{esc(edge_range(edges))}</span></td>'
+                    f"{_num(f['train_median'], _stat(f['train_median']))}"
+                    f"{_num(f['prod_median'], _stat(f['prod_median']))}{_fixed(f['distance'])}{_fixed(f['critical'])}"
+                    f"{_flag_cell(f['flagged'])}<td class=\"msg\">{esc(f['message'])}</td></tr>")
+    if rows:
+        body += [('<h3>Features</h3>\n<div class="legend"><span><i class="series-a"></i>training (bars)</span>'
+                  '<span><i class="series-b"></i>production (line)</span></div>\n'),
+                 _cut_note(len(rows), len(s["numeric"]), "features"),
+                 _table(["feature", "distribution", "#training median", "#production median", "#distance",
+                         "#critical", "flagged", "change"], rows)]
+    rows, charts = [], []
+    for f in s["categorical"][:MAX_ENTRIES]:
+        moved = "<br>".join(f"{esc(c['category'])} {c['train_share']:.1%} → {c['prod_share']:.1%}" for c in f["changes"])
+        rows.append(f"{_flagged_row(f['flagged'])}<td><code>{esc(f['feature'])}</code></td><td>{moved}</td>"
+                    f"{_fixed(f['distance'])}{_fixed(f['critical'])}{_flag_cell(f['flagged'])}"
+                    f"<td class=\"msg\">{esc(f['message'])}</td></tr>")
+        if f["flagged"] and f["changes"]:
+            series = [(name, [c[key] for c in f["changes"]])
+                      for name, key in (("training", "train_share"), ("production", "prod_share"))]
+            chart = overlay_bars([c["category"] for c in f["changes"]], series,
+                                 label=f"{f['feature']}: training and production shares")
+            charts.append(f"<figure><figcaption>{esc(f['feature'])}</figcaption>{chart}</figure>")
+    if rows:
+        body += [("<h3>Categories</h3>\n<p>The categories whose shares moved most (training → production); the "
+                  "distance is Jensen-Shannon's.</p>\n"),
+                 _table(["feature", "changes", "#distance", "#critical", "flagged", "change"], rows)]
     if charts:
-        body.append('<div class="legend"><span><i class="series-a"></i>train</span>'
+        body.append('<div class="legend"><span><i class="series-a"></i>training</span>'
                     '<span><i class="series-b"></i>production</span></div>\n'
-                    + _cut_note(min(len(items), MAX_ENTRIES), len(items), "features")
-                    + f'<div class="charts">{"".join(charts)}</div>\n')
-    return _Section("skew", "Skew against production", "".join(body))
+                    f'<div class="charts">{"".join(charts)}</div>\n')
+    system = s.get("system")
+    if system is not None:
+        numbers = [(k.replace("_", " "), f"{v:.1%}" if k.endswith("_share") else _n(v)) for k, v in system.items()
+                   if k not in ("flagged", "message") and isinstance(v, int | float)]
+        body += [f"<h3>System instructions</h3>\n<p>{_flag(system['flagged'])} {esc(system['message'])}</p>\n",
+                 _kv(numbers) if numbers else ""]
+    return "".join(body)
 
 
-def _bins(dist: Any) -> dict[str, float]:
-    """A distribution as {bin label: count}, from a dict with a histogram or a list of bins."""
-    if isinstance(dist, dict):
-        dist = dist.get("histogram", dist.get("bins"))
-    if not isinstance(dist, list):
-        return {}
-    out: dict[str, float] = {}
-    for b in dist:
-        if not isinstance(b, dict):
-            continue
-        if "from" in b:
-            label = f"{b['from']}–{b['to']}" if "to" in b else f"{b['from']}+"
-        else:
-            label = str(b.get("value", b.get("label", "?")))
-        value = b.get("count", b.get("share", 0))
-        out[label] = out.get(label, 0.0) + (float(value) if isinstance(value, int | float) else 0.0)
-    return out
+def _skew_domain(s: dict[str, Any]) -> str:
+    d = s["domain"]
+    if d is None:
+        return ""
+    folds = ", ".join(f"{a:.2f}" for a in d["fold_aucs"])
+    body = [("<h3>Domain classifier</h3>\n<p>A classifier trained to tell production prompts from training prompts "
+             f"reaches ROC AUC <b>{d['auc']:.2f}</b> (95% interval {d['low']:.2f}–{d['high']:.2f}; two samples of "
+             f"one distribution reach {d['chance']:.2f} by chance) over {d['n_train']:,} training and "
+             f"{d['n_prod']:,} production texts" + (f"; per fold {folds}" if folds else "") + ". "
+             + (_sev(d["level"]) if d["level"] else "Not flagged.") + "</p>\n"),
+            f'<p class="note">{esc(d["message"])}</p>\n']
+    panes = []
+    for side, key in (("training", "train_terms"), ("production", "prod_terms")):
+        rows = [f"<tr><td>{esc(t['term'])}</td>{_pct(t['train_share'])}{_pct(t['prod_share'])}{_fixed(t['z'], 1)}</tr>"
+                for t in d[key]]
+        table = (_table(["term", "#in training", "#in production", "#z"], rows, narrow=True) if rows
+                 else '<p class="note">none stands out</p>\n')
+        panes.append(f'<div class="pane"><h4>Typical of {side}</h4>{table}</div>')
+    body.append(f'<div class="pair terms">{"".join(panes)}</div>\n')
+    if d["least_covered"]:
+        rows = [f"<tr><td>{_snippets([e['prod_text']])}</td>{_fixed(e['similarity'], 2)}"
+                f"<td>{_snippets([e['train_text']])}</td></tr>" for e in d["least_covered"]]
+        body += ["<h3>Production prompts least like any training prompt</h3>\n",
+                 _table(["production prompt", "#cosine", "nearest training prompt"], rows, sortable=False)]
+    return "".join(body)
 
 
-def _shares(counts: dict[str, float], labels: Sequence[str]) -> list[float]:
-    total = sum(counts.values())
-    return [counts.get(label, 0.0) / total if total else 0.0 for label in labels]
+def _skew_coverage(s: dict[str, Any]) -> str:
+    c = s["coverage"]
+    if c is None:
+        return ""
+    clusters = c["clusters"]
+    rows = [f"{_flagged_row(k['flagged'])}{_pct(k['share'])}{_num(k['size'])}{_num(k['holdout'])}"
+            f"{_num(k['p_value'], format(k['p_value'], '.2g'))}{_flag_cell(k['flagged'])}<td>{_snippets(k['examples'])}</td></tr>"
+            for k in clusters[:MAX_CLUSTERS]]
+    body = [f"<h3>Coverage</h3>\n<p>{_flag(c['flagged'])} {esc(c['message'])}</p>\n"]
+    if rows:
+        body += [("<p>Production texts with no similar training text, in clusters; a cluster is flagged when it "
+                  "holds far more production texts than held-out training texts fall in it by chance.</p>\n"),
+                 _cut_note(len(rows), len(clusters), "clusters"),
+                 _table(["#share of production", "#texts", "#held-out training", "#p-value", "flagged",
+                         "production prompts"], rows)]
+    return "".join(body)
+
+
+def _skew_composition(s: dict[str, Any]) -> str:
+    c = s["composition"]
+    if c is None:
+        return ""
+    clusters = c["clusters"]
+    production = any(k["prod_share"] is not None for k in clusters)
+    most = max((k["share"] for k in clusters), default=0.0)
+    rows = [f"<tr>{_num(i)}{_num(k['topic'] + 1)}{_num(k['share'], meter(k['share'], most) + format(k['share'], '.1%'))}"
+            + (_pct(k["prod_share"]) if production else "")
+            + f"<td>{esc(', '.join(k['terms']))}</td><td>{_snippets(k['examples'])}</td></tr>"
+            for i, k in enumerate(clusters[:MAX_CLUSTERS], 1)]
+    body = ["<h3>Composition of the training set</h3>\n",
+            _stats((len(c["topics"]), "topics"), (f"{c['largest_share']:.1%}", "in the largest topic"),
+                   (f"{c['effective_topics']:.1f}", "effective topics"), (c["k"], "clusters"),
+                   (f"{c['effective_clusters']:.1f}", "effective clusters")),
+            f"<p>{esc(c['message'])}. Clusters whose centres are alike form one topic"
+            + ("; a cluster's production share is that of the production texts nearest it" if production else "")
+            + ".</p>\n"]
+    if rows:
+        body += [_cut_note(len(rows), len(clusters), "clusters"),
+                 _table(["#cluster", "#topic", "#share", *(["#production share"] if production else []), "terms",
+                         "representative prompts"], rows)]
+    return "".join(body)
+
+
+def _skew_labels(s: dict[str, Any]) -> str:
+    labels = s["labels"]
+    if labels is None:
+        return ""
+    body = [f"<h3>Labels</h3>\n<p>{esc(labels['message'])}</p>\n"]
+    if labels["classification"]:
+        counts = labels["labels"]
+        most = max((row["count"] for row in counts), default=0)
+        n = max(labels["n"], 1)
+        rows = [f"<tr><td>{esc(row['label'])}</td>{_num(row['count'], meter(row['count'], most) + _n(row['count']))}"
+                f"{_pct(row['count'] / n)}</tr>" for row in counts[:MAX_ENTRIES]]
+        body += [_cut_note(len(rows), len(counts), "labels"), _table(["label", "#count", "#share"], rows, narrow=True)]
+    return "".join(body)
 
 
 def _split(page: _Page) -> _Section | None:

@@ -1,8 +1,8 @@
 """A compact Markdown summary, for a pull-request comment or `$GITHUB_STEP_SUMMARY`.
 
 The verdict and the gate's reason first, then the inputs, the findings by rule, the first
-findings, and one line each for the duplicates, leakage, tokens, media, split and suppressed
-sections the report has. GitHub refuses comments over 65,536 characters, so the output never
+findings, one line each for the duplicates, leakage, tokens, media, split and suppressed
+sections the report has, and the skew and composition tables when the report has them. GitHub refuses comments over 65,536 characters, so the output never
 exceeds `MAX_CHARS`: a long report is cut at a line and says so.
 
 Everything taken from the data is escaped: a `|` cannot split a table cell, a newline cannot end
@@ -21,6 +21,9 @@ from sftgate.report.model import Report
 MAX_CHARS = 60_000
 FIRST_FINDINGS = 20
 MAX_CELL = 300  # characters of one message or path shown in a table cell
+MAX_SKEW_ROWS = 20  # rows of a skew table (clusters, labels)
+MAX_TERMS = 8  # discriminative terms named each way
+MAX_PROMPT = 120  # characters of one example prompt
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NEWLINE = re.compile("\r\n|\r|\n")
@@ -58,6 +61,7 @@ def render(report: Report) -> str:
         _rules(report),
         _findings(report),
         _sections(report),
+        _skew(report),
     ]
     return fit("\n\n".join(b for b in blocks if b) + "\n")
 
@@ -221,3 +225,99 @@ def _suppressed(report: Report) -> list[str]:
         parts.append(f"{baseline['findings']:,} by the baseline {code(baseline['file'], table=False)} "
                      f"({baseline['entries']:,} entries)")
     return [f"**Suppressed**: {s['findings']:,} finding(s) left out" + (f": {'; '.join(parts)}" if parts else "")]
+
+
+def _stat(value: float | None) -> str:
+    """A median or mean in the feature's units: whole numbers as such, small shares with 3 digits."""
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:.3g}"
+
+
+def _prompt(value: str) -> str:
+    return text(" ".join(value.split()), limit=MAX_PROMPT)
+
+
+def _skew(report: Report) -> str:
+    s = report.skew
+    if s is None:
+        return ""
+    out = ["### Skew and composition", ""]
+    training = code(s["training"], table=False)
+    if s["production"]:
+        samples = s["samples"]
+        files = ", ".join(code(f, table=False) for f in s["production"])
+        flagged = ", ".join(text(f) for f in s["flags"]) or "nothing"
+        out += [(f"Training {training} ({samples.get('train_records', 0):,} records) against production {files} "
+                 f"({samples.get('prod_records', 0):,} records); flagged: {flagged}."), ""]
+        out += _skew_features(s)
+        out += _skew_domain(s)
+    out += _skew_composition(s, training)
+    labels = s["labels"]
+    if labels is not None and labels["classification"]:
+        rows = [[text(row["label"]), f"{row['count']:,}", f"{row['count'] / max(labels['n'], 1):.1%}"]
+                for row in labels["labels"][:MAX_SKEW_ROWS]]
+        out += [f"**Labels** of {training}: {text(labels['message'])}", "",
+                *_table(["label", "count", "share"], ["---", "---:", "---:"], rows), ""]
+    return "\n".join(out).rstrip()
+
+
+def _skew_features(s: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    if s["numeric"]:
+        rows = [[text(f["feature"]), _stat(f["train_median"]), _stat(f["prod_median"]), f"{f['distance']:.3f}",
+                 f"{f['critical']:.3f}", "**yes**" if f["flagged"] else "no"] for f in s["numeric"]]
+        out += [*_table(["feature", "training median", "production median", "distance", "critical", "flagged"],
+                        ["---", "---:", "---:", "---:", "---:", "---"], rows), ""]
+    flagged = [f for f in (*s["numeric"], *s["categorical"]) if f["flagged"]]
+    system = s.get("system")
+    items = [f"- **{text(f['feature'])}**: {text(f['message'])}" for f in flagged]
+    if system is not None and system["flagged"]:
+        items.append(f"- **system instruction**: {text(system['message'])}")
+    if items:
+        out += items + [""]
+    changes = [[text(f["feature"]), text(c["category"]), f"{c['train_share']:.1%}", f"{c['prod_share']:.1%}"]
+               for f in s["categorical"] if f["flagged"] for c in f["changes"]]
+    if changes:
+        out += [*_table(["feature", "category", "training share", "production share"],
+                        ["---", "---", "---:", "---:"], changes), ""]
+    return out
+
+
+def _skew_domain(s: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    d = s["domain"]
+    if d is not None:
+        level = f"**{d['level']}**" if d["level"] else "not flagged"
+        terms = "; ".join(f"typical of {side}: " + ", ".join(text(t["term"]) for t in d[key][:MAX_TERMS])
+                          for side, key in (("training", "train_terms"), ("production", "prod_terms")) if d[key])
+        out += [f"**Domain classifier**: ROC AUC {d['auc']:.2f} (95% CI {d['low']:.2f}–{d['high']:.2f}; chance up "
+                f"to {d['chance']:.2f}), {level}" + (f". {terms[0].upper()}{terms[1:]}." if terms else "."), ""]
+    c = s["coverage"]
+    if c is not None:
+        out += [f"**Coverage**: {text(c['message'])}", ""]
+        rows = [[f"{k['share']:.1%}", f"{k['size']:,}", f"{k['holdout']:,}", f"{k['p_value']:.2g}",
+                 "<br>".join(_prompt(e) for e in k["examples"])]
+                for k in c["clusters"] if k["flagged"]][:MAX_SKEW_ROWS]
+        if rows:
+            out += [*_table(["share of production", "texts", "held-out training", "p-value", "example prompts"],
+                            ["---:", "---:", "---:", "---:", "---"], rows), ""]
+    size = s["sample_size"]
+    if size is not None:
+        out += [f"**Sample size**: {text(size['message'])}", ""]
+    return out
+
+
+def _skew_composition(s: dict[str, Any], training: str) -> list[str]:
+    c = s["composition"]
+    if c is None:
+        return []
+    production = any(k["prod_share"] is not None for k in c["clusters"])
+    rows = [[str(i), str(k["topic"] + 1), f"{k['share']:.1%}",
+             *([f"{k['prod_share']:.1%}" if k["prod_share"] is not None else "—"] if production else []),
+             ", ".join(text(t) for t in k["terms"])] for i, k in enumerate(c["clusters"][:MAX_SKEW_ROWS], 1)]
+    out = [f"**Composition** of {training}: {text(c['message'])}", ""]
+    if rows:
+        out += [*_table(["cluster", "topic", "share", *(["production share"] if production else []), "terms"],
+                        ["---:", "---:", "---:", *(["---:"] if production else []), "---"], rows), ""]
+    return out

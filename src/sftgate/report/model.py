@@ -12,13 +12,13 @@ from typing import Any
 
 from sftgate.model import Finding, Severity
 
-REPORT_VERSION = "1.6"
+REPORT_VERSION = "1.7"
 
 
 @dataclass(frozen=True)
 class InputSummary:
     path: str
-    split: str  # train | validation | eval
+    split: str  # train | validation | eval | production (since 1.7)
     sha256: str
     bytes: int  # on disk
     content_bytes: int  # JSONL bytes read (decompressed)
@@ -108,6 +108,7 @@ class Report:
     tokens: dict[str, Any] | None = None  # token statistics, billing estimate, advice (rules.advice)
     media: dict[str, Any] | None = None  # --verify-media: what Cloud Storage said (rules.media.summary)
     suppressed: dict[str, Any] | None = None  # findings left out by waivers and the baseline (sftgate.baseline)
+    skew: dict[str, Any] | None = None  # training-serving skew and composition (analysis.skew.SkewAnalysis + files)
     examples: dict[str, str] = field(default_factory=dict)  # `path:line` -> the text of records the sections name
 
     @property
@@ -146,6 +147,8 @@ class Report:
             "leakage": self.leakage,
             "split": self.split,
             "tokens": self.tokens,
+            # Since 1.7, when the skew or composition analysis ran (with --production, or any COMP rule on).
+            **({"skew": self.skew} if self.skew is not None else {}),
             # Since 1.4, and only with --verify-media: reports without it keep their 1.3 keys.
             **({"media": self.media} if self.media is not None else {}),
             # Since 1.5.
@@ -181,5 +184,6 @@ class Report:
             tokens=data.get("tokens"),
             media=data.get("media"),
             suppressed=data.get("suppressed"),
+            skew=data.get("skew"),
             examples=data.get("examples") or {},
         )

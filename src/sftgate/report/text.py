@@ -56,6 +56,7 @@ def render(report: Report, *, color: bool = False, show_hints: bool = True, quie
     out.extend(_split(report))
     out.extend(_tokens(report))
     out.extend(_media(report))
+    out.extend(_skew(report, paint))
     out.extend(_suppressed(report))
     out.append(_verdict(report, paint))
     return "\n".join(out) + "\n"
@@ -86,6 +87,9 @@ def _read_as(i) -> str:
     """How a converted input was read: "; alpaca records unpacked from a JSON array ..."."""
     if i.format in (None, "gemini") and i.container in (None, "jsonl"):
         return ""
+    if i.format == "prompts":  # a production sample: prompts of any shape, read as prompts
+        return "; read as production prompts" + ("" if i.container in (None, "jsonl") else
+                                                 f" from a {i.container} file; line numbers count records")
     how = "detected" if i.format_detected else "given"
     if i.container in (None, "jsonl"):
         return f"; {i.format} records converted to Gemini (format {how})"
@@ -154,8 +158,8 @@ def _tokens(report: Report) -> list[str]:
     if t is None or not t["splits"]:
         return []
     tok = t["tokenizer"]
-    rows = [f"tokens counted by {tok['spec']} ({'exact' if tok['exact'] else 'an estimate'} for "
-            f"{report.profile.get('target', '?')})"]
+    rows = [(f"tokens counted by {tok['spec']} ({'exact' if tok['exact'] else 'an estimate'} for "
+             f"{report.profile.get('target', '?')})")]
     for s in t["splits"]:
         b = s["billable_tokens"]
         if s["mode"] == "exact":
@@ -197,6 +201,39 @@ def _media(report: Report) -> list[str]:
             + (f"; {unverified:,} not verified ({m['not_verified']:,} http(s), not fetched; "
                f"{m['unreadable']:,} in unreadable buckets)" if unverified else "")
             + (f"; found: {sizes}" if sizes else "")]
+
+
+def _skew(report: Report, paint: _Painter) -> list[str]:
+    """The production comparison in one line, then one line per thing it flagged; the training
+    set's composition and labels."""
+    s = report.skew
+    if s is None:
+        return []
+    rows = []
+    if s["production"]:
+        samples, domain = s["samples"], s["domain"]
+        line = (f"skew: {', '.join(s['production'])} ({samples.get('prod_records', 0):,} records) against "
+                f"{s['training']} ({samples.get('train_records', 0):,})")
+        if domain is not None:
+            level = paint(domain["level"], domain["level"]) if domain["level"] else "not flagged"
+            line += (f": classifier ROC AUC {domain['auc']:.2f} (95% CI {domain['low']:.2f}-{domain['high']:.2f}; "
+                     f"chance up to {domain['chance']:.2f}), {level}")
+        rows.append(line)
+        rows += [f"  {f['feature']}: {f['message']}" for f in (*s["numeric"], *s["categorical"]) if f["flagged"]]
+        if s["coverage"] is not None:
+            rows.append(f"  coverage: {s['coverage']['message']}")
+        system = s.get("system")
+        if system is not None and system["flagged"]:
+            rows.append(f"  system instruction: {system['message']}")
+        size = s["sample_size"]
+        if size is not None and not size["sufficient"]:
+            rows.append(f"  sample size: {size['message']}")
+    if s["composition"] is not None:
+        rows.append(f"composition of {s['training']}: {s['composition']['message']}")
+    labels = s["labels"]
+    if labels is not None and labels["classification"]:
+        rows.append(f"labels of {s['training']}: {labels['message']}")
+    return rows
 
 
 def _bytes(n: int) -> str:

@@ -1,6 +1,6 @@
 """The rule catalogue. Importing this package registers every rule in `REGISTRY` (code -> class)."""
 
-from sftgate.rules import content, convert, declared, dedup, fmt, leakage, limits, media, pii, schema, structure, tokens  # noqa: F401  (registers the rules)
+from sftgate.rules import content, convert, declared, dedup, fmt, leakage, limits, media, pii, schema, skew, structure, tokens  # noqa: F401  (registers the rules)
 from sftgate.rules.base import (
     REGISTRY,
     ConversionRule,

@@ -55,10 +55,11 @@ class Rule(ABC):
     # CRLF endings); "record" its `fix` method rewrites the parsed record.
     fixes: ClassVar[str] = ""
 
-    def fix(self, obj: dict[str, Any]) -> bool:
+    def fix(self, obj: dict[str, Any], ctx: RuleContext) -> bool:
         """Rewrite `obj` in place so the rule finds nothing; False when it cannot be fixed
-        (the record then goes to the quarantine). Rules with `fixes = "record"` override it;
-        the others fix nothing."""
+        (the record then goes to the quarantine). `ctx` is the one the check read, so a fix
+        sees the options its check saw. Rules with `fixes = "record"` override it; the others
+        fix nothing."""
         return False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

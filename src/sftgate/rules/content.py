@@ -155,7 +155,7 @@ class ControlCharacter(RecordRule):
     default_action = Action.FIX
     fixes = "record"
 
-    def fix(self, obj: dict[str, Any]) -> bool:
+    def fix(self, obj: dict[str, Any], ctx: RuleContext) -> bool:
         parts = [part for turn in obj["contents"] for part in turn.get("parts", ())]
         for key in ("systemInstruction", "system_instruction"):
             if isinstance(obj.get(key), dict):

@@ -282,9 +282,11 @@ _PY_REPR = re.compile(rb"^\s*\[?\s*\{\s*'|':\s*(None|True|False)\b")
 
 
 def decode_line(
-    data: bytes | None, length: int, *, source: str, line: int, first: bool, max_line_bytes: int
-) -> tuple[LineStatus, dict[str, Any] | None, list[Finding], bool]:
-    """Decode one line: (status, object or None, findings, ended with CR).
+    data: bytes | None, length: int, *, source: str, line: int, first: bool, max_line_bytes: int,
+    strings: bool = False,
+) -> tuple[LineStatus, dict[str, Any] | str | None, list[Finding], bool]:
+    """Decode one line: (status, object or None, findings, ended with CR). With `strings`, a
+    JSON string is a value too (a production sample's prompt).
 
     The status is final except for objects, which the record rules may still mark invalid.
     """
@@ -314,7 +316,7 @@ def decode_line(
         status, finding = _parse_failure(data, exc, source, line)
         findings.append(finding)
         return status, None, findings, crlf
-    if not isinstance(obj, dict):
+    if not isinstance(obj, dict) and not (strings and isinstance(obj, str)):
         kind = _json_kind(obj)
         findings.append(NotAnObject.finding(source, line, f"line is a JSON {kind}, not an object",
                                             hint='each line must be one {"contents": [...]} object'))

@@ -95,12 +95,13 @@ def scan(example: Example, options: pii.Options) -> list[tuple[str, str, list[tu
     return hits
 
 
-def redact_record(obj: dict[str, Any], kinds: frozenset[str]) -> bool:
+def redact_record(obj: dict[str, Any], kinds: frozenset[str], options: pii.Options) -> bool:
     """Replace the values of `kinds` with their placeholders in every text of a parsed record
-    that the rules read (in place). True: records are always fixable."""
+    that the rules read (in place), found as the check finds them (`options`). True: records
+    are always fixable."""
 
     def clean(text: str) -> str:
-        matches = [m for m in pii.find(text) if m.kind in kinds]
+        matches = [m for m in pii.find(text, options=options) if m.kind in kinds]
         return pii.redact(text, matches) if matches else text
 
     def walk(value: Any) -> Any:
@@ -136,8 +137,8 @@ class _PiiRule(RecordRule):
     hint: ClassVar[str]
     fixes = "record"
 
-    def fix(self, obj: dict[str, Any]) -> bool:
-        return redact_record(obj, self.kinds)
+    def fix(self, obj: dict[str, Any], ctx: RuleContext) -> bool:
+        return redact_record(obj, self.kinds, _options(ctx))
 
     def check(self, example: Example, ctx: RuleContext) -> Iterable[Finding]:
         hits = scan(example, _options(ctx))
@@ -175,8 +176,8 @@ class EmailAddress(_PiiRule):
     ## Example
     `"text": "Write to jane.doe@gmail.com for a refund."`.
     Use instead: a placeholder or a documentation address (`jane@example.com`). With the action
-    `fix`, `prepare` writes `"Write to [EMAIL] for a refund."` (the fix ignores
-    `pii.allow_domains`: it redacts every address in a record it rewrites).
+    `fix`, `prepare` writes `"Write to [EMAIL] for a refund."` (addresses at `pii.allow_domains`
+    are kept).
 
     ## Options
     - `pii.allow_domains`
@@ -305,7 +306,7 @@ class ExposedSecret(_PiiRule):
     `"text": "client = WebClient(token=\"xoxb-1234567890-...\")"`.
     Use instead: an environment variable (`os.environ["SLACK_TOKEN"]`). By default `prepare`
     drops the record; with the action `fix` it writes a placeholder (`[SLACK_TOKEN]`,
-    `[PRIVATE_KEY]`, `[SECRET]`) instead (the fix uses the default entropy threshold).
+    `[PRIVATE_KEY]`, `[SECRET]`) instead.
 
     ## Options
     - `pii.generic_secret_min_entropy`

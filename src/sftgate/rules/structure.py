@@ -11,7 +11,18 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sftgate.model import DATA_KEYS, IRREGULAR, MEDIA_RESOLUTIONS, MODIFIER_KEYS, TOOLS, Action, Example, Finding, PartKind, Severity
+from sftgate.model import (
+    DATA_KEYS,
+    IRREGULAR,
+    MEDIA_RESOLUTIONS,
+    MODIFIER_KEYS,
+    TOOLS,
+    Action,
+    Example,
+    Finding,
+    PartKind,
+    Severity,
+)
 from sftgate.rules.base import FileRule, RecordRule, RuleContext, quote
 
 ROLES = ("user", "model")
@@ -97,7 +108,7 @@ class InvalidRole(RecordRule):
     default_action = Action.FIX
     fixes = "record"
 
-    def fix(self, obj: dict[str, Any]) -> bool:
+    def fix(self, obj: dict[str, Any], ctx: RuleContext) -> bool:
         return _fix_roles(obj)
 
     def check(self, example: Example, ctx: RuleContext) -> Iterable[Finding]:
@@ -525,7 +536,7 @@ class ThoughtPart(RecordRule):
     fixes = "record"
     triggers = frozenset({IRREGULAR, PartKind.UNKNOWN.value})
 
-    def fix(self, obj: dict[str, Any]) -> bool:
+    def fix(self, obj: dict[str, Any], ctx: RuleContext) -> bool:
         """Thought parts removed, `thoughtSignature` keys dropped; False if a turn is left empty."""
         for turn in obj["contents"]:
             parts = [p for p in turn["parts"] if p.get("thought") in (None, False)]
