@@ -52,7 +52,7 @@ from sftgate.formats.gemini import display_text
 from sftgate.formats.prompts import prompt_json, prompt_record
 from sftgate.io.reader import BROKEN, NEWLINE
 from sftgate.io.sources import Source, open_source
-from sftgate.model import FileStats, Finding, LineStatus, Origin, Severity
+from sftgate.model import FileStats, Finding, LineStatus, Origin
 from sftgate.report.model import Gate, InputSummary, Report, RuleSummary
 from sftgate.rules import REGISTRY, FileRule, RuleContext, dedup, leakage
 from sftgate.rules import skew as skew_rules
@@ -260,13 +260,12 @@ def execute(
     total_lines = sum(s.lines for s in summaries)
     gate = _gate(resolved, failing, total_lines, file_findings)
     listed = Counter(f.code for f in findings)
-    worst: dict[str, Severity] = {}  # a rule's findings may be above its configured severity (SKEW002)
-    for f in findings:
-        if f.severity.rank > worst.get(f.code, f.severity).rank or f.code not in worst:
-            worst[f.code] = f.severity
+    severity = {code: resolved.severity(code) for code in counts}
+    for f in findings:  # a rule may raise its findings above the configured severity (SKEW002)
+        if f.severity.rank > severity[f.code].rank:
+            severity[f.code] = f.severity
     rule_summaries = [
-        RuleSummary(code, resolved.rule_name(code), max(resolved.severity(code), worst.get(code, resolved.severity(code)),
-                                                        key=lambda s: s.rank), n, listed[code])
+        RuleSummary(code, resolved.rule_name(code), severity[code], n, listed[code])
         for code, n in sorted(counts.items()) if n
     ]
     by_severity = Counter()
