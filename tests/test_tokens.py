@@ -393,6 +393,28 @@ def test_an_eval_set_has_no_token_statistics(tmp_path, oasst):
     assert report.tokens["billing"]["validation_billable_tokens"] is None
 
 
+def test_token_statistics_come_with_the_tok_rules_or_when_asked_for(oasst, validate_report):
+    train = str(oasst / "train.jsonl")
+
+    without = sftgate.check(train, workers=1, select=["SCH", "STR"])
+    assert without.tokens is None
+    validate_report(json.loads(json_report.render(without)))
+
+    for asked in ({"exact_tokens": True}, {"epochs": [2]}, {"price_per_million": 1.0}, {"select": ["TOK001"]}):
+        report = sftgate.check(train, workers=1, **{"select": ["SCH", "STR"], **asked})
+        assert [s["split"] for s in report.tokens["splits"]] == ["train"], asked
+
+
+def test_a_run_that_counts_no_tokens_does_not_load_the_tokenizer(oasst, tmp_path):
+    missing = str(tmp_path / "nowhere.tiktoken")
+    report = sftgate.check(str(oasst / "train.jsonl"), workers=1, select=["STR"], tokenizer=f"tiktoken:{missing}")
+    assert report.tokens is None
+    with pytest.raises(sftgate.SftgateError, match="nowhere.tiktoken"):
+        sftgate.check(str(oasst / "train.jsonl"), workers=1, select=["TOK"], tokenizer=f"tiktoken:{missing}")
+    with pytest.raises(sftgate.SftgateError, match="unknown tokenizer"):
+        sftgate.check(str(oasst / "train.jsonl"), workers=1, select=["STR"], tokenizer="wordpiece")
+
+
 # --- media ---------------------------------------------------------------------------------------
 
 QUESTION = "What is in this picture?"

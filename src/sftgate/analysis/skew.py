@@ -38,11 +38,12 @@ import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.stats import binom, rankdata
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 from sftgate.analysis.text import fold, mix64, token_hashes, token_spans
 from sftgate.analysis.textfeatures import SCRIPTS
@@ -380,6 +381,7 @@ class TextSpace:
     _BITS = 20
 
     def __init__(self, texts: Sequence[str], *, head: int = 48, tail: int = 16, dims: int = 64, seed: int = 0):
+        import scipy.sparse as sp  # imported when used: scipy costs a second of start-up
         self.texts = list(texts)
         self.head, self.tail, self.dims, self.seed = head, tail, dims, seed
         self._nn: sp.csr_matrix | None = None
@@ -462,6 +464,7 @@ class TextSpace:
         return found
 
     def _distinctive(self) -> sp.csr_matrix:
+        import scipy.sparse as sp
         if self._nn is None:
             m = self.matrix[:, np.flatnonzero(self.df <= max(2, 0.05 * self.matrix.shape[0]))].tocsr()
             norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
@@ -631,6 +634,7 @@ def domain_shift(space: TextSpace, train_rows: np.ndarray, prod_rows: np.ndarray
 
 def _delong(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """ROC AUC of scores for y == 1 against y == 0 and DeLong's variance of it."""
+    from scipy.stats import rankdata
     pos, neg = scores[y == 1], scores[y == 0]
     m, n = pos.size, neg.size
     if m == 0 or n == 0:
@@ -765,6 +769,7 @@ def coverage(space: TextSpace, reference_rows: np.ndarray, holdout_rows: np.ndar
 
 def _uncovered_clusters(space: TextSpace, p_out: np.ndarray, h_out: np.ndarray, n_prod: int, n_holdout: int,
                         settings: SkewSettings, seed: int) -> tuple[UncoveredCluster, ...]:
+    from scipy.stats import binom
     rows = np.concatenate([p_out, h_out])
     if p_out.size < 2:
         return ()
@@ -792,6 +797,7 @@ def _kmeans(x: np.ndarray, k: int, seed: int, iterations: int = 25) -> tuple[np.
     """Spherical k-means on unit rows: k-means++ seeding (on at most 2,000 rows), then Lloyd
     steps on cosine similarity. numpy only (sklearn's KMeans spends seconds in thread pools on
     2 cores for these sizes); deterministic for a seed."""
+    import scipy.sparse as sp
     n = x.shape[0]
     k = max(1, min(k, n))
     rng = np.random.default_rng([seed, k])

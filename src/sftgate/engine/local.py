@@ -53,7 +53,7 @@ def _init_worker(profile: Profile) -> None:
     _CHECKERS.clear()
 
 
-def _checker(split: str, features: bool, token_sample: float, emit_dir: str | None, reading: Reading,
+def _checker(split: str, features: bool, token_sample: float | None, emit_dir: str | None, reading: Reading,
              skew: bool) -> Checker:
     key = (split, features, token_sample, emit_dir, reading, skew)
     if key not in _CHECKERS:
@@ -62,7 +62,7 @@ def _checker(split: str, features: bool, token_sample: float, emit_dir: str | No
     return _CHECKERS[key]
 
 
-def _check_range(source: Source, split: str, features: bool, token_sample: float, emit_dir: str | None,
+def _check_range(source: Source, split: str, features: bool, token_sample: float | None, emit_dir: str | None,
                  reading: Reading, skew: bool, start: int, end: int) -> ChunkResult:
     return _check_range_with(_checker(split, features, token_sample, emit_dir, reading, skew), source, start, end)
 
@@ -77,7 +77,7 @@ def _verify_block(edges: np.ndarray, tokens: SpillSlice | SliceSet, verification
     return verify_edges(edges, tokens, verification)
 
 
-def _check_batch(source_name: str, split: str, features: bool, token_sample: float, emit_dir: str | None,
+def _check_batch(source_name: str, split: str, features: bool, token_sample: float | None, emit_dir: str | None,
                  reading: Reading, skew: bool, lines: list, starts_file: bool) -> ChunkResult:
     checker = _checker(split, features, token_sample, emit_dir, reading, skew)
     return checker.check_lines(lines, source=source_name, starts_file=starts_file)
@@ -120,7 +120,7 @@ class LocalExecutor:
         return source.size > (CHUNK_BYTES if source.seekable else BATCH_LINES_BYTES // 4)
 
     def check_source(self, source: Source, split: str, *, features: bool = True, prompts: bool = False,
-                     token_sample: float = 1.0, emit_dir: str | None = None,
+                     token_sample: float | None = 1.0, emit_dir: str | None = None,
                      reading: Reading = GEMINI, skew: bool = False) -> tuple[ChunkResult, str | None]:
         """(merged result, why the stream broke or None). `features`: collect dataset-rule
         features; `prompts`: the file is a plain-text prompt list (read in this process);

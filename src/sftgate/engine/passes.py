@@ -43,6 +43,7 @@ from sftgate.rules import REGISTRY, ObjectRule, RecordRule, RuleContext, declare
 from sftgate.rules.convert import ConversionLoss, UnconvertibleRecord
 from sftgate.rules.fmt import TruncatedInput, decode_line
 from sftgate.rules.schema import ForeignFormat, SchemaViolation, example_validator
+from sftgate.rules.structure import PLAIN_RULES, plain_and_clean
 from sftgate.rules.tokens import Meter, TokenColumns
 
 _FILE_DATA = PartKind.FILE_DATA.value
@@ -199,19 +200,22 @@ def _extend_rebased(into: array, lines: array, base: int) -> None:
 class Checker:
     """The rules of one profile, prepared once per process and applied to many chunks."""
 
-    def __init__(self, profile: Profile, split: str, features: bool = True, token_sample: float = 1.0,
+    def __init__(self, profile: Profile, split: str, features: bool = True, token_sample: float | None = 1.0,
                  emit_dir: str | None = None, reading: Reading = GEMINI, skew: bool = False) -> None:
         """`features`: collect the dataset rules' features (when a DUP or LEAK rule will use them);
         `skew`: collect the skew analysis' columns too (`features.SKEW_COLUMNS`);
-        `token_sample`: the share of examples whose tokens the statistics count (an eval set,
-        read but not tuned on, counts none); `emit_dir`: keep what `prepare` needs to write the
+        `token_sample`: the share of examples whose tokens the statistics count (None: no
+        statistics, when no TOK rule is on; an eval set, read but not tuned on, counts none); `emit_dir`: keep what `prepare` needs to write the
         lines again (an `EmitChunk` per chunk, canonical records spilled to this directory);
         `reading`: how the lines' records are read (converted from another format first)."""
         self.profile = profile
         self.reading = reading
         self.mapping = dict(reading.mapping)
         self.token_sample = token_sample
-        self.meter = None if split in UNSCORED else Meter(profile, split, sample_rate=token_sample)
+        # The meter also counts for the record rules (TOK, declared token lengths); it collects
+        # statistics only when they are wanted.
+        self.meter = None if split in UNSCORED else Meter(profile, split, sample_rate=token_sample or 1.0)
+        self.collects_tokens = self.meter is not None and token_sample is not None
         self.ctx = RuleContext(profile=profile, split=split, meter=self.meter)
         on = profile.is_on
         self.object_rules = [
@@ -239,6 +243,11 @@ class Checker:
         self.features = FeatureBuilder(DedupSettings.from_profile(profile.dedup), dedup=features, skew=skew) \
             if features or skew else None
         self.prompts = reading.format == PROMPTS
+        # A plain text conversation that the few rules for its shape cannot flag needs no
+        # Example, when nothing else reads one (features, token statistics).
+        plain = frozenset({PartKind.TEXT.value})
+        self.prescreen = self.features is None and not self.collects_tokens and all(
+            type(rule) in PLAIN_RULES for rule in self.record_rules if rule.triggers is None or rule.triggers & plain)
         self.emit_dir = emit_dir
         self.strip_unknown = profile.data.get("output", {}).get("unknown_keys") == "strip"
         self.drops = frozenset(c for c in profile.rules if profile.action(c) is Action.DROP)
@@ -299,8 +308,8 @@ class Checker:
             emit.spill = self._spill(spilled)
         if self.features is not None:
             out.features = self.features.finish()
-        if self.meter is not None:
-            out.tokens, self.meter.columns = self.meter.columns, TokenColumns()
+        if self.collects_tokens:
+            out.tokens, self.meter.columns = self.meter.columns, TokenColumns()  # type: ignore[union-attr]
         return out
 
     def _check_object(self, obj: dict[str, Any], origin: Origin, out: ChunkResult,
@@ -335,6 +344,13 @@ class Checker:
             if self.schema_on:
                 found.extend(SchemaViolation().check(obj, origin, ctx))
             return found, obj  # structure rules read shapes the schema guarantees
+        if self.prescreen and plain_and_clean(obj):
+            out.record_lines.append(origin.line)
+            out.record_fingerprints += mark
+            config = obj.get("generationConfig")
+            out.media_resolution.append(MEDIA_RESOLUTION_CODE[config.get("mediaResolution")] if config else 0)
+            out.has_system.append("systemInstruction" in obj or "system_instruction" in obj)
+            return found, obj
         example = to_example(obj, origin)
         shape = example.shape
         rules = self._rules_by_shape.get(shape)
@@ -348,8 +364,8 @@ class Checker:
         out.record_fingerprints += mark
         if self.features is not None:
             self.features.add(example)
-        if self.meter is not None:
-            self.meter.collect(example)
+        if self.collects_tokens:
+            self.meter.collect(example)  # type: ignore[union-attr]
         config = example.generation_config
         out.media_resolution.append(MEDIA_RESOLUTION_CODE[config.get("mediaResolution")] if config else 0)
         out.has_system.append(example.system_key is not None)

@@ -186,8 +186,6 @@ def execute(
         raise UsageError(f"epochs must be at least 1, not {min(epochs)}")
     if price_per_million is not None and not 0 <= price_per_million < float("inf"):
         raise UsageError(f"the price per million tokens must be a number at least 0, not {price_per_million}")
-    # Load the tokenizer here, before any worker, so a bad spec is one error, not one per process.
-    counter = tokenizers.load(resolved.tokens["tokenizer"], target=resolved.target)
     token_settings = TokenSettings.from_profile(resolved)
     if split_validation is not None and validation is not None:
         raise UsageError("--split-validation builds a validation set; it cannot be combined with --validation")
@@ -208,6 +206,15 @@ def execute(
     dup_on = any(c.startswith("DUP") for c in resolved.selected)
     skew_on = bool(production) and any(c.startswith("SKEW") for c in resolved.selected)
     comp_on = skew_on or any(c.startswith("COMP") for c in resolved.selected)
+    # Token statistics (the report's tokens section) come with the TOK rules, or when asked for.
+    tokens_on = any(c.startswith("TOK") for c in resolved.selected) or exact_tokens or bool(epochs) or \
+        price_per_million is not None
+    # Load the tokenizer here, before any worker, so a bad spec is one error, not one per process;
+    # and only when something counts tokens (loading costs a third of a second).
+    counts_tokens = tokens_on or skew_on or any(
+        spec.get("unit") == "tokens" and spec["code"] in resolved.selected for spec in resolved.declared)
+    spec = tokenizers.resolve(resolved.tokens["tokenizer"])  # a misspelt kind is an error even so
+    counter = tokenizers.load(spec, target=resolved.target) if counts_tokens else None
 
     runs: list[_FileRun] = []
     leakage = split_report = skew_result = None
@@ -227,7 +234,8 @@ def execute(
                     features = leak_on or plan_split is not None or (split == "train" and comp_on) or \
                         (dup_on and split != "eval")
                     skew = skew_on and split == "train"
-                rate = 1.0 if split in UNSCORED else token_settings.sample_rate(read.source.size, exact_tokens)
+                rate = None if not tokens_on else 1.0 if split in UNSCORED else \
+                    token_settings.sample_rate(read.source.size, exact_tokens)
                 runs.append(_check_one(executor, read, split, name, resolved, features, rate,
                                        None if split in UNSCORED else emit_dir, skew))
             if leak_on:
@@ -238,7 +246,7 @@ def execute(
                 split_report = runs[0].split_plan = _split(runs[0], resolved, plan_split, executor)
             if comp_on:
                 progress.phase("skew" if skew_on else "composition")
-                skew_result = _skew(runs, resolved, counter, skew_on)
+                skew_result = _skew(runs, resolved, counter, skew_on)  # type: ignore[arg-type]
             examples = _examples(runs, leakage, resolved)
         finally:
             for run in runs:
@@ -286,8 +294,8 @@ def execute(
         leakage=leakage,
         split=split_report,
         tokens=tokens_section([run.tokens for run in runs if run.tokens is not None], resolved,
-                              tokenizer=counter.describe(resolved.target), epochs=epochs,
-                              price_per_million=price_per_million),
+                              tokenizer=counter.describe(resolved.target), epochs=epochs,  # type: ignore[union-attr]
+                              price_per_million=price_per_million) if tokens_on else None,
         media=media_summary,
         skew=skew_result.to_dict() if skew_result is not None else None,
         suppressed=_suppressed(runs, resolved),
@@ -512,7 +520,7 @@ class _FileRun:
 
 
 def _check_one(executor: LocalExecutor, read: Input, split: str, name: str, profile: Profile,
-               features: bool, token_sample: float, emit_dir: str | None, skew: bool = False) -> _FileRun:
+               features: bool, token_sample: float | None, emit_dir: str | None, skew: bool = False) -> _FileRun:
     source, reading = read.source, read.reading
     executor.progress.phase(f"check {source.name}", source.size if source.compression is None else None)
     digest = _Sha256(read.original)
@@ -545,7 +553,7 @@ def _check_one(executor: LocalExecutor, read: Input, split: str, name: str, prof
                    bare_prompts=result.bare_prompts)
     if result.tokens is not None:
         run.tokens = {"split": split, "source": source.name,
-                      **summarise(result.tokens, TokenSettings.from_profile(profile), sample_rate=token_sample)}
+                      **summarise(result.tokens, TokenSettings.from_profile(profile), sample_rate=token_sample or 1.0)}
     extra = _file_findings(stats, split, profile)
     if emit_dir is not None:  # prepare writes the file's records as Gemini JSON Lines: CNV003 is what it fixes
         extra = [f for f in extra if f.code != ConvertedInput.code]

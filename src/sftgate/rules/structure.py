@@ -82,6 +82,36 @@ def _fix_roles(obj: dict[str, Any]) -> bool:
     return True
 
 
+def plain_and_clean(obj: dict[str, Any]) -> bool:
+    """True when a schema-valid record is a plain text conversation that none of the always-on
+    structure rules (STR001-005, `PLAIN_RULES`) can flag: every part is exactly `{"text": ...}`
+    and not blank, roles alternate user/model and the last is model, no `tools`. Such a record's
+    Example has the shape `{"text"}`. A pass whose rules for that shape are only these skips
+    building the Example for it; anything else (a missing role, a media part, an extra key in a
+    part) returns False and takes the full path. tests/test_prescreen.py holds it to that."""
+    previous = None
+    for content in obj["contents"]:
+        role = content.get("role")
+        if role == previous or (role != "user" and role != "model"):
+            return False
+        previous = role
+        for part in content["parts"]:
+            if len(part) != 1:
+                return False
+            text = part.get("text")
+            if not text or text.isspace():  # None: another kind of part
+                return False
+    if previous != "model" or "tools" in obj:
+        return False
+    system = obj.get("systemInstruction", obj.get("system_instruction"))
+    if system is not None:
+        for part in system["parts"]:
+            text = part.get("text")
+            if not text or text.isspace():
+                return False
+    return True
+
+
 class InvalidRole(RecordRule):
     """## What it does
     Flags a turn whose role is not `user` or `model`, and a missing role where the service
@@ -710,3 +740,7 @@ class InconsistentSystemInstruction(FileRule):
                                f"systemInstruction is set on {with_si:,} of {len(flags):,} examples "
                                f"(first example {state} one here)",
                                hint="give every example the system instruction production uses")
+
+
+# The rules `plain_and_clean` answers for: each finds nothing in a record it accepts.
+PLAIN_RULES = frozenset({InvalidRole, ConsecutiveSameRole, NoModelTurn, LastTurnNotModel, EmptyText})

@@ -24,6 +24,7 @@ import re
 from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -211,7 +212,7 @@ class Meter:
 
     def __init__(self, profile: Any, split: str, *, sample_rate: float = 1.0, tokenizer: str | None = None) -> None:
         self.settings = s = TokenSettings.from_profile(profile, tokenizer)
-        self.tokenizer = tokenizers.load(s.tokenizer, target=profile.target)
+        self._target = profile.target
         self.split = split
         on = profile.is_on
         self.sample_rate = sample_rate
@@ -223,10 +224,29 @@ class Meter:
         self._max_output = s.max_output_tokens if on("TOK004") else None
         self._dominant = on("TOK005")
         self._resolution: str | None = None
-        bounds = self.tokenizer.scalar_bounds()
-        self._longest, self._extra = bounds if bounds is not None else (None, 0)
-        self._word_floor = bool(getattr(self.tokenizer, "word_floor", False))
         self.columns = TokenColumns()
+
+    @cached_property
+    def tokenizer(self) -> tokenizers.Tokenizer:
+        """Loaded on first use: a pass whose rules count no tokens does not pay for loading it."""
+        return tokenizers.load(self.settings.tokenizer, target=self._target)
+
+    @cached_property
+    def _bounds(self) -> tuple[int | None, int]:
+        bounds = self.tokenizer.scalar_bounds()
+        return bounds if bounds is not None else (None, 0)
+
+    @property
+    def _longest(self) -> int | None:
+        return self._bounds[0]
+
+    @property
+    def _extra(self) -> int:
+        return self._bounds[1]
+
+    @cached_property
+    def _word_floor(self) -> bool:
+        return bool(getattr(self.tokenizer, "word_floor", False))
 
     # -- bounds ------------------------------------------------------------------------------
 
