@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sftgate.analysis.arrays import merge_unique, unique
+
 
 def probability(similarity: float, bands: int, rows: int) -> float:
     """P(two records of this Jaccard similarity become candidates)."""
@@ -56,7 +58,7 @@ def star_edges(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
         member = ~new
         if member.any():
             packed = (ids[first[member]].astype(np.int64) << 31) | ids[order[member]].astype(np.int64)
-            edges = np.union1d(edges, packed)
+            edges = merge_unique(edges, unique(packed))
     return np.stack((edges >> 31, edges & ((1 << 31) - 1)), axis=1)
 
 
@@ -86,5 +88,5 @@ def cross_edges(query_keys: np.ndarray, query_ids: np.ndarray, index_keys: np.nd
         offsets = np.arange(index_side.size, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
         query_side = q_order[np.repeat(lo[hit], n) + offsets]
         packed = (query_ids[query_side].astype(np.int64) << 31) | index_ids[index_side].astype(np.int64)
-        edges = np.union1d(edges, packed)
+        edges = merge_unique(edges, unique(packed))
     return np.stack((edges >> 31, edges & ((1 << 31) - 1)), axis=1)

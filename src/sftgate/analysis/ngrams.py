@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sftgate.analysis.arrays import unique
 from sftgate.analysis.text import mix64
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -45,7 +46,7 @@ def windows(tokens: np.ndarray, counts: np.ndarray,
     out_h: list[np.ndarray] = []
     out_o: list[np.ndarray] = []
     out_p: list[np.ndarray] = []
-    for s in np.unique(sizes[counts >= sizes]).tolist():
+    for s in unique(sizes[counts >= sizes]).tolist():
         m = tokens.size - s + 1
         if m <= 0 or s < 1:
             continue

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from sftgate.analysis.arrays import unique
 from sftgate.analysis.lsh import choose_bands
 from sftgate.analysis.minhash import band_keys, shingles, signatures
 from sftgate.analysis.ngrams import split_sides
@@ -442,10 +443,10 @@ class TableSet:
         return self.tables[k].tokens(local)
 
     def slice(self, records: np.ndarray) -> SliceSet:
-        records = np.unique(records)
+        records = unique(records)
         which = np.searchsorted(self.offsets, records, side="right") - 1
         parts = {}
-        for k in np.unique(which).tolist():
+        for k in unique(which).tolist():
             local = records[which == k] - self.offsets[k]
             parts[k] = self.tables[k].slice(local)
         return SliceSet(self.offsets, parts)

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 
+from sftgate.analysis.arrays import unique
 from sftgate.config import Profile
 from sftgate.engine.features import FeatureTable, SliceSet, SpillSlice, TableSet
 from sftgate.engine.passes import GEMINI, Checker, ChunkResult, Reading
@@ -164,7 +165,7 @@ class LocalExecutor:
         if self.workers < 2 or edges.shape[0] <= VERIFY_BLOCK or not isinstance(tokens, FeatureTable | TableSet):
             return verify_edges(edges, tokens, verification)
         blocks = [edges[i:i + VERIFY_BLOCK] for i in range(0, edges.shape[0], VERIFY_BLOCK)]
-        slices = [tokens.slice(np.unique(block)) for block in blocks]
+        slices = [tokens.slice(unique(block)) for block in blocks]
         parts = self.pool().map(_verify_block, blocks, slices, [verification] * len(blocks))
         return np.concatenate(list(parts))
 

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import orjson
 
+from sftgate.analysis.arrays import isin
 from sftgate._version import __version__
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
 from sftgate.engine.passes import GEMINI, STATUSES, Checker, Reading, canonical
@@ -403,7 +404,7 @@ class _Emitter:
         lines = np.arange(1, n + 1)
         candidate = _RECORD[status] & (sizes > 0) & ~dropped[1:]
         if by_dataset:
-            candidate &= ~np.isin(lines, np.fromiter(by_dataset, dtype=np.int64))
+            candidate &= ~isin(lines, np.fromiter(by_dataset, dtype=np.int64))
         candidates = lines[candidate]
         if cap is None or candidates.size <= int(cap):
             return

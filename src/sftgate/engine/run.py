@@ -20,6 +20,7 @@ from typing import BinaryIO
 import numpy as np
 import orjson
 
+from sftgate.analysis.arrays import isin
 from sftgate._version import __version__
 from sftgate.analysis import tokenizers
 from sftgate.analysis.unionfind import components
@@ -586,7 +587,7 @@ def _duplicates(run: _FileRun, profile: Profile, executor: LocalExecutor,
     return dedup.analyse(
         source=run.source.name, lines=run.lines, columns=columns, tokens=table,
         snippets=table.snippets, section=profile.dedup, bands=settings.bands, rows=settings.rows,
-        selected=selected, verify=executor.verify_edges, eligible=~np.isin(run.lines, run.drop_lines),
+        selected=selected, verify=executor.verify_edges, eligible=~isin(run.lines, run.drop_lines),
     )
 
 
@@ -735,7 +736,7 @@ def _split(run: _FileRun, profile: Profile, request: SplitRequest, executor: Loc
         clean = not leaking
         if clean or rounds > _SPLIT_ROUNDS:
             break
-        back = np.isin(groups, groups[parts[1].tokens.records[leaking]])  # type: ignore[attr-defined]
+        back = isin(groups, groups[parts[1].tokens.records[leaking]])  # type: ignore[attr-defined]
         moved += int((back & validation).sum())
         blocked |= back
         if rounds < _SPLIT_ROUNDS:

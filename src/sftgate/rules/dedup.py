@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sftgate.analysis.arrays import unique
 from sftgate.analysis.lsh import probability, star_edges
 from sftgate.analysis.similarity import changed_span, compare, overlap
 from sftgate.analysis.unionfind import components
@@ -241,7 +242,7 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges
         neighbours[u].append((v, score, "DUP002"))
         neighbours[v].append((u, score, "DUP002"))
     members_of: dict[int, list[int]] = defaultdict(list)
-    for node in np.unique(edges).tolist():
+    for node in unique(edges).tolist():
         members_of[int(labels[node])].append(node)
     for root in sorted(members_of):
         members = sorted(members_of[root])
@@ -284,7 +285,7 @@ def _conflicts(columns: Mapping[str, np.ndarray], tokens: TokenSource, snippets:
         if e - s < 2:
             continue
         records = order[s:e]
-        if np.unique(response[records]).size < 2:
+        if unique(response[records]).size < 2:
             continue
         # Answers: distinct response keys, merged when their texts are near-duplicates.
         answers: list[tuple[int, list[int]]] = []  # (representative record, records)

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sftgate.analysis.arrays import isin, unique
 from sftgate.analysis.lsh import cross_edges
 from sftgate.analysis.ngrams import NgramIndex, split_sides, unique_pairs, windows
 from sftgate.analysis.text import fold, token_spans
@@ -395,9 +396,9 @@ def _shared(hits: list[np.ndarray], index: NgramIndex, common_in: int, base: int
     held, _ = unique_pairs(pairs[:, 0], family[pairs[:, 1].astype(np.int64)])
     grams, per_gram = np.unique(held, return_counts=True)
     common = grams[per_gram > common_in]
-    is_common = np.isin(pairs[:, 0], common)
+    is_common = isin(pairs[:, 0], common)
     train_common += np.bincount(pairs[is_common, 1].astype(np.int64), minlength=n_train)
-    query_common += np.bincount(index.records[np.isin(index.hashes, common)] - base, minlength=n_query)
+    query_common += np.bincount(index.records[isin(index.hashes, common)] - base, minlength=n_query)
     pairs = pairs[~is_common]
     which, query = index.owners(pairs[:, 0])
     train = pairs[which, 1].astype(np.int64)
@@ -415,10 +416,10 @@ def _longest_run(windows_: tuple[np.ndarray, np.ndarray, np.ndarray], g: int, sh
     """(tokens in the longest run of shared n-grams of the query prompt, its start as text)."""
     h, owner, position = windows_  # grouped by owner
     lo, hi = np.searchsorted(owner, g, side="left"), np.searchsorted(owner, g, side="right")
-    pos = position[lo:hi][np.isin(h[lo:hi], shared)]
+    pos = position[lo:hi][isin(h[lo:hi], shared)]
     if not pos.size:
         return 0, ""
-    pos = np.unique(pos)
+    pos = unique(pos)
     breaks = np.flatnonzero(np.diff(pos) != 1)
     run_starts = np.concatenate(([0], breaks + 1))
     run_ends = np.concatenate((breaks, [pos.size - 1]))
@@ -477,7 +478,7 @@ def source_edges(side: Side, settings: LeakSettings) -> np.ndarray:
     sizes = np.diff(np.append(starts, h.size))
     usable = (sizes >= 2) & (sizes <= settings.common_in)
     packed: list[np.ndarray] = []
-    for size in np.unique(sizes[usable]).tolist():
+    for size in unique(sizes[usable]).tolist():
         at = starts[usable & (sizes == size)]
         members = r[at[:, None] + np.arange(size)]  # increasing within each n-gram
         a, b = np.triu_indices(size, 1)
