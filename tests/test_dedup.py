@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -381,3 +382,22 @@ def test_near_duplicate_benchmark_floor(tmp_path, write_rules):
     assert recall >= 0.97, (recall, precision, negatives_removed)
     assert precision >= 0.99, (recall, precision, negatives_removed)
     assert negatives_removed <= 0.02, (recall, precision, negatives_removed)
+
+
+def test_a_subset_of_a_feature_table_knows_its_columns(oasst):
+    from sftgate.config import load_profile
+    from sftgate.engine.features import DedupSettings, FeatureBuilder, FeatureTable, SubsetTable
+    from sftgate.formats import to_example
+    from sftgate.model import Origin
+
+    builder = FeatureBuilder(DedupSettings.from_profile(load_profile("gemini-2.5-flash").dedup))
+    for i, line in enumerate((oasst / "train.jsonl").read_text(encoding="utf-8").splitlines()[:5]):
+        builder.add(to_example(json.loads(line), Origin("t", i + 1, 0, len(line))))
+    table = FeatureTable()
+    table.append(builder.finish())
+    try:
+        subset = SubsetTable(table, np.array([1, 3]))
+        assert subset.has("exact") and not subset.has("user_turns")  # skew columns were not collected
+        assert subset.column("exact").size == 2
+    finally:
+        table.close()

@@ -477,7 +477,7 @@ class SubsetTable:
 
     def has(self, name: str) -> bool:
         """Whether the table holds the column `name` (the skew columns are optional)."""
-        return name in (self._final if self._final is not None else self.columns)
+        return self.table.has(name)
 
     def column(self, name: str) -> np.ndarray:
         return self.table.column(name)[self.records]
