@@ -145,6 +145,13 @@ class ChunkResult:
     emit: EmitChunk | None = None  # for `prepare`: a chunk's lines, to write them again
     emits: list[tuple[int, EmitChunk]] = field(default_factory=list)  # merged: (lines before it, chunk)
 
+    def add_record(self, line: int, mark: bytes, config: dict[str, Any] | None, has_system: bool) -> None:
+        """The per-record columns of one record that reached the record rules (or passed the pre-screen)."""
+        self.record_lines.append(line)
+        self.record_fingerprints += mark
+        self.media_resolution.append(MEDIA_RESOLUTION_CODE[config.get("mediaResolution")] if config else 0)
+        self.has_system.append(has_system)
+
     def merge(self, chunk: ChunkResult, cap: int) -> None:
         """Append `chunk`, the lines that follow these; keep at most `cap` findings per rule."""
         base = self.lines
@@ -345,11 +352,8 @@ class Checker:
                 found.extend(SchemaViolation().check(obj, origin, ctx))
             return found, obj  # structure rules read shapes the schema guarantees
         if self.prescreen and plain_and_clean(obj):
-            out.record_lines.append(origin.line)
-            out.record_fingerprints += mark
-            config = obj.get("generationConfig")
-            out.media_resolution.append(MEDIA_RESOLUTION_CODE[config.get("mediaResolution")] if config else 0)
-            out.has_system.append("systemInstruction" in obj or "system_instruction" in obj)
+            out.add_record(origin.line, mark, obj.get("generationConfig"),
+                           "systemInstruction" in obj or "system_instruction" in obj)
             return found, obj
         example = to_example(obj, origin)
         shape = example.shape
@@ -360,15 +364,11 @@ class Checker:
             ]
         for rule in rules:
             found.extend(rule.check(example, ctx))
-        out.record_lines.append(origin.line)
-        out.record_fingerprints += mark
+        out.add_record(origin.line, mark, example.generation_config, example.system_key is not None)
         if self.features is not None:
             self.features.add(example)
         if self.collects_tokens:
             self.meter.collect(example)  # type: ignore[union-attr]
-        config = example.generation_config
-        out.media_resolution.append(MEDIA_RESOLUTION_CODE[config.get("mediaResolution")] if config else 0)
-        out.has_system.append(example.system_key is not None)
         if _FILE_DATA in shape:
             out.media_records += 1
         return found, obj
