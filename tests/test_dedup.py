@@ -401,3 +401,55 @@ def test_a_subset_of_a_feature_table_knows_its_columns(oasst):
         assert subset.column("exact").size == 2
     finally:
         table.close()
+
+
+# --- verifying only what clustering needs ----------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(2, 40), data=st.data(), block=st.sampled_from([1, 3, 1 << 15]))
+def test_skipping_redundant_pairs_keeps_the_clusters(n, data, block, monkeypatch):
+    # Verification stops at pairs whose records verified pairs have already joined: the clusters
+    # (connected components of the verified pairs) must be those of verifying every pair.
+    from sftgate.analysis.unionfind import components
+    from sftgate.rules import dedup
+
+    pairs = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1))
+                               .filter(lambda p: p[0] < p[1]), unique=True, max_size=3 * n))
+    edges = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+    truth = {p: data.draw(st.booleans()) for p in pairs}
+    asked: list[tuple[int, int]] = []
+
+    def verify(block_edges, tokens, verification):
+        asked.extend(map(tuple, block_edges.tolist()))
+        return np.array([0.9 if truth[tuple(e)] else np.nan for e in block_edges.tolist()])
+
+    monkeypatch.setattr(dedup, "SPANNING_BLOCK", block)
+    found, scores, skipped = dedup.verify_spanning(edges, n, None, None, verify)  # type: ignore[arg-type]
+    everything = np.array([p for p in pairs if truth[p]], dtype=np.int64).reshape(-1, 2)
+    assert np.array_equal(components(n, found), components(n, everything))
+    assert len(asked) == len(set(asked)) == len(pairs) - skipped
+    assert sorted(map(tuple, found.tolist())) == sorted(p for p in asked if truth[p])
+    assert np.all(scores == 0.9)
+    # A skipped pair is never one that would have joined two clusters.
+    labels = components(n, found)
+    for p in set(pairs) - set(asked):
+        assert labels[p[0]] == labels[p[1]]
+
+
+def test_duplicate_copies_are_verified_about_once_each(tmp_path, write_jsonl):
+    # Twelve copies of one example with a typo each: every copy is a candidate of every other
+    # (66 pairs), but eleven verified pairs already make the cluster.
+    question, answer = BASES[0]
+    words = answer.split()
+    records = []
+    for k in range(12):
+        edited = list(words)
+        edited[3 + 2 * k] = edited[3 + 2 * k] + "x"
+        records.append(example(question, " ".join(edited)))
+    path = write_jsonl(tmp_path / "copies.jsonl", records)
+    [summary] = sftgate.check(str(path), select=["DUP002"], workers=1).duplicates
+    assert summary["near_dropped"] == 11 and summary["clusters"] == 1
+    assert summary["candidate_pairs"] > 11
+    assert summary["verified_pairs"] == 11
+    assert summary["skipped_pairs"] == summary["candidate_pairs"] - 11

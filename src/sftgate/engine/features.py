@@ -343,6 +343,12 @@ class FeatureTable:
         values = np.frombuffer(data, dtype=np.uint32).tolist()
         return values[:n_prompt], values[n_prompt:]
 
+    def token_arrays(self, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tokens, prompt-side counts, response-side counts) of some records (see
+        `rules.dedup.token_arrays`)."""
+        prompt, response = self.column("prompt_tokens")[records], self.column("response_tokens")[records]
+        return _gather(self.spill.fileno(), self.column("token_start")[records], prompt + response), prompt, response
+
     def blocks(self, max_tokens: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         """(first record, tokens, prompt-side counts, response-side counts) for runs of
         consecutive records holding about `max_tokens` tokens (a `leakage.TokenTable`)."""
@@ -394,7 +400,25 @@ class FeatureTable:
             self.spill_path = None
 
 
+def _gather(fd: int, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The uint32 values of some runs of a spill file, one after the other."""
+    read = os.pread
+    data = b"".join([read(fd, 4 * n, 4 * at) for at, n in zip(starts.tolist(), counts.tolist(), strict=True) if n])
+    return np.frombuffer(data, dtype=np.uint32)
+
+
 _OPEN: dict[str, int] = {}  # spill files a worker process has open, by path
+
+
+def _open(path: str) -> int:
+    fd = _OPEN.get(path)
+    if fd is None:
+        if len(_OPEN) > 8:  # files of earlier runs
+            for old in _OPEN.values():
+                os.close(old)
+            _OPEN.clear()
+        fd = _OPEN[path] = os.open(path, os.O_RDONLY)
+    return fd
 
 
 @dataclass
@@ -412,16 +436,14 @@ class SpillSlice:
         n_prompt, total = int(self.prompt_tokens[i]), int(self.prompt_tokens[i] + self.response_tokens[i])
         if total == 0:
             return [], []
-        fd = _OPEN.get(self.path)
-        if fd is None:
-            if len(_OPEN) > 8:  # files of earlier runs
-                for old in _OPEN.values():
-                    os.close(old)
-                _OPEN.clear()
-            fd = _OPEN[self.path] = os.open(self.path, os.O_RDONLY)
-        data = os.pread(fd, 4 * total, 4 * int(self.start[i]))
+        data = os.pread(_open(self.path), 4 * total, 4 * int(self.start[i]))
         values = np.frombuffer(data, dtype=np.uint32).tolist()
         return values[:n_prompt], values[n_prompt:]
+
+    def token_arrays(self, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        i = np.searchsorted(self.records, records)
+        prompt, response = self.prompt_tokens[i], self.response_tokens[i]
+        return _gather(_open(self.path), self.start[i], prompt + response), prompt, response
 
 
 @dataclass
@@ -441,6 +463,9 @@ class TableSet:
     def tokens(self, record: int) -> tuple[list[int], list[int]]:
         k, local = self._locate(record)
         return self.tables[k].tokens(local)
+
+    def token_arrays(self, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _by_part(self.offsets, {k: t for k, t in enumerate(self.tables)}, records)
 
     def slice(self, records: np.ndarray) -> SliceSet:
         records = unique(records)
@@ -463,6 +488,18 @@ class SliceSet:
         k = int(np.searchsorted(self.offsets, record, side="right")) - 1
         return self.parts[k].tokens(record - int(self.offsets[k]))
 
+    def token_arrays(self, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _by_part(self.offsets, self.parts, records)
+
+
+def _by_part(offsets: np.ndarray, parts: Mapping[int, Any], records: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`token_arrays` of records (sorted) numbered across parts: part k's from offsets[k] on."""
+    which = np.searchsorted(offsets, records, side="right") - 1
+    pieces = [parts[k].token_arrays(records[which == k] - offsets[k]) for k in unique(which).tolist()]
+    if not pieces:
+        return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return tuple(np.concatenate(column) for column in zip(*pieces, strict=True))  # type: ignore[return-value]
+
 
 @dataclass
 class SubsetTable:
@@ -484,6 +521,9 @@ class SubsetTable:
 
     def tokens(self, record: int) -> tuple[list[int], list[int]]:
         return self.table.tokens(int(self.records[record]))
+
+    def token_arrays(self, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.table.token_arrays(self.records[records])
 
     def blocks(self, max_tokens: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         keep = np.zeros(len(self.table), dtype=bool)

@@ -36,6 +36,7 @@ from sftgate.report._html_parts import (
     word_diff,
 )
 from sftgate.report.model import Report
+from sftgate.report.text import skipped_note
 
 MAX_FINDING_ROWS = 2_000  # rows of the findings table, across rules
 FINDING_ROWS_BYTES = 2_500_000  # and their bytes: long messages cut the rows sooner
@@ -365,7 +366,8 @@ def _duplicates(page: _Page) -> _Section:
                         (d["near_dropped"], "near duplicates to drop", "warning"), (d["clusters"], "clusters"),
                         (d["conflict_groups"], "prompts with conflicting answers")),
                  (f'<p class="note">MinHash LSH {s["bands"]}×{s["rows"]}, similarity ≥ {esc(s["similarity"])}; '
-                 f"{d['candidate_pairs']:,} candidate pairs, {d['verified_pairs']:,} verified; the chance to catch a "
+                 f"{d['candidate_pairs']:,} candidate pairs, {d['verified_pairs']:,} verified"
+                 f"{skipped_note(d)}; the chance to catch a "
                  f"pair of Jaccard similarity J: {esc(curve)}.</p>\n")]
         clusters = d["listed_clusters"]
         rows = []

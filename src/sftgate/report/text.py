@@ -115,7 +115,7 @@ def _duplicates(report: Report) -> list[str]:
         rows.append(
             f"{d['source']} duplicates: {d['exact_dropped']:,} exact and {d['near_dropped']:,} near-duplicate "
             f"example(s) to drop in {d['clusters']:,} cluster(s); {d['candidate_pairs']:,} candidate pair(s), "
-            f"{d['verified_pairs']:,} verified; LSH {s['bands']}x{s['rows']} detects J {points} "
+            f"{d['verified_pairs']:,} verified{skipped_note(d)}; LSH {s['bands']}x{s['rows']} detects J {points} "
             f"with P {curve}"
         )
     return rows
@@ -287,3 +287,9 @@ def render_prepared(manifest: dict) -> str:
     if not manifest["gate"]["passed"]:
         lines.append("  the gate failed: the files are written, and manifest.json says the gate failed")
     return "\n".join(lines) + "\n"
+
+
+def skipped_note(d: dict) -> str:
+    """How many candidate pairs were not verified, their examples already in one cluster."""
+    skipped = d.get("skipped_pairs", 0)  # absent from reports of earlier versions
+    return f", {skipped:,} skipped (already in one cluster)" if skipped else ""

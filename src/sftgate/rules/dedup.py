@@ -91,7 +91,10 @@ class Verification:
 
 
 class TokenSource(Protocol):
-    """What the analysis reads besides the feature columns: the tokens of one record."""
+    """What the analysis reads besides the feature columns: the tokens of one record.
+
+    A source may also have `token_arrays(records)`, which `token_arrays` below calls to read
+    many records at once."""
 
     def tokens(self, record: int) -> tuple[list[int], list[int]]: ...
 
@@ -112,6 +115,7 @@ class DuplicateAnalysis:
     without_text: int  # records compared exactly only: they have no text to shingle
     candidates: int = 0  # candidate edges from LSH
     verified: int = 0  # of which verified near-duplicates
+    skipped: int = 0  # of which not verified: their records were already in one cluster
     clusters: list[Cluster] = field(default_factory=list)
     conflicts: list[list[tuple[str, list[int]]]] = field(default_factory=list)  # [(answer, records)]
     repeated: list[tuple[int, list[int]]] = field(default_factory=list)  # (count, records)
@@ -181,9 +185,8 @@ def analyse(
         media = columns["media"]
         edges = edges[media[edges[:, 0]] == media[edges[:, 1]]]  # different media: different examples
         out.candidates = int(edges.shape[0])
-        scores = (verify or verify_edges)(edges, tokens, verification)
-        kept = ~np.isnan(scores)
-        near_edges = [(u, v, score) for (u, v), score in zip(edges[kept].tolist(), scores[kept].tolist(), strict=True)]
+        found, scores, out.skipped = verify_spanning(edges, n, tokens, verification, verify or verify_edges)
+        near_edges = [(u, v, score) for (u, v), score in zip(found.tolist(), scores.tolist(), strict=True)]
         out.verified = len(near_edges)
 
     if "DUP001" in selected or "DUP002" in selected:
@@ -198,33 +201,105 @@ def analyse(
 
 EdgeVerifier = Callable[[np.ndarray, TokenSource, Verification], np.ndarray]
 
+SPANNING_BLOCK = 1 << 15  # candidate edges verified per round after the first
+
+
+def verify_spanning(edges: np.ndarray, n: int, tokens: TokenSource, verification: Verification,
+                    verify: EdgeVerifier) -> tuple[np.ndarray, np.ndarray, int]:
+    """Verify candidate edges (m, 2), (first, later) records, only as far as clustering needs:
+    (verified edges (k, 2), their similarities, how many candidates were skipped).
+
+    Clusters are the connected components of the verified edges, and an edge between two
+    records already in one component cannot change them; so it is skipped, not verified. The
+    first round verifies each record's edge to its earliest candidate (these form a forest, so
+    none is redundant); later rounds take the next `SPANNING_BLOCK` edges whose records the
+    verified edges have not yet joined. In duplicate-heavy data, where every copy is a
+    candidate of every other, this verifies about one edge per copy instead of all of them.
+    The rounds depend on the data only, never on the number of workers: the result is the same.
+    """
+    if not edges.shape[0]:
+        return edges, np.zeros(0), 0
+    by_later = np.lexsort((edges[:, 0], edges[:, 1]))
+    head = np.ones(by_later.size, dtype=bool)
+    head[1:] = edges[by_later[1:], 1] != edges[by_later[:-1], 1]
+    first_round = np.zeros(edges.shape[0], dtype=bool)
+    first_round[by_later[head]] = True
+    labels = np.arange(n, dtype=np.int64)
+    found: list[np.ndarray] = []
+    found_scores: list[np.ndarray] = []
+    checked = 0
+
+    def run(block: np.ndarray) -> None:
+        nonlocal labels, checked
+        checked += block.shape[0]
+        scores = verify(block, tokens, verification)
+        kept = ~np.isnan(scores)
+        if kept.any():
+            found.append(block[kept])
+            found_scores.append(scores[kept])
+            joined = labels[block[kept]]
+            labels = components(n, joined)[labels]  # joins components, labels stay the smallest member
+
+    run(edges[first_round])
+    rest = edges[~first_round]
+    while rest.shape[0]:
+        rest = rest[labels[rest[:, 0]] != labels[rest[:, 1]]]
+        run(rest[:SPANNING_BLOCK])
+        rest = rest[SPANNING_BLOCK:]
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0), edges.shape[0] - checked
+    out = np.concatenate(found)
+    order = np.lexsort((out[:, 1], out[:, 0]))
+    return out[order], np.concatenate(found_scores)[order], edges.shape[0] - checked
+
 
 def verify_edges(edges: np.ndarray, tokens: TokenSource, verification: Verification) -> np.ndarray:
-    """Score each candidate edge (m, 2): its similarity, or NaN when it is not a near-duplicate."""
-    cache = _TokenCache(tokens)
+    """Score each candidate edge (m, 2): its similarity, or NaN when it is not a near-duplicate.
+
+    Blocks of edges are scored by the compiled `analysis.kernels.match_edges` over their
+    records' tokens read in one go; the few edges it flags (a changed span to measure, a side
+    too long for it) are finished here with `Verification.match`'s own measures."""
+    from sftgate.analysis import kernels  # numba, loaded with the first verification
+
+    v = verification
     scores = np.full(edges.shape[0], np.nan)
-    for i, (u, v) in enumerate(edges.tolist()):
-        score = verification.match(cache.get(u), cache.get(v))
-        if score is not None:
-            scores[i] = score
+    for lo in range(0, edges.shape[0], _BLOCK_EDGES):
+        block = edges[lo:lo + _BLOCK_EDGES]
+        records = unique(block.ravel())
+        values, prompt, response = token_arrays(tokens, records)
+        start = np.cumsum(prompt + response) - (prompt + response)
+        local = np.searchsorted(records, block)
+        got, flags = kernels.match_edges(local, values, start, prompt, response, v.similarity, v.max_changed_span,
+                                         v.containment_min_tokens, v.containment_min_ratio, v.prompt_only)
+        for i in np.flatnonzero(flags).tolist():
+            sides = []
+            for r in local[i].tolist():
+                at, p = int(start[r]), int(prompt[r])
+                sides.append((values[at:at + p].tolist(), values[at + p:at + p + int(response[r])].tolist()))
+            a, b = sides
+            if flags[i] & kernels.FALLBACK:
+                score = v.match(a, b)
+                got[i] = np.nan if score is None else score
+            elif (flags[i] & kernels.SPAN_PROMPT and changed_span(a[0], b[0]) > v.max_changed_span) or \
+                    (flags[i] & kernels.SPAN_RESPONSE and changed_span(a[1], b[1]) > v.max_changed_span):
+                got[i] = np.nan
+        scores[lo:lo + block.shape[0]] = got
     return scores
 
 
-class _TokenCache:
-    """Recently read records' tokens: star edges reuse a bucket's first record many times."""
+_BLOCK_EDGES = 1 << 14  # edges verified per kernel call: their records' tokens are read at once
 
-    def __init__(self, source: TokenSource, size: int = 4096) -> None:
-        self.source = source
-        self.size = size
-        self.items: dict[int, tuple[list[int], list[int]]] = {}
 
-    def get(self, record: int) -> tuple[list[int], list[int]]:
-        got = self.items.get(record)
-        if got is None:
-            if len(self.items) >= self.size:
-                self.items.pop(next(iter(self.items)))
-            got = self.items[record] = self.source.tokens(record)
-        return got
+def token_arrays(tokens: TokenSource, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tokens uint32, prompt-side counts, response-side counts) of some records (sorted,
+    distinct): each record's prompt side then its response side, record after record."""
+    read = getattr(tokens, "token_arrays", None)
+    if read is not None:
+        return read(records)
+    sides = [tokens.tokens(r) for r in records.tolist()]
+    values = [t for prompt, response in sides for t in (*prompt, *response)]
+    return (np.array(values, dtype=np.uint32), np.array([len(p) for p, _ in sides], dtype=np.int64),
+            np.array([len(r) for _, r in sides], dtype=np.int64))
 
 
 def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges: list[tuple[int, int, float]],
@@ -499,6 +574,7 @@ def summary(analysis: DuplicateAnalysis, split: str, max_clusters: int) -> dict[
         "clusters": len(analysis.clusters),
         "candidate_pairs": analysis.candidates,
         "verified_pairs": analysis.verified,
+        "skipped_pairs": analysis.skipped,
         "settings": analysis.settings,
         "listed_clusters": [
             {

@@ -1,0 +1,271 @@
+"""Compiled kernels (numba) for the hot loops of near-duplicate verification.
+
+`match_edges` scores a block of candidate pairs exactly as `rules.dedup.Verification.match`
+does with the measures of `analysis.similarity`, but over uint32 token arrays, without turning
+tokens into Python objects: the longest common subsequence by Hyyrö's bit-parallel algorithm
+(the one rapidfuzz's Indel distance uses), token-set overlap by sorting. What it cannot settle
+alone it flags for the caller: whether a side's alignment must be walked (`changed_span`, rare:
+only pairs that may have replaced more tokens at one place than the limit), and sides too long
+for its bit tables (more than `MAX_PATTERN` tokens on the shorter side), which the caller scores
+with `analysis.similarity` itself.
+
+numba is imported only with this module, which only verification imports: a check without
+DUP or LEAK rules does not pay for it. Kernels are compiled on first use and cached on disk.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+LONG = 50_000  # as analysis.similarity._LONG: beyond this on both sides, token sets only
+MAX_PATTERN = 8_192  # the shorter side's tokens the bit tables hold at most (~4 MiB)
+
+# Flags of match_edges, per edge.
+SPAN_PROMPT = 1  # the prompt side's changed span must be measured
+SPAN_RESPONSE = 2  # the response side's
+FALLBACK = 4  # a side is too long for the kernel: score the pair in Python
+
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
+
+
+@nb.njit(cache=True, inline="always")
+def _popcount(x: np.uint64) -> int:
+    x = x - ((x >> np.uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return int((x * _H01) >> np.uint64(56))
+
+
+@nb.njit(cache=True)
+def _pattern(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What aligning against `a` needs: (hash table slots -> token, slots -> distinct index or
+    -1, count of each distinct token in `a`, PM: the bit positions of each distinct token)."""
+    m = a.size
+    size = 16
+    while size < 2 * m:
+        size <<= 1
+    keys = np.zeros(size, dtype=np.uint32)
+    index = np.full(size, -1, dtype=np.int32)
+    counts = np.zeros(m, dtype=np.int32)
+    words = (m + 63) >> 6
+    pm = np.zeros((m, words), dtype=np.uint64)  # rows past the distinct count stay unused
+    distinct = 0
+    for i in range(m):
+        slot = _find(keys, index, a[i])
+        if index[slot] < 0:
+            keys[slot] = a[i]
+            index[slot] = distinct
+            distinct += 1
+        k = index[slot]
+        counts[k] += 1
+        pm[k, i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+    return keys, index, counts[:distinct], pm
+
+
+@nb.njit(cache=True, inline="always")
+def _find(keys: np.ndarray, index: np.ndarray, token: np.uint32) -> int:
+    """The slot of `token` in an open-addressing table, or the empty slot where it would go."""
+    mask = keys.size - 1
+    slot = np.int64(token) & mask  # tokens are hashes already: their low bits are uniform
+    while index[slot] >= 0 and keys[slot] != token:
+        slot = (slot + 1) & mask
+    return slot
+
+
+@nb.njit(cache=True)
+def _distinct(a: np.ndarray) -> int:
+    s = np.sort(a)
+    n = 0
+    for i in range(s.size):
+        if i == 0 or s[i] != s[i - 1]:
+            n += 1
+    return n
+
+
+@nb.njit(cache=True)
+def _lcs(words: int, m: int, pm: np.ndarray, found: np.ndarray) -> int:
+    """Length of the longest common subsequence of a pattern (`m` tokens, bit table `pm`) and a
+    text given as the distinct index in the pattern of each of its tokens (`found`, -1: absent).
+
+    Hyyrö (2004): V starts all ones; for each token c of the text, with PM the positions of c
+    in the pattern, U = V & PM and V = (V + U) | (V - U); the LCS is the number of zero bits of V."""
+    v = np.full(words, np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
+    for j in range(found.size):
+        k = found[j]
+        if k < 0:
+            continue  # U = 0 leaves V as it is
+        carry = np.uint64(0)
+        for w in range(words):
+            x = v[w]
+            u = x & pm[k, w]
+            s = x + u
+            c1 = s < x
+            s2 = s + carry
+            c2 = s2 < s
+            v[w] = s2 | (x - u)
+            carry = np.uint64(1) if (c1 or c2) else np.uint64(0)
+    ones = 0
+    for w in range(words):
+        x = v[w]
+        if w == words - 1 and m & 63:
+            x &= (np.uint64(1) << np.uint64(m & 63)) - np.uint64(1)
+        ones += _popcount(x)
+    return m - ones
+
+
+@nb.njit(cache=True)
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of the token sets of a and b (1.0 for two empty sets)."""
+    sa, sb = np.sort(a), np.sort(b)
+    i = j = common = distinct_a = distinct_b = 0
+    while i < sa.size or j < sb.size:
+        if j == sb.size or (i < sa.size and sa[i] < sb[j]):
+            value = sa[i]
+            distinct_a += 1
+        elif i == sa.size or sb[j] < sa[i]:
+            value = sb[j]
+            distinct_b += 1
+        else:
+            value = sa[i]
+            distinct_a += 1
+            distinct_b += 1
+            common += 1
+        while i < sa.size and sa[i] == value:
+            i += 1
+        while j < sb.size and sb[j] == value:
+            j += 1
+    union = distinct_a + distinct_b - common
+    return common / union if union else 1.0
+
+
+@nb.njit(cache=True)
+def _side(a: np.ndarray, b: np.ndarray, keys: np.ndarray, index: np.ndarray, counts: np.ndarray, pm: np.ndarray,
+          seen: np.ndarray, found: np.ndarray, threshold: float, min_tokens: int,
+          min_ratio: float) -> tuple[float, int]:
+    """`Verification._side` over arrays, `a` given as its `_pattern` (`seen`: zeros, one per
+    distinct token of `a`, left zeroed; `found`: scratch for b's tokens): (score, replaced at
+    most). A score below `threshold` is only known to be below it."""
+    la, lb = a.size, b.size
+    same = la == lb
+    if same:
+        for i in range(la):
+            if a[i] != b[i]:
+                same = False
+                break
+    if same:
+        return 1.0, 0
+    shorter = min(la, lb)
+    if shorter == 0:  # one side empty, the other not: nothing in common
+        return 0.0, 0
+    allowed = shorter >= min_tokens and shorter >= min_ratio * max(la, lb)  # containment counts
+    # Tokens in common, counted with repeats, bound the longest common subsequence; distinct
+    # tokens in common bound the token-set overlap. When both bounds fall short, so does the pair.
+    common = shared = 0
+    outside = False
+    for j in range(lb):
+        slot = _find(keys, index, b[j])
+        k = index[slot] if keys[slot] == b[j] else -1
+        found[j] = k
+        if k < 0:
+            outside = True
+            continue
+        seen[k] += 1
+        if seen[k] == 1:
+            shared += 1
+        if seen[k] <= counts[k]:
+            common += 1
+    for j in range(lb):
+        if found[j] >= 0:
+            seen[found[j]] = 0
+    # |B| >= shared (+1 when b has a token a lacks), so overlap <= shared / |A u B|.
+    union_low = counts.size + (1 if outside else 0)
+    overlap_bound = shared / union_low
+    bound = 1.0 - (la + lb - 2 * common) / (la + lb)
+    if allowed:
+        bound = max(bound, common / shorter)
+    if bound < threshold and overlap_bound < threshold:
+        return max(bound, overlap_bound), 0
+    lcs = _lcs(pm.shape[1], la, pm, found[:lb])
+    score = 1.0 - (la + lb - 2 * lcs) / (la + lb)
+    if allowed:
+        score = max(score, lcs / shorter)
+    if score < threshold:
+        score = max(score, shared / union_low if not outside else _overlap(a, b))
+    return score, shorter - lcs
+
+
+@nb.njit(cache=True)
+def _score(a: np.ndarray, b: np.ndarray, cache: tuple, seen: np.ndarray, found: np.ndarray, threshold: float,
+           min_tokens: int, min_ratio: float) -> tuple[float, int, bool]:
+    """One side of a pair: (score, replaced at most, too long for the kernel). `cache` is `a`'s
+    `_pattern` when a is short enough to be the pattern."""
+    la, lb = a.size, b.size
+    if la > LONG and lb > LONG:
+        return _overlap(a, b), 0, False  # as analysis.similarity.compare: token sets only
+    if la <= MAX_PATTERN:
+        keys, index, counts, pm = cache
+        return (*_side(a, b, keys, index, counts, pm, seen, found, threshold, min_tokens, min_ratio), False)
+    if lb <= MAX_PATTERN:  # the similarity measures are symmetric: b is the pattern
+        keys, index, counts, pm = _pattern(b)
+        return (*_side(b, a, keys, index, counts, pm, seen, found, threshold, min_tokens, min_ratio), False)
+    return 0.0, 0, True
+
+
+@nb.njit(cache=True)
+def match_edges(edges: np.ndarray, tokens: np.ndarray, start: np.ndarray, prompt: np.ndarray,
+                response: np.ndarray, threshold: float, limit: int, min_tokens: int, min_ratio: float,
+                prompt_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Score candidate pairs: (similarity or NaN, flags) per edge.
+
+    `edges` (m, 2) index the records of a block whose tokens are `tokens`: record i's prompt
+    side at start[i] (prompt[i] tokens), its response side right after (response[i] tokens).
+    A score with a SPAN flag still depends on the changed span of the flagged sides; a FALLBACK
+    edge has no score yet. The first record of each edge is the pattern its sides are aligned
+    against; edges sorted by first record reuse one pattern."""
+    m = edges.shape[0]
+    scores = np.full(m, np.nan)
+    flags = np.zeros(m, dtype=np.uint8)
+    longest = 1
+    for r in range(start.size):
+        longest = max(longest, prompt[r], response[r])
+    seen = np.zeros(min(longest, MAX_PATTERN) + 1, dtype=np.int32)
+    found = np.empty(longest + 1, dtype=np.int32)
+    empty = _pattern(tokens[:0])
+    head = -1
+    p_cache = r_cache = empty
+    for e in range(m):
+        u, v = edges[e, 0], edges[e, 1]
+        a = tokens[start[u]:start[u] + prompt[u]]
+        b = tokens[start[v]:start[v] + prompt[v]]
+        ra = tokens[start[u] + prompt[u]:start[u] + prompt[u] + response[u]]
+        rb = tokens[start[v] + prompt[v]:start[v] + prompt[v] + response[v]]
+        if u != head:
+            head = u
+            p_cache = _pattern(a) if a.size <= MAX_PATTERN else empty
+            r_cache = _pattern(ra) if ra.size <= MAX_PATTERN and not prompt_only else empty
+        p_score, p_bound, p_long = _score(a, b, p_cache, seen, found, threshold, min_tokens, min_ratio)
+        if p_long:
+            flags[e] = FALLBACK
+            continue
+        if p_score < threshold:
+            continue
+        flag = SPAN_PROMPT if p_bound > limit else 0
+        if prompt_only:
+            scores[e] = p_score
+            flags[e] = flag
+            continue
+        r_score, r_bound, r_long = _score(ra, rb, r_cache, seen, found, threshold, min_tokens, min_ratio)
+        if r_long:
+            flags[e] = FALLBACK
+            continue
+        if r_score < threshold:
+            continue
+        if r_bound > limit:
+            flag |= SPAN_RESPONSE
+        scores[e] = min(p_score, r_score)
+        flags[e] = flag
+    return scores, flags
