@@ -269,3 +269,159 @@ def match_edges(edges: np.ndarray, tokens: np.ndarray, start: np.ndarray, prompt
         scores[e] = min(p_score, r_score)
         flags[e] = flag
     return scores, flags
+
+
+# --- features: tokens, shingles, MinHash band keys -----------------------------------------------
+#
+# One pass over a batch of records' text, computing exactly what `analysis.text.token_hashes`,
+# `analysis.minhash.shingles`, `signatures` and `band_keys` compute in numpy (the tests hold the
+# two to the same bits), without the numpy temporaries: every array those make per code point
+# or per token is a register here.
+
+_P = np.uint64(0x100000001B3)  # as analysis.text._P
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_OFFSET = np.uint32(0x9E3779B1)  # as analysis.minhash._OFFSET
+EMPTY = np.uint32(0xFFFFFFFF)
+_WORD, _SPACELESS = 1, 2  # as analysis.text.WORD, SPACELESS
+
+
+@nb.njit(cache=True, inline="always")
+def _mix64(x: np.uint64) -> np.uint64:
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@nb.njit(cache=True, inline="always")
+def _class(table: np.ndarray, c: np.uint32) -> int:
+    if c < 0x10000:
+        return table[c]
+    return _SPACELESS if 0x20000 <= c <= 0x3FFFF else 0
+
+
+@nb.njit(cache=True)
+def _tokenize(cp: np.ndarray, lo: int, hi: int, table: np.ndarray, out: np.ndarray, n: int) -> tuple[int, int]:
+    """Append the token hashes of cp[lo:hi] to out[n:]: (new n, one-character spaceless tokens)."""
+    spaceless = 0
+    i = lo
+    while i < hi:
+        cls = _class(table, cp[i])
+        if cls == _SPACELESS:
+            out[n] = _mix64(np.uint64(cp[i]))
+            n += 1
+            spaceless += 1
+            i += 1
+        elif cls == _WORD:
+            h = np.uint64(0)
+            power = np.uint64(1)
+            while i < hi and _class(table, cp[i]) == _WORD:
+                h += np.uint64(cp[i]) * power
+                power *= _P
+                i += 1
+            out[n] = _mix64(h)
+            n += 1
+        else:
+            i += 1
+    return n, spaceless
+
+
+@nb.njit(cache=True)
+def _bands(tokens: np.ndarray, lo: int, count: int, size: int, num_perm: int, seed: np.uint64, rows: int,
+           multipliers: np.ndarray, sig: np.ndarray, keys: np.ndarray) -> None:
+    """The band keys of one record's tokens[lo:lo + count] into `keys` (zeros without tokens)."""
+    sig[:] = EMPTY
+    if count == 0:
+        keys[:] = 0
+        return
+    if count < size:  # one shingle of every token (minhash._whole)
+        h = np.uint64(0)
+        for k in range(count):
+            h = _mix64(h * _GOLDEN + tokens[lo + k])
+        _minhash(_mix64(h ^ np.uint64(count)), num_perm, seed, sig)
+    else:
+        for i in range(lo, lo + count - size + 1):
+            if size == 1:
+                h = tokens[i]
+            else:
+                h = np.uint64(0)
+                for k in range(size):
+                    h += tokens[i + k] * multipliers[k]
+                h = _mix64(h)
+            _minhash(h, num_perm, seed, sig)
+    # Densify (minhash._densify): an empty bin borrows from the next non-empty bin to its
+    # right, circularly, offset by the distance.
+    filled = 0
+    for j in range(num_perm):
+        if sig[j] != EMPTY:
+            filled += 1
+    if filled < num_perm:
+        out = sig.copy()
+        for j in range(num_perm):
+            if sig[j] == EMPTY:
+                d = 1
+                while sig[(j + d) % num_perm] == EMPTY:
+                    d += 1
+                borrowed = np.uint32(sig[(j + d) % num_perm] + np.uint32(d) * _OFFSET)
+                out[j] = min(borrowed, EMPTY - np.uint32(1))
+        sig[:] = out
+    for b in range(keys.size):
+        k = np.uint64(b + 1) * _GOLDEN
+        for r in range(rows):
+            k = _mix64(k ^ np.uint64(sig[b * rows + r]))
+        keys[b] = k
+
+
+@nb.njit(cache=True, inline="always")
+def _minhash(h: np.uint64, num_perm: int, seed: np.uint64, sig: np.ndarray) -> None:
+    x = _mix64(h ^ seed)
+    b = ((x >> np.uint64(32)) * np.uint64(num_perm)) >> np.uint64(32)
+    value = np.uint32(min(x & np.uint64(0xFFFFFFFF), np.uint64(0xFFFFFFFE)))
+    sig[b] = min(sig[b], value)
+
+
+@nb.njit(cache=True)
+def record_features(cp: np.ndarray, bounds: np.ndarray, table: np.ndarray, size: int, spaceless_size: int,
+                    num_perm: int, seed: np.uint64, bands: int, rows: int,
+                    multipliers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tokens and band keys of records whose two sides' code points are cp[bounds[2i]:bounds[2i+1]]
+    (prompt side) and cp[bounds[2i+1]:bounds[2i+2]] (response side):
+    (token hashes uint64, prompt-side counts, response-side counts, mostly spaceless, band keys).
+
+    A record's shingles are windows of `size` tokens, or `spaceless_size` when most of its
+    tokens are characters of a spaceless script, over its prompt side then its response side."""
+    n = (bounds.size - 1) // 2
+    hashes = np.empty(cp.size, dtype=np.uint64)
+    prompt = np.zeros(n, dtype=np.int64)
+    response = np.zeros(n, dtype=np.int64)
+    spaceless = np.zeros(n, dtype=np.bool_)
+    keys = np.zeros((n, bands), dtype=np.uint64)
+    sig = np.empty(num_perm, dtype=np.uint32)
+    at = 0
+    for r in range(n):
+        first = at
+        at, p_single = _tokenize(cp, bounds[2 * r], bounds[2 * r + 1], table, hashes, at)
+        prompt[r] = at - first
+        at, r_single = _tokenize(cp, bounds[2 * r + 1], bounds[2 * r + 2], table, hashes, at)
+        response[r] = at - first - prompt[r]
+        count = at - first
+        spaceless[r] = 2 * (p_single + r_single) > count
+        _bands(hashes, first, count, spaceless_size if spaceless[r] else size, num_perm, seed, rows,
+               multipliers, sig, keys[r])
+    return hashes[:at], prompt, response, spaceless, keys
+
+
+@nb.njit(cache=True)
+def token_bands(tokens: np.ndarray, counts: np.ndarray, sizes: np.ndarray, num_perm: int, seed: np.uint64,
+                bands: int, rows: int, multipliers: np.ndarray) -> np.ndarray:
+    """(n, bands) band keys of records given as tokens (uint64, record after record, counts[i]
+    each) with a window size each: `minhash.band_keys(signatures(shingles(...)))`."""
+    n = counts.size
+    keys = np.zeros((n, bands), dtype=np.uint64)
+    sig = np.empty(num_perm, dtype=np.uint32)
+    at = 0
+    for r in range(n):
+        _bands(tokens, at, counts[r], sizes[r], num_perm, seed, rows, multipliers, sig, keys[r])
+        at += counts[r]
+    return keys

@@ -19,10 +19,10 @@ from sftgate.analysis.arrays import unique
 from sftgate.analysis.text import mix64
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-# Odd multipliers for the tokens of a window (position k uses _MULTIPLIERS[k]); fixed forever,
-# since signatures must not change between versions without a reason.
-_MULTIPLIERS = mix64(np.arange(1, 65, dtype=np.uint64) * _GOLDEN) | np.uint64(1)
-MAX_SIZE = _MULTIPLIERS.size
+# Odd multipliers for the tokens of a window (position k uses MULTIPLIERS[k]; analysis.kernels
+# too); fixed forever, since signatures must not change between versions without a reason.
+MULTIPLIERS = mix64(np.arange(1, 65, dtype=np.uint64) * _GOLDEN) | np.uint64(1)
+MAX_SIZE = MULTIPLIERS.size
 
 
 def windows(tokens: np.ndarray, counts: np.ndarray,
@@ -54,9 +54,9 @@ def windows(tokens: np.ndarray, counts: np.ndarray,
         if s == 1:
             out_h.append(tokens[valid])
         else:
-            h = tokens[:m] * _MULTIPLIERS[0]
+            h = tokens[:m] * MULTIPLIERS[0]
             for k in range(1, s):
-                h += tokens[k:k + m] * _MULTIPLIERS[k]
+                h += tokens[k:k + m] * MULTIPLIERS[k]
             out_h.append(mix64(h[valid]))
         out_o.append(owner[:m][valid])
         out_p.append(position[:m][valid])

@@ -45,7 +45,7 @@ _PUNCT = None  # built on first use: str.translate table deleting Unicode punctu
 
 
 @lru_cache(maxsize=1)
-def _classes() -> np.ndarray:
+def classes() -> np.ndarray:
     """Class of every BMP code point, plus one slot (index 0x10000) for all astral ones."""
     table = np.zeros(0x10001, dtype=np.uint8)
     # Letters, digits, underscore, and combining marks (Devanagari and Arabic vowel signs belong
@@ -68,12 +68,15 @@ def _punctuation_table() -> dict[int, None]:
 
 def exact_text(text: str, *, case: bool = True, punctuation: bool = False) -> str:
     """NFC with whitespace collapsed; `case` folds case, `punctuation` deletes punctuation."""
-    if not text.isascii():  # ASCII is NFC already; the check costs far less than normalize()
+    ascii = text.isascii()
+    if not ascii:  # ASCII is NFC already; the check costs far less than normalize()
         text = unicodedata.normalize("NFC", text)
     if punctuation:
         text = text.translate(_punctuation_table())
     text = " ".join(text.split())  # str.split() splits on the same Unicode whitespace as \\s
-    return text.casefold() if case else text
+    if not case:
+        return text
+    return text.lower() if ascii else text.casefold()  # casefold() is lower() on ASCII, only slower
 
 
 def key64(text: str) -> int:
@@ -138,7 +141,7 @@ def token_spans(text: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _bounds(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Token starts, ends and whether each is a one-character spaceless token, over code points."""
-    cls = _classes()[np.minimum(cp, 0x10000)]
+    cls = classes()[np.minimum(cp, 0x10000)]
     astral = np.flatnonzero(cp >= 0x10000)
     if astral.size:
         cls[astral] = np.where((cp[astral] >= 0x20000) & (cp[astral] <= 0x3FFFF), SPACELESS, OTHER)

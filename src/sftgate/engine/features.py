@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,9 +32,8 @@ import orjson
 
 from sftgate.analysis.arrays import unique
 from sftgate.analysis.lsh import choose_bands
-from sftgate.analysis.minhash import band_keys, shingles, signatures
-from sftgate.analysis.ngrams import split_sides
-from sftgate.analysis.text import exact_text, fold, key64, token_hashes
+from sftgate.analysis.ngrams import MULTIPLIERS, split_sides
+from sftgate.analysis.text import classes, exact_text, fold, key64, mix64
 from sftgate.analysis.textfeatures import NAMES, feature_columns, system_key
 from sftgate.model import Example, PartKind
 
@@ -143,9 +143,10 @@ class FeatureBuilder:
         turns = [(t.effective_role, _parts_text(t.parts, media)) for t in example.turns]
         last = example.last_model_index
         end = last if last is not None else len(turns)
+        case, punctuation = s.case, s.punctuation
 
         def norm(text: str) -> str:
-            return exact_text(text, case=s.case, punctuation=s.punctuation)
+            return exact_text(text, case=case, punctuation=punctuation)
 
         # Each piece is normalised on its own, then joined with separators normalisation cannot
         # touch: turn boundaries and roles stay part of the keys.
@@ -161,9 +162,11 @@ class FeatureBuilder:
                                                 if role != "model"] + [media_key])))
         self._answered.append(last is not None)
         self._snippets.append(tail if len(tail) <= SNIPPET else tail[: SNIPPET - 1] + "…")
-        self._prompt.append(key64(f"{prompt}\x1d{media_key}"))
-        self._response.append(key64(response))
-        self._exact.append(key64(f"{prompt}\x1d{response}\x1d{rest}\x1d{media_key}"))
+        prompt_key, response_key = key64(f"{prompt}\x1d{media_key}"), key64(response)
+        self._prompt.append(prompt_key)
+        self._response.append(response_key)
+        # The whole example: its prompt (media included) and answer by their keys, and the rest.
+        self._exact.append(key64(f"{prompt_key:x}\x1d{response_key:x}\x1d{rest}"))
         self._media.append(key64(media_key) if media else 0)
         if self.dedup:
             self._sides.append(fold(_prompt_side(system, turns, s.system)))
@@ -184,24 +187,26 @@ class FeatureBuilder:
         bands = np.zeros((n, s.bands), dtype=np.uint64)
         spaceless_records = np.zeros(n, dtype=bool)
         tokens: list[bytes] = []
-        # Records are hashed in groups of about _GROUP_CHARS characters: the arrays stay small
-        # enough to live in the CPU caches, which matters more than numpy's per-call overhead.
-        start = 0 if self.dedup else n
-        while start < n:
-            stop, size = start, 0
-            while stop < n and size < _GROUP_CHARS:
-                size += len(self._sides[2 * stop]) + len(self._sides[2 * stop + 1])
-                stop += 1
-            hashes, counts, spaceless = token_hashes(self._sides[2 * start:2 * stop])
-            prompt_tokens[start:stop], response_tokens[start:stop] = counts[0::2], counts[1::2]
-            per_record = counts[0::2] + counts[1::2]
-            mostly_spaceless = 2 * (spaceless[0::2] + spaceless[1::2]) > per_record
-            spaceless_records[start:stop] = mostly_spaceless
-            sh, owner = shingles(hashes, per_record, np.where(mostly_spaceless, s.spaceless_size, s.size))
-            sig = signatures(sh, owner, stop - start, s.num_perm, s.seed)
-            bands[start:stop] = band_keys(sig, s.bands, s.rows)
-            tokens.append((hashes >> np.uint64(32)).astype(np.uint32).tobytes())
-            start = stop
+        if self.dedup and n:
+            from sftgate.analysis import kernels  # numba, loaded by the first process that shingles
+
+            seed = mix64(np.full(1, s.seed, dtype=np.uint64))[0]
+            table = classes()
+            start = 0
+            while start < n:  # in groups of about _GROUP_CHARS characters, to bound memory
+                stop, size = start, 0
+                while stop < n and size < _GROUP_CHARS:
+                    size += len(self._sides[2 * stop]) + len(self._sides[2 * stop + 1])
+                    stop += 1
+                sides = self._sides[2 * start:2 * stop]
+                cp = np.frombuffer("".join(sides).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+                bounds = np.zeros(len(sides) + 1, dtype=np.int64)
+                np.cumsum([len(side) for side in sides], out=bounds[1:])
+                hashes, prompt_tokens[start:stop], response_tokens[start:stop], spaceless_records[start:stop], \
+                    bands[start:stop] = kernels.record_features(cp, bounds, table, s.size, s.spaceless_size,
+                                                                s.num_perm, seed, s.bands, s.rows, MULTIPLIERS)
+                tokens.append((hashes >> np.uint64(32)).astype(np.uint32).tobytes())
+                start = stop
         chunk = FeatureChunk(
             exact=np.array(self._exact, dtype=np.uint64),
             prompt=np.array(self._prompt, dtype=np.uint64),
@@ -289,6 +294,8 @@ class FeatureTable:
     spill: Any = None  # the open spill file
     spill_path: str | None = None  # its path, removed by close()
     spilled: int = 0  # uint32 values written so far
+    writer: Any = None  # one thread appending chunks' tokens to the spill while the pass goes on
+    writes: list[Future] = field(default_factory=list)  # its writes not yet known to be done
     _final: dict[str, np.ndarray] | None = None
 
     _COLUMNS = ("exact", "prompt", "response", "media", "asked", "answered", "spaceless", "prompt_tokens",
@@ -305,8 +312,26 @@ class FeatureTable:
         per_record = chunk.prompt_tokens + chunk.response_tokens
         self.token_start.append(self.spilled + np.cumsum(per_record) - per_record)
         self.snippets.extend(chunk.snippets)
-        self.spill.write(chunk.tokens)
+        if self.writer is None:
+            self.writer = ThreadPoolExecutor(1, thread_name_prefix="sftgate-spill")
+        pending = []
+        for write in self.writes:
+            if write.done():
+                write.result()  # a failed write raises here
+            else:
+                pending.append(write)
+        self.writes = pending
+        self.writes.append(self.writer.submit(self.spill.write, chunk.tokens))
         self.spilled += len(chunk.tokens) // 4
+
+    def _written(self) -> None:
+        """Wait for the spill writes (raising the error of one that failed)."""
+        for write in self.writes:
+            write.result()
+        self.writes.clear()
+        if self.writer is not None:
+            self.writer.shutdown()
+            self.writer = None
 
     def has(self, name: str) -> bool:
         """Whether the table holds the column `name` (the skew columns are optional)."""
@@ -322,6 +347,7 @@ class FeatureTable:
                                           else np.zeros(0, dtype=np.int64))
             self.columns.clear()
             self.token_start.clear()
+            self._written()
             if self.spill is not None:
                 self.spill.flush()
         return self._final[name]
@@ -372,15 +398,17 @@ class FeatureTable:
 
         Bare prompts (eval prompts without answers) are matched against these: a whole
         example's signature mixes in its answer."""
+        from sftgate.analysis import kernels
+
         out = np.zeros((len(self), settings.bands), dtype=np.uint64)
         spaceless = self.column("spaceless")
+        seed = mix64(np.full(1, settings.seed, dtype=np.uint64))[0]
         for first, tokens, prompt, response in self.blocks(1 << 22):
             asked = split_sides(tokens, prompt, response)[0].astype(np.uint64)
             n = prompt.size
             sizes = np.where(spaceless[first:first + n], settings.spaceless_size, settings.size)
-            sh, who = shingles(asked, prompt, sizes)
-            sig = signatures(sh, who, n, settings.num_perm, settings.seed)
-            out[first:first + n] = band_keys(sig, settings.bands, settings.rows)
+            out[first:first + n] = kernels.token_bands(asked, prompt, sizes, settings.num_perm, seed, settings.bands,
+                                                       settings.rows, MULTIPLIERS)
         return out
 
     def slice(self, records: np.ndarray) -> SpillSlice:
@@ -391,6 +419,7 @@ class FeatureTable:
                           self.column("prompt_tokens")[records], self.column("response_tokens")[records])
 
     def close(self) -> None:
+        self._written()
         if self.spill is not None:
             self.spill.close()
             self.spill = None

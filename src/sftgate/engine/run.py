@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -53,7 +53,7 @@ from sftgate.formats.gemini import display_text
 from sftgate.formats.prompts import prompt_json, prompt_record
 from sftgate.io.reader import BROKEN, NEWLINE
 from sftgate.io.sources import Source, open_source
-from sftgate.model import FileStats, Finding, LineStatus, Origin
+from sftgate.model import FileStats, Finding, LineStatus, Origin, Severity
 from sftgate.report.model import Gate, InputSummary, Report, RuleSummary
 from sftgate.rules import REGISTRY, FileRule, RuleContext, dedup, leakage
 from sftgate.rules import skew as skew_rules
@@ -491,33 +491,42 @@ class _FileRun:
         record's fingerprint, checked against waivers and the baseline, and counted."""
         profile = self.profile
         suppress = profile.suppress or None
-        for finding in found:
-            if finding.code not in profile.selected:
-                continue
-            severity = profile.severity(finding.code)
-            if getattr(REGISTRY.get(finding.code), "escalates", False) and finding.severity.rank > severity.rank:
-                severity = finding.severity  # the rule's own second threshold (SKEW002 at skew.auc_error)
-            finding = replace(finding, severity=severity,
-                              fingerprint=finding.fingerprint or self.fingerprint(finding.line))
+        selected = profile.selected
+        fail_rank = profile.fail_on.rank
+        found = [f for f in found if f.code in selected]
+        prints = iter(self.fingerprints_of([f.line for f in found if f.fingerprint is None]))
+        severities: dict[str, tuple[Severity, bool, int]] = {}
+        for f in found:
+            code = f.code
+            if code not in severities:
+                severity = profile.severity(code)
+                severities[code] = (severity, getattr(REGISTRY.get(code), "escalates", False), severity.rank)
+            severity, escalates, rank = severities[code]
+            if escalates and f.severity.rank > rank:
+                severity, rank = f.severity, f.severity.rank  # the rule's own second threshold (SKEW002 at skew.auc_error)
+            finding = Finding(code, severity, f.message, f.source, f.line, f.pointer, f.column, f.hint, f.related,
+                              f.similarity, f.fingerprint or next(prints))
             if suppress is not None and (why := suppress.why(finding)) is not None:
-                self.suppressed[why, finding.code] += 1
+                self.suppressed[why, code] += 1
                 continue
             self.findings.append(finding)
-            self.counts[finding.code] += 1
-            if finding.severity.at_least(profile.fail_on):
+            self.counts[code] += 1
+            if rank >= fail_rank:
                 if finding.line is None:
                     self.whole_file += 1
                 else:
                     self.failing.add(finding.line)
 
-    def fingerprint(self, line: int | None) -> str | None:
-        """The fingerprint of the record on `line` (None: not a record, or no line)."""
-        if line is None:
-            return None
-        i = int(np.searchsorted(self.lines, line))
-        if i >= len(self.lines) or self.lines[i] != line:
-            return None
-        return self.fingerprints[8 * i:8 * i + 8].hex()
+    def fingerprints_of(self, lines: list[int | None]) -> list[str | None]:
+        """The fingerprints of the records on some lines (None: not a record, or no line)."""
+        if not lines:
+            return []
+        wanted = np.array([-1 if line is None else line for line in lines], dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.lines, wanted), max(len(self.lines) - 1, 0))
+        known = (self.lines[at] == wanted) if len(self.lines) else np.zeros(wanted.size, dtype=bool)
+        data = self.fingerprints
+        return [data[8 * i:8 * i + 8].hex() if ok else None
+                for i, ok in zip(at.tolist(), known.tolist(), strict=True)]
 
 
 def _check_one(executor: LocalExecutor, read: Input, split: str, name: str, profile: Profile,
@@ -899,9 +908,14 @@ def _summary(read: Input, split: str, stats: FileStats, sha256: str) -> InputSum
 def _order(paths: list[str]):
     rank = {p: i for i, p in enumerate(paths)}
 
+    pointers: dict[str | None, tuple] = {}
+
     def key(f: Finding) -> tuple:
-        # /contents/2 before /contents/10: pointer segments that are indexes compare as numbers
-        steps = tuple((0, int(s), "") if s.isdigit() else (1, 0, s) for s in (f.pointer or "").split("/"))
+        steps = pointers.get(f.pointer)
+        if steps is None:
+            # /contents/2 before /contents/10: pointer segments that are indexes compare as numbers
+            steps = pointers[f.pointer] = tuple((0, int(s), "") if s.isdigit() else (1, 0, s)
+                                                for s in (f.pointer or "").split("/"))
         return (rank.get(f.source, len(rank)), -1 if f.line is None else f.line, f.code, steps, f.column or 0)
 
     return key

@@ -309,16 +309,22 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges
     if edges.size == 0:
         return
     labels = components(n, edges)
-    neighbours: dict[int, list[tuple[int, float, str]]] = defaultdict(list)
-    for u, v in exact_edges.tolist():
-        neighbours[u].append((v, 1.0, "DUP001"))
-        neighbours[v].append((u, 1.0, "DUP001"))
-    for u, v, score in near_edges:
-        neighbours[u].append((v, score, "DUP002"))
-        neighbours[v].append((u, score, "DUP002"))
+    # Every edge both ways, each node's in the order the walk below prefers them: exact edges
+    # first, then the most similar, then the earliest record.
+    both = np.concatenate((edges, edges[:, ::-1]))
+    exact = np.tile(np.arange(edges.shape[0]) < exact_edges.shape[0], 2)
+    score = np.tile(np.concatenate((np.ones(exact_edges.shape[0]), [s for _, _, s in near_edges])), 2)
+    order = np.lexsort((both[:, 1], -score, ~exact, both[:, 0]))
+    src = both[order, 0]
+    nodes = unique(src)
+    spans = dict(zip(nodes.tolist(), zip(np.searchsorted(src, nodes).tolist(),
+                                         np.searchsorted(src, nodes, side="right").tolist(), strict=True),
+                     strict=True))
+    others, scores = both[order, 1].tolist(), score[order].tolist()
+    codes = ["DUP001" if e else "DUP002" for e in exact[order].tolist()]
     members_of: dict[int, list[int]] = defaultdict(list)
-    for node in unique(edges).tolist():
-        members_of[int(labels[node])].append(node)
+    for node, label in zip(nodes.tolist(), labels[nodes].tolist(), strict=True):
+        members_of[label].append(node)
     for root in sorted(members_of):
         members = sorted(members_of[root])
         pool = [m for m in members if eligible[m]] if eligible is not None else members
@@ -334,10 +340,12 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges
         seen = {survivor}
         while queue:
             node = queue.popleft()
-            for other, score, code in sorted(neighbours[node], key=lambda e: (e[2], -e[1], e[0])):
+            lo, hi = spans[node]
+            for i in range(lo, hi):
+                other = others[i]
                 if other not in seen:
                     seen.add(other)
-                    matched[other] = (node, score, code)
+                    matched[other] = (node, scores[i], codes[i])
                     queue.append(other)
         cluster = Cluster(survivor, [(m, *matched[m]) for m in members if m != survivor])
         out.clusters.append(cluster)
@@ -480,10 +488,11 @@ class NearDuplicate(DatasetRule):
     default_action = Action.DROP
 
     def check(self, analysis: DuplicateAnalysis, ctx: RuleContext) -> Iterator[Finding]:
+        source, lines, severity = analysis.source, analysis.lines, self.default_severity
         for record, matched, score in analysis.dropped(self.code):
-            yield self.finding(analysis.source, analysis.line(record),
-                               f"near-duplicate of line {analysis.line(matched)} (similarity {score:.2f})",
-                               related=analysis.where(matched), similarity=round(score, 4))
+            line = int(lines[matched])  # many findings: built directly, not through finding()
+            yield Finding(self.code, severity, f"near-duplicate of line {line} (similarity {score:.2f})", source,
+                          int(lines[record]), related=f"{source}:{line}", similarity=round(score, 4))
 
 
 class ConflictingAnswers(DatasetRule):
