@@ -1,6 +1,7 @@
-"""The compiled verification kernel (`sftgate.analysis.kernels`) against the measures it
-replaces: `rules.dedup.verify_edges` must score every pair exactly as `Verification.match`
-does on Python lists with `analysis.similarity`."""
+"""The compiled kernels (`sftgate.analysis.kernels`) against the definitions they compute:
+`rules.dedup.verify_edges` must score every pair exactly as `Verification.match` does on
+Python lists with `analysis.similarity`, and the compiled features must be bit for bit the
+tokens and band keys of `analysis.text` and `analysis.minhash` in numpy."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sftgate.analysis import kernels
-from sftgate.analysis.text import fold, token_hashes
+from sftgate.analysis.minhash import band_keys, shingles, signatures
+from sftgate.analysis.ngrams import MULTIPLIERS
+from sftgate.analysis.text import classes, fold, mix64, token_hashes
 from sftgate.rules.dedup import Verification, token_arrays, verify_edges
 
 DEFAULT = Verification(similarity=0.85, max_changed_span=3, containment_min_tokens=20, containment_min_ratio=0.5)
@@ -130,3 +133,76 @@ def test_very_long_sides_are_compared_by_token_sets():
     records = [(a, []), (b, [])]
     got = verify_edges(np.array([[0, 1]]), ListSource(records), replace(DEFAULT, prompt_only=True))
     assert got[0] == 1.0
+
+
+# --- features: the compiled pass against the numpy definitions -----------------------------------
+
+def numpy_features(sides: list[str], size: int, spaceless_size: int, num_perm: int, seed: int, bands: int,
+                   rows: int):
+    """What engine/features computed with numpy before the kernel: the reference."""
+    hashes, counts, spaceless = token_hashes(sides)
+    per_record = counts[0::2] + counts[1::2]
+    mostly = 2 * (spaceless[0::2] + spaceless[1::2]) > per_record
+    sh, owner = shingles(hashes, per_record, np.where(mostly, spaceless_size, size))
+    keys = band_keys(signatures(sh, owner, per_record.size, num_perm, seed), bands, rows)
+    return hashes, counts[0::2], counts[1::2], mostly, keys
+
+
+def kernel_features(sides: list[str], size: int, spaceless_size: int, num_perm: int, seed: int, bands: int,
+                    rows: int):
+    cp = np.frombuffer("".join(sides).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    bounds = np.zeros(len(sides) + 1, dtype=np.int64)
+    np.cumsum([len(s) for s in sides], out=bounds[1:])
+    mixed = mix64(np.full(1, seed, dtype=np.uint64))[0]
+    return kernels.record_features(cp, bounds, classes(), size, spaceless_size, num_perm, mixed, bands, rows,
+                                   MULTIPLIERS)
+
+
+def assert_features_equal(sides, **settings):
+    for want, got in zip(numpy_features(sides, **settings), kernel_features(sides, **settings), strict=True):
+        assert np.array_equal(np.asarray(want), np.asarray(got))
+
+
+REAL_SIDES = [
+    fold("Summarize the dialogue.\n#Person1#: Hi, Mr. Smith. I'm Doctor Hawkins. Why are you here today?"),
+    fold("Mr. Smith is getting a check-up from Doctor Hawkins."),
+    fold("请用一句话总结：今天天气很好，我们去公园散步了。"),  # spaceless: character tokens
+    fold("今天天气很好。"),
+    fold("สวัสดีครับ ยินดีต้อนรับ"),  # Thai
+    fold("Ｆｕｌｌｗｉｄｔｈ ligature ﬁ café naïve Ünïcödé \U00020000\U0001F600 x"),  # NFKC, astral
+    "",  # a record without a prompt
+    fold("ok"),  # shorter than a shingle
+    "", "",  # a record without tokens at all
+]
+
+
+@pytest.mark.parametrize("size, spaceless_size, num_perm, bands, rows", [
+    (3, 3, 128, 32, 4),  # the default profile
+    (1, 2, 64, 16, 4),
+    (5, 1, 100, 20, 5),  # bins that do not divide the hash range evenly; densification
+])
+def test_the_compiled_features_equal_the_numpy_definitions(size, spaceless_size, num_perm, bands, rows):
+    assert_features_equal(REAL_SIDES, size=size, spaceless_size=spaceless_size, num_perm=num_perm, seed=7,
+                          bands=bands, rows=rows)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts=st.lists(st.text(alphabet=st.sampled_from("ab c\n\u00e9\u4e2d\u6587\u0e01\u0301.\U00020001"),
+                              max_size=40), min_size=2, max_size=12).filter(lambda t: len(t) % 2 == 0),
+       size=st.integers(1, 6), seed=st.integers(0, 2**32))
+def test_the_compiled_features_equal_numpy_on_any_text(texts, size, seed):
+    assert_features_equal(texts, size=size, spaceless_size=2, num_perm=32, seed=seed, bands=8, rows=4)
+
+
+@settings(max_examples=100, deadline=None)
+@given(counts=st.lists(st.integers(0, 12), min_size=1, max_size=10), size=st.integers(1, 5), data=st.data())
+def test_band_keys_of_token_arrays_equal_the_numpy_definitions(counts, size, data):
+    counts = np.array(counts, dtype=np.int64)
+    tokens = np.array(data.draw(st.lists(st.integers(0, 2**32 - 1), min_size=int(counts.sum()),
+                                         max_size=int(counts.sum()))), dtype=np.uint64)
+    sizes = np.full(counts.size, size, dtype=np.int64)
+    sh, owner = shingles(tokens, counts, sizes)
+    want = band_keys(signatures(sh, owner, counts.size, 64, 3), 16, 4)
+    got = kernels.token_bands(tokens, counts, sizes, 64, mix64(np.full(1, 3, dtype=np.uint64))[0], 16, 4,
+                              MULTIPLIERS)
+    assert np.array_equal(want, got)

@@ -1,4 +1,8 @@
-"""Compiled kernels (numba) for the hot loops of near-duplicate verification.
+"""Compiled kernels (numba) for the hot loops of near-duplicate detection.
+
+`record_features` (and `token_bands`) compute a batch of records' tokens and MinHash band keys
+bit for bit as the numpy definitions of `analysis.text` and `analysis.minhash` do, in one loop
+without per-token temporaries.
 
 `match_edges` scores a block of candidate pairs exactly as `rules.dedup.Verification.match`
 does with the measures of `analysis.similarity`, but over uint32 token arrays, without turning
@@ -9,8 +13,9 @@ only pairs that may have replaced more tokens at one place than the limit), and 
 for its bit tables (more than `MAX_PATTERN` tokens on the shorter side), which the caller scores
 with `analysis.similarity` itself.
 
-numba is imported only with this module, which only verification imports: a check without
-DUP or LEAK rules does not pay for it. Kernels are compiled on first use and cached on disk.
+numba is imported only with this module, which only feature building and verification import:
+a check without DUP or LEAK rules does not pay for it. Kernels are compiled on first use and
+cached on disk.
 """
 
 from __future__ import annotations
