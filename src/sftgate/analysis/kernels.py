@@ -82,16 +82,6 @@ def _find(keys: np.ndarray, index: np.ndarray, token: np.uint32) -> int:
 
 
 @nb.njit(cache=True)
-def _distinct(a: np.ndarray) -> int:
-    s = np.sort(a)
-    n = 0
-    for i in range(s.size):
-        if i == 0 or s[i] != s[i - 1]:
-            n += 1
-    return n
-
-
-@nb.njit(cache=True)
 def _lcs(words: int, m: int, pm: np.ndarray, found: np.ndarray) -> int:
     """Length of the longest common subsequence of a pattern (`m` tokens, bit table `pm`) and a
     text given as the distinct index in the pattern of each of its tokens (`found`, -1: absent).

@@ -177,7 +177,7 @@ def analyse(
     rep = first[inverse.ravel()]
     exact_edges = np.stack((rep[rep != index], index[rep != index]), axis=1)
 
-    near_edges: list[tuple[int, int, float]] = []
+    near_edges, near_scores = np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     if "DUP002" in selected:
         verification = Verification.from_profile(near)
         candidates = index[(rep == index) & (total_tokens > 0)]
@@ -185,12 +185,12 @@ def analyse(
         media = columns["media"]
         edges = edges[media[edges[:, 0]] == media[edges[:, 1]]]  # different media: different examples
         out.candidates = int(edges.shape[0])
-        found, scores, out.skipped = verify_spanning(edges, n, tokens, verification, verify or verify_edges)
-        near_edges = [(u, v, score) for (u, v), score in zip(found.tolist(), scores.tolist(), strict=True)]
-        out.verified = len(near_edges)
+        near_edges, near_scores, out.skipped = verify_spanning(edges, n, tokens, verification,
+                                                               verify or verify_edges)
+        out.verified = int(near_edges.shape[0])
 
     if "DUP001" in selected or "DUP002" in selected:
-        _cluster(out, n, exact_edges, near_edges, section["survivor"], total_tokens, eligible)
+        _cluster(out, n, exact_edges, near_edges, near_scores, section["survivor"], total_tokens, eligible)
     if "DUP003" in selected:
         out.conflicts = _conflicts(columns, tokens, snippets, Verification.from_profile(near))
     if "DUP004" in selected:
@@ -302,10 +302,10 @@ def token_arrays(tokens: TokenSource, records: np.ndarray) -> tuple[np.ndarray, 
             np.array([len(r) for _, r in sides], dtype=np.int64))
 
 
-def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges: list[tuple[int, int, float]],
-             policy: str, total_tokens: np.ndarray, eligible: np.ndarray | None = None) -> None:
-    near = np.array([(u, v) for u, v, _ in near_edges], dtype=np.int64).reshape(-1, 2)
-    edges = np.concatenate((exact_edges, near))
+def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges: np.ndarray,
+             near_scores: np.ndarray, policy: str, total_tokens: np.ndarray,
+             eligible: np.ndarray | None = None) -> None:
+    edges = np.concatenate((exact_edges, near_edges))
     if edges.size == 0:
         return
     labels = components(n, edges)
@@ -313,7 +313,7 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges
     # first, then the most similar, then the earliest record.
     both = np.concatenate((edges, edges[:, ::-1]))
     exact = np.tile(np.arange(edges.shape[0]) < exact_edges.shape[0], 2)
-    score = np.tile(np.concatenate((np.ones(exact_edges.shape[0]), [s for _, _, s in near_edges])), 2)
+    score = np.tile(np.concatenate((np.ones(exact_edges.shape[0]), near_scores)), 2)
     order = np.lexsort((both[:, 1], -score, ~exact, both[:, 0]))
     src = both[order, 0]
     nodes = unique(src)
