@@ -20,8 +20,14 @@ cached on disk.
 
 from __future__ import annotations
 
-import numba as nb
-import numpy as np
+import os
+
+# numba colours its error messages through colorama, whose exit handler writes a reset code to
+# the terminal: that would break NO_COLOR and --color never. sftgate never shows numba's errors.
+os.environ.setdefault("NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING", "1")
+
+import numba as nb  # noqa: E402
+import numpy as np  # noqa: E402
 
 LONG = 50_000  # as analysis.similarity._LONG: beyond this on both sides, token sets only
 MAX_PATTERN = 8_192  # the shorter side's tokens the bit tables hold at most (~4 MiB)
