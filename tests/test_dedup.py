@@ -453,3 +453,85 @@ def test_duplicate_copies_are_verified_about_once_each(tmp_path, write_jsonl):
     assert summary["candidate_pairs"] > 11
     assert summary["verified_pairs"] == 11
     assert summary["skipped_pairs"] == summary["candidate_pairs"] - 11
+
+
+# --- the cluster walk ------------------------------------------------------------------------------
+
+
+def reference_clusters(n, exact_edges, near_edges, near_scores, policy, total_tokens, eligible):
+    """Clusters as a plain breadth-first walk over Python dicts: survivor (first or longest of
+    the eligible members, else of all), each member matched to the neighbour it was reached
+    from, preferring exact edges, then the most similar, then the earliest record."""
+    from collections import deque
+
+    adjacent: dict[int, list] = defaultdict(list)
+    for (u, v), exact, score in [(e, True, 1.0) for e in exact_edges.tolist()] + \
+            [(e, False, s) for e, s in zip(near_edges.tolist(), near_scores.tolist(), strict=True)]:
+        adjacent[u].append((not exact, -score, v, score, exact))
+        adjacent[v].append((not exact, -score, u, score, exact))
+    seen_all, clusters = set(), []
+    for start in sorted(adjacent):
+        if start in seen_all:
+            continue
+        members, queue = {start}, deque([start])
+        while queue:
+            for *_, other, _, _ in adjacent[queue.popleft()]:
+                if other not in members:
+                    members.add(other)
+                    queue.append(other)
+        seen_all |= members
+        members = sorted(members)
+        pool = [m for m in members if eligible[m]] or members
+        survivor = max(pool, key=lambda r: (int(total_tokens[r]), -r)) if policy == "longest" else pool[0]
+        matched, queue, seen = {}, deque([survivor]), {survivor}
+        while queue:
+            node = queue.popleft()
+            for _, _, other, score, exact in sorted(adjacent[node]):
+                if other not in seen:
+                    seen.add(other)
+                    matched[other] = (node, score, "DUP001" if exact else "DUP002")
+                    queue.append(other)
+        clusters.append((survivor, [(m, *matched[m]) for m in members if m != survivor]))
+    return clusters
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(2, 30), data=st.data(), policy=st.sampled_from(["first", "longest"]))
+def test_the_cluster_walk_matches_a_plain_breadth_first_walk(n, data, policy):
+    from sftgate.rules.dedup import DuplicateAnalysis, _cluster
+
+    pair = st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] < p[1])
+    exact = sorted(data.draw(st.lists(pair, unique=True, max_size=n)))
+    near = sorted(set(data.draw(st.lists(pair, unique=True, max_size=2 * n))) - set(exact))
+    scores = np.array(data.draw(st.lists(st.sampled_from([0.86, 0.9, 0.95, 1.0]), min_size=len(near),
+                                         max_size=len(near))), dtype=np.float64)
+    tokens = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), dtype=np.int64)
+    eligible = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    exact_edges = np.array(exact, dtype=np.int64).reshape(-1, 2)
+    near_edges = np.array(near, dtype=np.int64).reshape(-1, 2)
+    out = DuplicateAnalysis(source="t", lines=np.arange(1, n + 1), records=n, without_text=0)
+    _cluster(out, n, exact_edges, near_edges, scores, policy, tokens, eligible)
+    want = reference_clusters(n, exact_edges, near_edges, scores, policy, tokens, eligible)
+    assert [(c.survivor, c.members) for c in out.clusters] == want
+    assert out.exact_dropped == sum(m[3] == "DUP001" for _, members in want for m in members)
+    assert out.near_dropped == sum(m[3] == "DUP002" for _, members in want for m in members)
+
+
+@pytest.mark.parametrize("batch", [2, 1 << 16])
+def test_a_capped_report_lists_the_first_findings_of_the_uncapped_one(tmp_path, oasst, write_jsonl, write_rules,
+                                                                      monkeypatch, batch):
+    # Dataset findings beyond what the report lists are not kept (a file of near duplicates has
+    # one per record): what is listed must still be the first in report order, and counted.
+    from sftgate.engine import run
+
+    monkeypatch.setattr(run, "_ADD_BATCH", batch)
+    path = write_jsonl(tmp_path / "train.jsonl", _with_copies(oasst))
+    full = sftgate.check(str(path), select=["DUP"], workers=1,
+                         rules=str(write_rules(tmp_path / "all.yaml", "report:\n  max_findings_per_rule: 100000\n")))
+    capped = sftgate.check(str(path), select=["DUP"], workers=1,
+                           rules=str(write_rules(tmp_path / "cap.yaml", "report:\n  max_findings_per_rule: 3\n")))
+    for code in ("DUP001", "DUP002"):
+        everything = [f for f in full.findings if f.code == code]
+        assert len(everything) > 3
+        assert [f for f in capped.findings if f.code == code] == everything[:3]
+    assert {r.code: r.count for r in capped.rules} == {r.code: r.count for r in full.rules}

@@ -5,6 +5,8 @@ tokens and band keys of `analysis.text` and `analysis.minhash` in numpy."""
 
 from __future__ import annotations
 
+import sys
+import unicodedata
 from dataclasses import replace
 
 import numpy as np
@@ -14,8 +16,12 @@ from hypothesis import strategies as st
 
 from sftgate.analysis import kernels
 from sftgate.analysis.minhash import band_keys, shingles, signatures
-from sftgate.analysis.ngrams import MULTIPLIERS
-from sftgate.analysis.text import classes, fold, mix64, token_hashes
+from sftgate.analysis.ngrams import MAX_SIZE, MULTIPLIERS, NgramIndex, windows
+from sftgate.analysis.text import classes, exact_text, fold, mix64, spaces, token_hashes
+from sftgate.config import load_profile
+from sftgate.engine.features import DedupSettings, FeatureBuilder, _parts_text
+from sftgate.formats import to_example
+from sftgate.model import Example, Origin
 from sftgate.rules.dedup import Verification, token_arrays, verify_edges
 
 DEFAULT = Verification(similarity=0.85, max_changed_span=3, containment_min_tokens=20, containment_min_ratio=0.5)
@@ -206,3 +212,138 @@ def test_band_keys_of_token_arrays_equal_the_numpy_definitions(counts, size, dat
     got = kernels.token_bands(tokens, counts, sizes, 64, mix64(np.full(1, 3, dtype=np.uint64))[0], 16, 4,
                               MULTIPLIERS)
     assert np.array_equal(want, got)
+
+
+# --- exact keys --------------------------------------------------------------------------------
+# The keys stand for strings: before the kernel they were BLAKE2b digests of exactly these. Keys
+# must be equal exactly when the strings are.
+
+
+def reference_strings(example: Example, case: bool, punctuation: bool) -> tuple:
+    """(exact, prompt, response, asked): what each key identifies, written out as strings."""
+    media: list[str] = []
+    system = _parts_text(example.system, media)
+    turns = [(t.effective_role, _parts_text(t.parts, media)) for t in example.turns]
+    last = example.last_model_index
+    end = last if last is not None else len(turns)
+    normed = [f"{role}\x1f{exact_text(text, case=case, punctuation=punctuation)}" for role, text in turns]
+    media_key = "\x1e".join(media)
+    prompt = "\x1e".join([f"system\x1f{exact_text(system, case=case, punctuation=punctuation)}", *normed[:end]])
+    prompt += f"\x1d{media_key}"
+    response = normed[last].partition("\x1f")[2] if last is not None else ""
+    exact = (prompt, response, "\x1e".join(normed[end + 1:]))
+    asked = "\x1e".join([n for n, (role, _) in zip(normed, turns, strict=True) if role != "model"] + [media_key])
+    return exact, prompt, response, asked
+
+
+PIECES = ["a", "A", "b", " ", "  ", "\t", "\n", "\u00a0", "\u3000", "\u2028", "\x1e", "\x1f", "é", "e\u0301",
+          "ß", "ss", "ﬁ", ",", "!"]
+text_strategy = st.lists(st.sampled_from(PIECES), max_size=5).map("".join)
+turn_strategy = st.tuples(st.sampled_from(["user", "model", "model", None, "tool"]),
+                          st.lists(st.one_of(text_strategy.map(lambda t: {"text": t}),
+                                             st.sampled_from([{"fileData": {"fileUri": "gs://b/x.png",
+                                                                            "mimeType": "image/png"}}])),
+                                   min_size=1, max_size=2))
+record_strategy = st.builds(
+    lambda system, turns: {**({"systemInstruction": {"parts": [{"text": system}]}} if system is not None else {}),
+                           "contents": [{**({"role": role} if role else {}), "parts": parts} for role, parts in turns]},
+    st.one_of(st.none(), text_strategy), st.lists(turn_strategy, min_size=1, max_size=4))
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=st.lists(record_strategy, min_size=2, max_size=12), case=st.booleans(), punctuation=st.booleans())
+def test_exact_keys_are_equal_exactly_when_the_normalised_texts_are(records, case, punctuation):
+    settings_ = replace(DedupSettings.from_profile(load_profile("gemini-2.5-flash").dedup), case=case,
+                        punctuation=punctuation)
+    builder = FeatureBuilder(settings_, dedup=False)
+    examples = [to_example(record, Origin("t", i + 1, 0, 1)) for i, record in enumerate(records)]
+    for example in examples:
+        builder.add(example)
+    chunk = builder.finish()
+    strings = [reference_strings(example, case, punctuation) for example in examples]
+    for k, name in enumerate(["exact", "prompt", "response", "asked"]):
+        keys = getattr(chunk, name)
+        for i in range(len(examples)):
+            for j in range(len(examples)):
+                assert (keys[i] == keys[j]) == (strings[i][k] == strings[j][k]), (name, records[i], records[j])
+
+
+def test_a_bare_prompt_is_asked_as_a_training_prompt():
+    builder = FeatureBuilder(DedupSettings.from_profile(load_profile("gemini-2.5-flash").dedup), dedup=False)
+    builder.add(to_example({"systemInstruction": {"parts": [{"text": "Be brief."}]},
+                            "contents": [{"role": "user", "parts": [{"text": "What is  the capital of France?"}]},
+                                         {"role": "model", "parts": [{"text": "Paris."}]}]}, Origin("t", 1, 0, 1)))
+    builder.add(to_example({"contents": [{"role": "user", "parts": [{"text": "what is the capital of france?\n"}]}]},
+                           Origin("e", 1, 0, 1)))
+    chunk = builder.finish()
+    assert chunk.asked[0] == chunk.asked[1]
+    assert chunk.prompt[0] != chunk.prompt[1] and chunk.exact[0] != chunk.exact[1]
+
+
+def test_collapsing_whitespace_commutes_with_nfc_and_case_folding():
+    # exact_fold leaves whitespace to the kernel: that is exact_text only if NFC and casefold()
+    # map whitespace to whitespace and nothing else to it, and `spaces()` is what str.split() uses.
+    table = spaces()
+    for c in range(sys.maxunicode + 1):
+        if 0xD800 <= c < 0xE000:
+            continue
+        char = chr(c)
+        space = char.isspace()
+        assert (c < table.size and table[c] == 1) == space, hex(c)
+        for folded in (unicodedata.normalize("NFC", char), char.casefold(), char.lower()):
+            if space:
+                assert folded.isspace(), hex(c)
+            else:
+                assert not any(f.isspace() for f in folded), hex(c)
+
+
+@pytest.mark.parametrize("text", ["", " ", "a", "a b", " a\t\u3000b \n", "ab" * 3, "abc", "x" * 1001, "日本 語"])
+def test_a_piece_key_depends_on_its_collapsed_text_only(text):
+    def key(piece: str) -> int:
+        cp = np.frombuffer(piece.encode("utf-32-le"), dtype=np.uint32)
+        return int(kernels.exact_keys(cp, np.array([0, cp.size]), np.zeros(1, dtype=np.uint64),
+                                      np.array([0, 1]), np.array([-1]), np.zeros(1, dtype=np.uint64),
+                                      np.uint64(1), spaces())[1][0])  # the prompt key: the system text
+
+    collapsed = " ".join(text.split())
+    assert key(text) == key(collapsed) == key(f"  {collapsed}\n")
+    assert key(text) != key(collapsed + "a")
+    assert not collapsed or key(text) != key(collapsed[:-1])
+
+
+# --- n-gram windows against an index -------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(counts=st.lists(st.tuples(st.integers(0, 15), st.integers(0, 15)), min_size=1, max_size=12),
+       sizes=st.data(), data=st.data())
+def test_window_hits_are_the_windows_the_index_finds(counts, sizes, data):
+    # A tiny alphabet, so that windows repeat within and across records and the index holds some.
+    prompt = np.array([c[0] for c in counts], dtype=np.int64)
+    response = np.array([c[1] for c in counts], dtype=np.int64)
+    total = prompt + response
+    tokens = np.array(data.draw(st.lists(st.integers(0, 3), min_size=int(total.sum()), max_size=int(total.sum()))),
+                      dtype=np.uint32)
+    size = np.array(sizes.draw(st.lists(st.sampled_from([1, 2, 3, 13]), min_size=len(counts),
+                                        max_size=len(counts))), dtype=np.int64)
+    query = np.array(data.draw(st.lists(st.integers(0, 3), max_size=40)), dtype=np.uint32)
+    q_counts = np.array([query.size], dtype=np.int64)
+    indexed = []
+    for s in (1, 2, 3, 13):
+        h, o, _ = windows(query, q_counts, s)
+        indexed.append(h)
+    index = NgramIndex(np.concatenate(indexed), np.zeros(sum(h.size for h in indexed), dtype=np.int64))
+    starts = np.cumsum(total) - total
+    for side in (prompt, total):  # the prompt sides, then whole records
+        part = np.concatenate([tokens[a:a + c] for a, c in zip(starts, side, strict=True)]) if tokens.size else tokens
+        h, o, p = windows(part, side, size)
+        hit = index.find(h)
+        order = np.lexsort((p[hit], o[hit]))  # `windows` groups by size; hits come in record order
+        got_h, got_o = index.hits(tokens, starts, side, size)
+        assert np.array_equal(got_h, h[hit][order]) and np.array_equal(got_o, o[hit][order])
+
+
+def test_window_hits_refuse_sizes_the_multipliers_do_not_cover():
+    index = NgramIndex(np.array([1], dtype=np.uint64), np.array([0]))
+    with pytest.raises(ValueError):
+        index.hits(np.zeros(100, dtype=np.uint32), np.array([0]), np.array([100]), np.array([MAX_SIZE + 1]))

@@ -26,8 +26,8 @@ import os
 # the terminal: that would break NO_COLOR and --color never. sftgate never shows numba's errors.
 os.environ.setdefault("NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING", "1")
 
-import numba as nb  # noqa: E402
-import numpy as np  # noqa: E402
+import numba as nb
+import numpy as np
 
 LONG = 50_000  # as analysis.similarity._LONG: beyond this on both sides, token sets only
 MAX_PATTERN = 8_192  # the shorter side's tokens the bit tables hold at most (~4 MiB)
@@ -426,3 +426,179 @@ def token_bands(tokens: np.ndarray, counts: np.ndarray, sizes: np.ndarray, num_p
         _bands(tokens, at, counts[r], sizes[r], num_perm, seed, rows, multipliers, sig, keys[r])
         at += counts[r]
     return keys
+
+
+# --- exact keys ---------------------------------------------------------------------------------
+# A record's exact keys hash its texts as `analysis.text.exact_text` writes them: the texts come
+# prepared (`exact_fold`: NFC, case folded) and whitespace runs are collapsed here, while hashing.
+# The hash is xxHash64's round over code points, then over the pieces' hashes: a sequence of
+# values, whatever their count, gives one key; equal sequences, equal keys.
+
+_K1 = np.uint64(0x9E3779B185EBCA87)  # xxHash64's primes
+_K2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_PIECE, _PROMPT, _EXACT, _ASKED = (np.uint64(0x27D4EB2F165667C5 * k & 0xFFFFFFFFFFFFFFFF) for k in (1, 3, 5, 7))
+_SPACE = np.uint64(0x20)
+
+
+@nb.njit(cache=True, inline="always")
+def _round(acc: np.uint64, x: np.uint64) -> np.uint64:
+    acc = acc + x * _K2
+    acc = (acc << np.uint64(31)) | (acc >> np.uint64(33))
+    return acc * _K1
+
+
+@nb.njit(cache=True)
+def _piece(cp: np.ndarray, lo: int, hi: int, spaces: np.ndarray) -> np.uint64:
+    """The key of cp[lo:hi] with whitespace stripped at both ends and each inner run one space.
+
+    Code points go two to a round (the first in the high half); an odd last one alone. With the
+    count of code points mixed in at the end, that reads every sequence one way only."""
+    acc = _PIECE
+    n = 0
+    held = np.uint64(0)  # the first code point of a pair not yet hashed (when n is odd)
+    gap = False
+    for j in range(lo, hi):
+        c = cp[j]
+        if c < spaces.size and spaces[c]:
+            gap = n > 0
+            continue
+        if gap:
+            if n & 1:
+                acc = _round(acc, (held << np.uint64(32)) | _SPACE)
+            else:
+                held = _SPACE
+            n += 1
+            gap = False
+        if n & 1:
+            acc = _round(acc, (held << np.uint64(32)) | np.uint64(c))
+        else:
+            held = np.uint64(c)
+        n += 1
+    if n & 1:
+        acc = _round(acc, held)
+    return _mix64(acc ^ np.uint64(n))
+
+
+@nb.njit(cache=True)
+def exact_keys(cp: np.ndarray, bounds: np.ndarray, roles: np.ndarray, first: np.ndarray, last: np.ndarray,
+               media: np.ndarray, model: np.uint64,
+               spaces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The (exact, prompt, response, asked) keys of records given as pieces of text.
+
+    Piece k is cp[bounds[k]:bounds[k + 1]] with role code roles[k]; record r's pieces are
+    first[r] (its system instruction, maybe empty) up to first[r + 1] (its turns). last[r] is
+    the index among its turns of the last model turn (-1: none); media[r] the key of its media
+    references (0: none); `model` the role code of model turns; `spaces` flags the code points
+    that are whitespace (all below spaces.size).
+
+    - prompt: the system instruction and the turns before the last model turn (roles and
+      texts), and the media
+    - response: the last model turn's text (an empty text's key without one)
+    - exact: prompt and response keys, and the turns after the last model turn
+    - asked: every turn that is not the model's (roles and texts, no system instruction), and
+      the media"""
+    pieces = bounds.size - 1
+    h = np.empty(pieces, dtype=np.uint64)
+    for k in range(pieces):
+        h[k] = _piece(cp, bounds[k], bounds[k + 1], spaces)
+    empty = _mix64(_PIECE)
+    n = first.size - 1
+    exact = np.empty(n, dtype=np.uint64)
+    prompt = np.empty(n, dtype=np.uint64)
+    response = np.empty(n, dtype=np.uint64)
+    asked = np.empty(n, dtype=np.uint64)
+    for r in range(n):
+        s = first[r]
+        turns = first[r + 1] - s - 1
+        end = last[r] if last[r] >= 0 else turns
+        acc = _PROMPT
+        for k in range(s, s + 1 + end):  # the system instruction, then the turns before
+            acc = _round(_round(acc, roles[k]), h[k])
+        p = _mix64(_round(acc, media[r]) ^ np.uint64(2 * end + 3))
+        a = h[s + 1 + end] if last[r] >= 0 else empty
+        acc = _round(_round(_EXACT, p), a)
+        for k in range(s + 2 + end, s + 1 + turns):
+            acc = _round(_round(acc, roles[k]), h[k])
+        e = _mix64(acc ^ np.uint64(2 * max(turns - end, 1)))  # 2 values, and 2 per turn after
+        acc = _ASKED
+        count = 1
+        for k in range(s + 1, s + 1 + turns):
+            if roles[k] != model:
+                acc = _round(_round(acc, roles[k]), h[k])
+                count += 2
+        prompt[r], response[r], exact[r] = p, a, e
+        asked[r] = _mix64(_round(acc, media[r]) ^ np.uint64(count))
+    return exact, prompt, response, asked
+
+
+# --- n-gram windows against an index -------------------------------------------------------------
+
+
+@nb.njit(cache=True)
+def window_hits(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, sizes: np.ndarray,
+                multipliers: np.ndarray, bitmap: np.ndarray, shift: np.uint64,
+                indexed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The windows of records that occur in an `ngrams.NgramIndex`: (hashes, records).
+
+    Record i is tokens[starts[i]:starts[i] + counts[i]], cut into windows of sizes[i] tokens
+    hashed as `ngrams.windows` does; a window is kept when the index's bitmap (`bitmap`, `shift`)
+    lets it through and its sorted hashes (`indexed`) hold it. In record order, then position
+    order; a hash repeated in a record is listed each time."""
+    found_h = np.empty(1024, dtype=np.uint64)
+    found_r = np.empty(1024, dtype=np.int64)
+    m = 0
+    for r in range(counts.size):
+        s = sizes[r]
+        lo = starts[r]
+        for i in range(lo, lo + counts[r] - s + 1):
+            if s == 1:
+                h = np.uint64(tokens[i])
+            else:
+                h = np.uint64(0)
+                for k in range(s):
+                    h += np.uint64(tokens[i + k]) * multipliers[k]
+                h = _mix64(h)
+            slot = h >> shift
+            if not bitmap[slot >> np.uint64(3)] & (np.uint8(1) << np.uint8(slot & np.uint64(7))):
+                continue
+            at = np.searchsorted(indexed, h)
+            if at == indexed.size or indexed[at] != h:
+                continue
+            if m == found_h.size:
+                found_h = np.concatenate((found_h, np.empty(m, dtype=np.uint64)))
+                found_r = np.concatenate((found_r, np.empty(m, dtype=np.int64)))
+            found_h[m] = h
+            found_r[m] = r
+            m += 1
+    return found_h[:m], found_r[:m]
+
+
+# --- duplicate clusters -------------------------------------------------------------------------
+
+
+@nb.njit(cache=True)
+def walk_clusters(starts: np.ndarray, others: np.ndarray, survivors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Breadth-first from each survivor over edges grouped by node: node v's neighbours are
+    others[starts[v]:starts[v + 1]], in the order to prefer them. Returns, per node, the node
+    it was reached from (-1: a survivor, or not reached) and the index of that edge."""
+    n = starts.size - 1
+    matched = np.full(n, -1, dtype=np.int64)
+    via = np.full(n, -1, dtype=np.int64)
+    seen = np.zeros(n, dtype=np.bool_)
+    queue = np.empty(n, dtype=np.int64)
+    for s in survivors:
+        seen[s] = True
+        queue[0] = s
+        head, tail = 0, 1
+        while head < tail:
+            node = queue[head]
+            head += 1
+            for i in range(starts[node], starts[node + 1]):
+                other = others[i]
+                if not seen[other]:
+                    seen[other] = True
+                    matched[other] = node
+                    via[other] = i
+                    queue[tail] = other
+                    tail += 1
+    return matched, via

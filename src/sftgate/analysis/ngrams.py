@@ -122,6 +122,23 @@ class NgramIndex:
         at[at == self.hashes.size] = 0
         return maybe[self.hashes[at] == hashes[maybe]]
 
+    def hits(self, tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray,
+             sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The windows of some records that occur here: (hashes, owner record), as `find` over
+        `windows` would give them, in one compiled pass without holding every window.
+
+        Record i is tokens[starts[i]:starts[i] + counts[i]], windows of sizes[i] tokens. A hash
+        repeated within a record is listed each time."""
+        from sftgate.analysis import kernels  # numba
+
+        sizes = np.asarray(sizes, dtype=np.int64)
+        if sizes.size and (int(sizes.max()) > MAX_SIZE or int(sizes.min()) < 1):
+            raise ValueError(f"windows of 1 to {MAX_SIZE} tokens only")
+        if not self.hashes.size:
+            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+        return kernels.window_hits(tokens, np.asarray(starts, dtype=np.int64), np.asarray(counts, dtype=np.int64),
+                                   sizes, MULTIPLIERS, self._bitmap, self._shift, self.hashes)
+
     def owners(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(index into `hashes`, indexed record) for every indexed record holding each hash.
 

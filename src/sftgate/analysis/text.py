@@ -68,15 +68,31 @@ def _punctuation_table() -> dict[int, None]:
 
 def exact_text(text: str, *, case: bool = True, punctuation: bool = False) -> str:
     """NFC with whitespace collapsed; `case` folds case, `punctuation` deletes punctuation."""
+    return " ".join(exact_fold(text, case=case, punctuation=punctuation).split())
+
+
+def exact_fold(text: str, *, case: bool = True, punctuation: bool = False) -> str:
+    """`exact_text` but for collapsing whitespace (`kernels.exact_keys` does that as it hashes).
+
+    Collapsing commutes with the rest: NFC and case folding map whitespace to whitespace and
+    nothing else to it (tests check every code point), and str.split() splits on the code
+    points `spaces()` flags."""
     ascii = text.isascii()
     if not ascii:  # ASCII is NFC already; the check costs far less than normalize()
         text = unicodedata.normalize("NFC", text)
     if punctuation:
         text = text.translate(_punctuation_table())
-    text = " ".join(text.split())  # str.split() splits on the same Unicode whitespace as \\s
     if not case:
         return text
     return text.lower() if ascii else text.casefold()  # casefold() is lower() on ASCII, only slower
+
+
+@lru_cache(maxsize=1)
+def spaces() -> np.ndarray:
+    """1 for each code point str.split() splits on (all below U+3001), else 0."""
+    table = np.zeros(0x3001, dtype=np.uint8)
+    table[[c for c in range(table.size) if chr(c).isspace()]] = 1
+    return table
 
 
 def key64(text: str) -> int:

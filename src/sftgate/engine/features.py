@@ -33,14 +33,24 @@ import orjson
 from sftgate.analysis.arrays import unique
 from sftgate.analysis.lsh import choose_bands
 from sftgate.analysis.ngrams import MULTIPLIERS, split_sides
-from sftgate.analysis.text import classes, exact_text, fold, key64, mix64
+from sftgate.analysis.text import classes, exact_fold, fold, key64, mix64, spaces
 from sftgate.analysis.textfeatures import NAMES, feature_columns, system_key
 from sftgate.model import Example, PartKind
 
 _TEXT = PartKind.TEXT
 _FILE_DATA = PartKind.FILE_DATA
 SNIPPET = 60  # characters of an answer kept for reports
-_GROUP_CHARS = 1 << 17  # characters of text hashed per numpy batch
+_ROLE_CODES: dict[str, int] = {}  # role -> its code in the exact keys (the key of its name)
+
+
+def _role_code(role: str) -> int:
+    code = _ROLE_CODES[role] = key64(f"role\x1f{role}") | 1  # never 0, so `get(role) or` works
+    return code
+
+
+_SYSTEM_ROLE = _role_code("system")
+_MODEL_ROLE = np.uint64(_role_code("model"))
+_GROUP_CHARS = 1 << 19  # characters of text a builder holds before hashing them
 
 # The skew columns: textfeatures' of the user turns, then the engine's own.
 MEDIA_KINDS: tuple[str, ...] = ("none", "image", "video", "audio", "document", "other", "mixed")
@@ -113,7 +123,10 @@ class FeatureChunk:
 
 
 class FeatureBuilder:
-    """Collects examples during a chunk's pass; `finish` computes their features in one batch."""
+    """Collects a chunk's examples during its pass and returns their features at `finish`.
+
+    Texts are hashed in groups of about `_GROUP_CHARS` characters as examples come (`_flush`),
+    so a builder holds a group's text at most, never a chunk's."""
 
     def __init__(self, settings: DedupSettings, *, dedup: bool = True, skew: bool = False) -> None:
         """`dedup`: hash tokens and MinHash bands (DUP and LEAK rules); `skew`: the skew columns."""
@@ -123,18 +136,23 @@ class FeatureBuilder:
         self._reset()
 
     def _reset(self) -> None:
-        self._exact: list[int] = []
-        self._prompt: list[int] = []
-        self._response: list[int] = []
-        self._sides: list[str] = []
+        # Whole chunk: small per-record values.
         self._offset: list[int] = []
         self._length: list[int] = []
         self._snippets: list[str] = []
         self._media: list[int] = []
-        self._asked: list[int] = []
         self._answered: list[bool] = []
         self._user_texts: list[str] = []
         self._skew_rows: list[tuple[int, int, int, int]] = []  # user turns, media parts, media kind, system key
+        self._groups: list[tuple[np.ndarray, ...]] = []  # what _flush computed, group after group
+        # The group not yet flushed: its texts.
+        self._flushed = 0  # examples already in _groups
+        self._pending = 0  # characters of text held below
+        self._pieces: list[str] = []  # each example's system instruction, then its turns (exact_fold)
+        self._roles: list[int] = []  # the role code of each piece
+        self._first: list[int] = [0]  # where each example's pieces start, and where the last ends
+        self._last: list[int] = []  # the index of the last model turn among the turns; -1: none
+        self._sides: list[str] = []  # each example's prompt side and response side, folded
 
     def add(self, example: Example) -> None:
         s = self.settings
@@ -142,32 +160,29 @@ class FeatureBuilder:
         system = _parts_text(example.system, media)
         turns = [(t.effective_role, _parts_text(t.parts, media)) for t in example.turns]
         last = example.last_model_index
-        end = last if last is not None else len(turns)
         case, punctuation = s.case, s.punctuation
-
-        def norm(text: str) -> str:
-            return exact_text(text, case=case, punctuation=punctuation)
-
-        # Each piece is normalised on its own, then joined with separators normalisation cannot
-        # touch: turn boundaries and roles stay part of the keys.
-        normed = [f"{role}\x1f{norm(text)}" for role, text in turns]
-        prompt = "\x1e".join([f"system\x1f{norm(system)}", *normed[:end]])
-        tail = turns[last][1] if last is not None else ""
-        response = normed[last].partition("\x1f")[2] if last is not None else ""
-        rest = "\x1e".join(normed[end + 1:])
-        media_key = "\x1e".join(media)
-        # The asked key: every turn that is not the model's, without the system instruction,
-        # so that a bare prompt (an eval set given as plain text) can equal a training prompt.
-        self._asked.append(key64("\x1e".join([n for n, (role, _) in zip(normed, turns, strict=True)
-                                                if role != "model"] + [media_key])))
+        # The exact keys are hashed by _flush; here each piece is only folded. Turn boundaries
+        # and roles stay part of the keys.
+        pieces, roles = self._pieces, self._roles
+        if case and not punctuation:  # the default: inline exact_fold's ASCII case
+            pieces.append(system.lower() if system.isascii() else exact_fold(system))
+            for _, text in turns:
+                pieces.append(text.lower() if text.isascii() else exact_fold(text))
+        else:
+            pieces.append(exact_fold(system, case=case, punctuation=punctuation))
+            pieces.extend(exact_fold(text, case=case, punctuation=punctuation) for _, text in turns)
+        roles.append(_SYSTEM_ROLE)
+        codes = _ROLE_CODES
+        roles.extend(codes.get(role) or _role_code(role) for role, _ in turns)
+        size = len(system)
+        for _, text in turns:
+            size += len(text)
+        self._first.append(len(pieces))
+        self._last.append(-1 if last is None else last)
         self._answered.append(last is not None)
+        tail = turns[last][1] if last is not None else ""
         self._snippets.append(tail if len(tail) <= SNIPPET else tail[: SNIPPET - 1] + "…")
-        prompt_key, response_key = key64(f"{prompt}\x1d{media_key}"), key64(response)
-        self._prompt.append(prompt_key)
-        self._response.append(response_key)
-        # The whole example: its prompt (media included) and answer by their keys, and the rest.
-        self._exact.append(key64(f"{prompt_key:x}\x1d{response_key:x}\x1d{rest}"))
-        self._media.append(key64(media_key) if media else 0)
+        self._media.append(key64("\x1e".join(media)) if media else 0)
         if self.dedup:
             self._sides.append(fold(_prompt_side(system, turns, s.system)))
             self._sides.append(fold("\n".join(text for role, text in turns if role == "model")))
@@ -178,49 +193,66 @@ class FeatureBuilder:
         origin = example.origin
         self._offset.append(origin.offset)
         self._length.append(origin.length)
+        self._pending += size
+        if self._pending >= _GROUP_CHARS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Hash the examples added since the last flush: their exact keys (kernels.exact_keys)
+        and, with `dedup`, their tokens and band keys (kernels.record_features)."""
+        n = len(self._last)
+        if not n:
+            return
+        from sftgate.analysis import kernels  # numba, loaded by the first process that hashes
+
+        s = self.settings
+        done = self._flushed
+        cp = np.frombuffer("".join(self._pieces).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        bounds = np.zeros(len(self._pieces) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, self._pieces), dtype=np.int64, count=len(self._pieces)), out=bounds[1:])
+        keys = kernels.exact_keys(cp, bounds, np.array(self._roles, dtype=np.uint64),
+                                  np.array(self._first, dtype=np.int64), np.array(self._last, dtype=np.int64),
+                                  np.array(self._media[done:done + n], dtype=np.uint64), _MODEL_ROLE, spaces())
+        if self.dedup:
+            seed = mix64(np.full(1, s.seed, dtype=np.uint64))[0]
+            cp = np.frombuffer("".join(self._sides).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            bounds = np.zeros(len(self._sides) + 1, dtype=np.int64)
+            np.cumsum(np.fromiter(map(len, self._sides), dtype=np.int64, count=len(self._sides)), out=bounds[1:])
+            hashes, *features = kernels.record_features(cp, bounds, classes(), s.size, s.spaceless_size, s.num_perm,
+                                                        seed, s.bands, s.rows, MULTIPLIERS)
+            tokens = (hashes >> np.uint64(32)).astype(np.uint32)
+        else:
+            features = [np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool),
+                        np.zeros((n, s.bands), dtype=np.uint64)]
+            tokens = np.zeros(0, dtype=np.uint32)
+        self._groups.append((*keys, *features, tokens))
+        self._flushed += n
+        self._pending = 0
+        self._pieces, self._roles, self._first, self._last, self._sides = [], [], [0], [], []
 
     def finish(self) -> FeatureChunk:
+        self._flush()
         s = self.settings
-        n = len(self._exact)
-        prompt_tokens = np.zeros(n, dtype=np.int64)
-        response_tokens = np.zeros(n, dtype=np.int64)
-        bands = np.zeros((n, s.bands), dtype=np.uint64)
-        spaceless_records = np.zeros(n, dtype=bool)
-        tokens: list[bytes] = []
-        if self.dedup and n:
-            from sftgate.analysis import kernels  # numba, loaded by the first process that shingles
+        groups = self._groups
+        n = self._flushed
 
-            seed = mix64(np.full(1, s.seed, dtype=np.uint64))[0]
-            table = classes()
-            start = 0
-            while start < n:  # in groups of about _GROUP_CHARS characters, to bound memory
-                stop, size = start, 0
-                while stop < n and size < _GROUP_CHARS:
-                    size += len(self._sides[2 * stop]) + len(self._sides[2 * stop + 1])
-                    stop += 1
-                sides = self._sides[2 * start:2 * stop]
-                cp = np.frombuffer("".join(sides).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-                bounds = np.zeros(len(sides) + 1, dtype=np.int64)
-                np.cumsum([len(side) for side in sides], out=bounds[1:])
-                hashes, prompt_tokens[start:stop], response_tokens[start:stop], spaceless_records[start:stop], \
-                    bands[start:stop] = kernels.record_features(cp, bounds, table, s.size, s.spaceless_size,
-                                                                s.num_perm, seed, s.bands, s.rows, MULTIPLIERS)
-                tokens.append((hashes >> np.uint64(32)).astype(np.uint32).tobytes())
-                start = stop
+        def column(k: int, dtype: type, shape: tuple[int, ...] = ()) -> np.ndarray:
+            return np.concatenate([g[k] for g in groups]) if groups else np.zeros((n, *shape), dtype=dtype)
+
         chunk = FeatureChunk(
-            exact=np.array(self._exact, dtype=np.uint64),
-            prompt=np.array(self._prompt, dtype=np.uint64),
-            response=np.array(self._response, dtype=np.uint64),
+            exact=column(0, np.uint64),
+            prompt=column(1, np.uint64),
+            response=column(2, np.uint64),
+            asked=column(3, np.uint64),
+            prompt_tokens=column(4, np.int64),
+            response_tokens=column(5, np.int64),
+            spaceless=column(6, bool),
+            bands=column(7, np.uint64, (s.bands,)),
+            tokens=column(8, np.uint32).tobytes(),
             media=np.array(self._media, dtype=np.uint64),
-            asked=np.array(self._asked, dtype=np.uint64),
             answered=np.array(self._answered, dtype=bool),
-            spaceless=spaceless_records,
-            prompt_tokens=prompt_tokens,
-            response_tokens=response_tokens,
-            bands=bands,
             offset=np.array(self._offset, dtype=np.int64),
             length=np.array(self._length, dtype=np.int64),
-            tokens=b"".join(tokens),
             snippets=self._snippets,
             skew=self._skew_columns() if self.skew else None,
         )

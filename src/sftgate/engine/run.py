@@ -9,6 +9,7 @@ import threading
 import time
 import zlib
 from collections import Counter
+from itertools import islice
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -259,7 +260,7 @@ def execute(
     progress.end_pass()
 
     summaries = [run.summary for run in runs]
-    findings = [f for run in runs for f in run.findings]
+    findings = [f for run in runs for f in run.listed()]
     counts = sum((run.counts for run in runs), Counter())
     failing = sum(len(run.failing) for run in runs)
     file_findings = sum(run.whole_file for run in runs)
@@ -306,6 +307,7 @@ def execute(
 
 
 _UNCAPPED = 1 << 62
+_ADD_BATCH = 1 << 16  # findings _FileRun.add stamps at a time
 
 
 def _input_settings(input_format: str | None, mapping: str | dict[str, str] | None) -> dict:
@@ -471,6 +473,10 @@ class _FileRun:
     suppressed: Counter[tuple[str, str]] = field(default_factory=Counter)  # (waiver|baseline, code) -> findings
     reading: Reading = GEMINI  # how its records are read (converted from another format)
     bare_prompts: int = 0  # production samples read from a bare prompt (no system instruction known)
+    # Findings of file and dataset rules kept per code: the first `keep` in report order are all
+    # a report lists. None keeps every one (prepare, which quarantines by them).
+    keep: int | None = None
+    capped: dict[str, list[Finding]] = field(default_factory=dict)
 
     def parse(self, data: bytes) -> object:
         """A line of this input as the checks saw it: parsed, converted to Gemini when the input
@@ -488,7 +494,24 @@ class _FileRun:
 
     def add(self, found: Iterable[Finding]) -> None:
         """Findings of file and dataset rules: stamped with the profile's severity and the
-        record's fingerprint, checked against waivers and the baseline, and counted."""
+        record's fingerprint, checked against waivers and the baseline, and counted. Taken in
+        batches, so that a rule's million findings never all exist at once when `keep` caps them."""
+        found = iter(found)
+        while batch := list(islice(found, _ADD_BATCH)):
+            self._add(batch)
+
+    def listed(self) -> list[Finding]:
+        """The findings a report may list: the pass's, and of each other code the first `keep`."""
+        return self.findings + [f for code in sorted(self.capped) for f in self._trim(code)]
+
+    def _trim(self, code: str) -> list[Finding]:
+        kept = self.capped[code]
+        if self.keep is not None and len(kept) > self.keep:
+            kept.sort(key=_order([self.source.name]))
+            del kept[self.keep:]
+        return kept
+
+    def _add(self, found: list[Finding]) -> None:
         profile = self.profile
         suppress = profile.suppress or None
         selected = profile.selected
@@ -509,7 +532,13 @@ class _FileRun:
             if suppress is not None and (why := suppress.why(finding)) is not None:
                 self.suppressed[why, code] += 1
                 continue
-            self.findings.append(finding)
+            if self.keep is None:
+                self.findings.append(finding)
+            else:
+                kept = self.capped.setdefault(code, [])
+                kept.append(finding)
+                if len(kept) >= max(4 * self.keep, _ADD_BATCH):
+                    self._trim(code)
             self.counts[code] += 1
             if rank >= fail_rank:
                 if finding.line is None:
@@ -557,6 +586,7 @@ def _check_one(executor: LocalExecutor, read: Input, split: str, name: str, prof
                    summary=_summary(read, split, stats, digest.result()),
                    lines=np.frombuffer(result.record_lines, dtype=np.int64),
                    findings=list(result.findings), counts=Counter(result.counts), failing=set(result.failing_lines),
+                   keep=None if emit_dir is not None else profile.max_findings_per_rule,
                    emits=result.emits, drop_lines=np.frombuffer(result.drop_lines, dtype=np.int64),
                    fix_lines=np.frombuffer(result.fix_lines, dtype=np.int64),
                    fingerprints=bytes(result.record_fingerprints), suppressed=Counter(result.suppressed),

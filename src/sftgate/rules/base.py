@@ -182,8 +182,16 @@ class DatasetRule(Rule):
 def family_findings(rules: Iterable[type[DatasetRule]], analysis: Any, ctx: RuleContext,
                     selected: Iterable[str]) -> list[Finding]:
     """The findings of the selected rules of one family, from the analysis they share."""
+    return list(iter_family_findings(rules, analysis, ctx, selected))
+
+
+def iter_family_findings(rules: Iterable[type[DatasetRule]], analysis: Any, ctx: RuleContext,
+                         selected: Iterable[str]) -> Iterator[Finding]:
+    """`family_findings` one at a time, for a family that may have millions (DUP)."""
     chosen = set(selected)
-    return [f for rule in rules if rule.code in chosen for f in rule().check(analysis, ctx)]
+    for rule in rules:
+        if rule.code in chosen:
+            yield from rule().check(analysis, ctx)
 
 
 def quote(text: str, limit: int = 40) -> str:

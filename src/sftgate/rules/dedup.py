@@ -22,7 +22,7 @@ prompt (everything before the last model turn).
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -34,7 +34,7 @@ from sftgate.analysis.lsh import probability, star_edges
 from sftgate.analysis.similarity import changed_span, compare, overlap
 from sftgate.analysis.unionfind import components
 from sftgate.model import Action, Finding, Severity
-from sftgate.rules.base import DatasetRule, RuleContext, family_findings
+from sftgate.rules.base import DatasetRule, RuleContext, iter_family_findings
 
 CURVE_POINTS = (0.5, 0.7, 0.8, 0.9)
 
@@ -305,55 +305,46 @@ def token_arrays(tokens: TokenSource, records: np.ndarray) -> tuple[np.ndarray, 
 def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges: np.ndarray,
              near_scores: np.ndarray, policy: str, total_tokens: np.ndarray,
              eligible: np.ndarray | None = None) -> None:
+    from sftgate.analysis import kernels  # numba
+
     edges = np.concatenate((exact_edges, near_edges))
     if edges.size == 0:
         return
     labels = components(n, edges)
-    # Every edge both ways, each node's in the order the walk below prefers them: exact edges
-    # first, then the most similar, then the earliest record.
+    # Every edge both ways, each node's in the order the walk prefers them: exact edges first,
+    # then the most similar, then the earliest record.
     both = np.concatenate((edges, edges[:, ::-1]))
     exact = np.tile(np.arange(edges.shape[0]) < exact_edges.shape[0], 2)
     score = np.tile(np.concatenate((np.ones(exact_edges.shape[0]), near_scores)), 2)
     order = np.lexsort((both[:, 1], -score, ~exact, both[:, 0]))
-    src = both[order, 0]
+    src, others, score, exact = both[order, 0], both[order, 1], score[order], exact[order]
+    starts = np.searchsorted(src, np.arange(n + 1))
     nodes = unique(src)
-    spans = dict(zip(nodes.tolist(), zip(np.searchsorted(src, nodes).tolist(),
-                                         np.searchsorted(src, nodes, side="right").tolist(), strict=True),
-                     strict=True))
-    others, scores = both[order, 1].tolist(), score[order].tolist()
-    codes = ["DUP001" if e else "DUP002" for e in exact[order].tolist()]
-    members_of: dict[int, list[int]] = defaultdict(list)
-    for node, label in zip(nodes.tolist(), labels[nodes].tolist(), strict=True):
-        members_of[label].append(node)
-    for root in sorted(members_of):
-        members = sorted(members_of[root])
-        pool = [m for m in members if eligible[m]] if eligible is not None else members
-        pool = pool or members
-        if policy == "longest":
-            survivor = max(pool, key=lambda r: (int(total_tokens[r]), -r))
-        else:
-            survivor = pool[0]
-        # Breadth-first from the survivor: each member is matched to its neighbour on the way,
-        # preferring exact edges, then the most similar, then the earliest record.
-        matched: dict[int, tuple[int, float, str]] = {}
-        queue = deque([survivor])
-        seen = {survivor}
-        while queue:
-            node = queue.popleft()
-            lo, hi = spans[node]
-            for i in range(lo, hi):
-                other = others[i]
-                if other not in seen:
-                    seen.add(other)
-                    matched[other] = (node, scores[i], codes[i])
-                    queue.append(other)
-        cluster = Cluster(survivor, [(m, *matched[m]) for m in members if m != survivor])
+    label = labels[nodes]
+    # The survivor of each cluster: of its members that may survive (all when none may), the
+    # first, or the one with most tokens (the first of those).
+    barred = ~eligible[nodes] if eligible is not None else np.zeros(nodes.size, dtype=bool)
+    if policy == "longest":
+        pick = np.lexsort((nodes, -total_tokens[nodes], barred, label))
+    else:
+        pick = np.lexsort((nodes, barred, label))
+    heads = np.flatnonzero(np.r_[True, label[pick][1:] != label[pick][:-1]])
+    survivors = nodes[pick[heads]]  # by label: clusters in the order of their smallest member
+    matched, via = kernels.walk_clusters(starts, others, survivors)
+    # Members by label, then record: each cluster's members in input order.
+    grouped = nodes[np.lexsort((nodes, label))]
+    bounds = np.r_[0, np.flatnonzero(np.diff(labels[grouped])) + 1, grouped.size]
+    members, matched_of = grouped.tolist(), matched[grouped].tolist()
+    edge = via[grouped]
+    scores, codes = score[edge].tolist(), np.where(exact[edge], "DUP001", "DUP002").tolist()
+    for k, survivor in enumerate(survivors.tolist()):
+        cluster = Cluster(survivor, [(members[i], matched_of[i], scores[i], codes[i])
+                                     for i in range(bounds[k], bounds[k + 1]) if members[i] != survivor])
         out.clusters.append(cluster)
-        for _, _, _, code in cluster.members:
-            if code == "DUP001":
-                out.exact_dropped += 1
-            else:
-                out.near_dropped += 1
+        dropped = len(cluster.members)
+        exact_dropped = sum(1 for m in cluster.members if m[3] == "DUP001")
+        out.exact_dropped += exact_dropped
+        out.near_dropped += dropped - exact_dropped
 
 
 def _conflicts(columns: Mapping[str, np.ndarray], tokens: TokenSource, snippets: list[str],
@@ -614,6 +605,7 @@ def _quote(text: str) -> str:
     return quote(text, 40)
 
 
-def findings(analysis: DuplicateAnalysis, ctx: RuleContext, selected: Iterable[str]) -> list[Finding]:
-    """Every DUP finding of a file, for the selected codes."""
-    return family_findings((ExactDuplicate, NearDuplicate, ConflictingAnswers, RepeatedPrompt), analysis, ctx, selected)
+def findings(analysis: DuplicateAnalysis, ctx: RuleContext, selected: Iterable[str]) -> Iterator[Finding]:
+    """Every DUP finding of a file, for the selected codes, one at a time (a file of near
+    duplicates has about one per record)."""
+    return iter_family_findings((ExactDuplicate, NearDuplicate, ConflictingAnswers, RepeatedPrompt), analysis, ctx, selected)

@@ -335,16 +335,15 @@ def _ngram_leaks(train: Side, others: list[Side], offsets: np.ndarray, settings:
     spaceless = train.columns["spaceless"]
     for first, toks, pc, rc in train.tokens.blocks(BLOCK_TOKENS):
         sizes = settings.sizes(spaceless[first:first + pc.size])
+        total = pc + rc
+        starts = np.cumsum(total) - total
         if do_source:
-            prompt_tokens, _ = split_sides(toks, pc, rc)
-            h, o, _ = windows(prompt_tokens, pc, sizes)
-            prompt_windows[first:first + pc.size] = np.bincount(o, minlength=pc.size)
-            hit = query.prompt.find(h)
-            prompt_hits.append(_pair_rows(*unique_pairs(h[hit], first + o[hit])))
+            prompt_windows[first:first + pc.size] = np.maximum(pc - sizes + 1, 0)
+            h, o = query.prompt.hits(toks, starts, pc, sizes)
+            prompt_hits.append(_pair_rows(*unique_pairs(h, first + o)))
         if do_answer:
-            h, o, _ = windows(toks, pc + rc, sizes)
-            hit = query.answer.find(h)
-            answer_hits.append(_pair_rows(*unique_pairs(h[hit], first + o[hit])))
+            h, o = query.answer.hits(toks, starts, total, sizes)
+            answer_hits.append(_pair_rows(*unique_pairs(h, first + o)))
     base = int(offsets[0])
     n_query = len(query.prompt_distinct)
     if do_source:
