@@ -13,9 +13,14 @@ only pairs that may have replaced more tokens at one place than the limit), and 
 for its bit tables (more than `MAX_PATTERN` tokens on the shorter side), which the caller scores
 with `analysis.similarity` itself.
 
-numba is imported only with this module, which only feature building and verification import:
-a check without DUP or LEAK rules does not pay for it. Kernels are compiled on first use and
-cached on disk.
+`exact_keys` hashes records' exact, prompt, response and asked keys from their folded texts,
+collapsing whitespace as it goes (`analysis.text.exact_text` defines the text). `walk_clusters`
+is the breadth-first walk that matches each duplicate to a neighbour; `window_hits` streams
+n-gram windows through an `analysis.ngrams.NgramIndex`.
+
+numba is imported only with this module, which only feature building, verification and the
+dataset analyses import: a check with no rule that needs features does not pay for it. Kernels
+are compiled on first use and cached on disk.
 """
 
 from __future__ import annotations
