@@ -207,19 +207,14 @@ class FeatureBuilder:
 
         s = self.settings
         done = self._flushed
-        cp = np.frombuffer("".join(self._pieces).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        bounds = np.zeros(len(self._pieces) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, self._pieces), dtype=np.int64, count=len(self._pieces)), out=bounds[1:])
-        keys = kernels.exact_keys(cp, bounds, np.array(self._roles, dtype=np.uint64),
+        keys = kernels.exact_keys(*_code_points(self._pieces), np.array(self._roles, dtype=np.uint64),
                                   np.array(self._first, dtype=np.int64), np.array(self._last, dtype=np.int64),
                                   np.array(self._media[done:done + n], dtype=np.uint64), _MODEL_ROLE, spaces())
         if self.dedup:
             seed = mix64(np.full(1, s.seed, dtype=np.uint64))[0]
-            cp = np.frombuffer("".join(self._sides).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-            bounds = np.zeros(len(self._sides) + 1, dtype=np.int64)
-            np.cumsum(np.fromiter(map(len, self._sides), dtype=np.int64, count=len(self._sides)), out=bounds[1:])
-            hashes, *features = kernels.record_features(cp, bounds, classes(), s.size, s.spaceless_size, s.num_perm,
-                                                        seed, s.bands, s.rows, MULTIPLIERS)
+            hashes, *features = kernels.record_features(*_code_points(self._sides), classes(), s.size,
+                                                        s.spaceless_size, s.num_perm, seed, s.bands, s.rows,
+                                                        MULTIPLIERS)
             tokens = (hashes >> np.uint64(32)).astype(np.uint32)
         else:
             features = [np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool),
@@ -297,6 +292,14 @@ def prompt_side(example: Example, settings: DedupSettings) -> str:
     media: list[str] = []
     turns = [(t.effective_role, _parts_text(t.parts, media)) for t in example.turns]
     return _prompt_side(_parts_text(example.system, media), turns, settings.system)
+
+
+def _code_points(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Texts as one uint32 array of code points and where each starts (and the last ends)."""
+    cp = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), out=bounds[1:])
+    return cp, bounds
 
 
 def _parts_text(parts: tuple, media: list[str]) -> str:

@@ -338,13 +338,11 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges
     edge = via[grouped]
     scores, codes = score[edge].tolist(), np.where(exact[edge], "DUP001", "DUP002").tolist()
     for k, survivor in enumerate(survivors.tolist()):
-        cluster = Cluster(survivor, [(members[i], matched_of[i], scores[i], codes[i])
-                                     for i in range(bounds[k], bounds[k + 1]) if members[i] != survivor])
-        out.clusters.append(cluster)
-        dropped = len(cluster.members)
-        exact_dropped = sum(1 for m in cluster.members if m[3] == "DUP001")
-        out.exact_dropped += exact_dropped
-        out.near_dropped += dropped - exact_dropped
+        out.clusters.append(Cluster(survivor, [(members[i], matched_of[i], scores[i], codes[i])
+                                               for i in range(bounds[k], bounds[k + 1]) if members[i] != survivor]))
+    dropped = matched[grouped] >= 0  # every member but the survivors
+    out.exact_dropped = int(exact[edge][dropped].sum())
+    out.near_dropped = int(dropped.sum()) - out.exact_dropped
 
 
 def _conflicts(columns: Mapping[str, np.ndarray], tokens: TokenSource, snippets: list[str],
