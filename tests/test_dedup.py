@@ -128,6 +128,141 @@ def test_longest_ties_go_to_the_earliest(tmp_path, write_jsonl, write_rules):
     assert [(f.line, f.related) for f in report.findings] == [(3, f"{path}:2")]
 
 
+SOURCES = "dedup:\n  survivor: source\n  source:\n    field: /meta/source\n    prefer: [human, curated]\n"
+
+
+def sourced(record: dict[str, Any], source: Any) -> dict[str, Any]:
+    return {**record, "meta": {"source": source}}
+
+
+def test_survivor_source_keeps_the_most_preferred(cluster_file, tmp_path, write_jsonl, write_rules, validate_report):
+    # The cluster of lines 1, 2 and 4: line 4 is the only human one, line 2 the only curated one.
+    records = [json.loads(line) for line in cluster_file.read_text().splitlines()]
+    path = write_jsonl(tmp_path / "sourced.jsonl", [sourced(r, s) for r, s in
+                                                    zip(records, ["synthetic", "curated", "human", "human"],
+                                                        strict=True)])
+    rules = write_rules(tmp_path / "rules.yaml", SOURCES)
+    report = sftgate.check(str(path), rules=str(rules), select=["DUP"], workers=1)
+    found = {line: (f.code, f.related) for line, f in dropped(report).items()}
+    assert found == {1: ("DUP001", f"{path}:4"), 2: ("DUP002", f"{path}:1")}
+    [summary] = report.duplicates
+    [cluster] = summary["listed_clusters"]
+    assert cluster["survivor"] == f"{path}:4" and cluster["survivor_source"] == "human"
+    assert summary["settings"]["survivor"] == "source"
+    assert summary["settings"]["source"] == {"field": "/meta/source", "prefer": ["human", "curated"], "then": "first"}
+    validate_report(json.loads(json.dumps(report.to_dict())))
+
+    # Without a human member the curated one survives; without either, the first.
+    path = write_jsonl(tmp_path / "curated.jsonl", [sourced(r, s) for r, s in
+                                                    zip(records, ["synthetic", "curated", "human", None],
+                                                        strict=True)])
+    [cluster] = sftgate.check(str(path), rules=str(rules), select=["DUP"], workers=1).duplicates[0]["listed_clusters"]
+    assert (cluster["survivor"], cluster["survivor_source"]) == (f"{path}:2", "curated")
+    path = write_jsonl(tmp_path / "none.jsonl", [records[0], sourced(records[1], "web"), *records[2:]])
+    [cluster] = sftgate.check(str(path), rules=str(rules), select=["DUP"], workers=1).duplicates[0]["listed_clusters"]
+    assert (cluster["survivor"], cluster["survivor_source"]) == (f"{path}:1", None)
+
+
+def test_survivor_source_then_longest(tmp_path, write_jsonl, write_rules):
+    question, answer = BASES[3]
+    path = write_jsonl(tmp_path / "train.jsonl", [
+        sourced(example(question, answer), "human"),
+        sourced(example(question, answer + BOILERPLATE), "synthetic"),  # the longest, not preferred
+        sourced(example(question, answer + " Hope this helps."), "human"),  # the longest human one
+    ])
+    first = sftgate.check(str(path), rules=str(write_rules(tmp_path / "a.yaml", SOURCES)), select=["DUP"], workers=1)
+    assert first.duplicates[0]["listed_clusters"][0]["survivor"] == f"{path}:1"
+    longest = sftgate.check(str(path), rules=str(write_rules(tmp_path / "b.yaml", SOURCES + "    then: longest\n")),
+                            select=["DUP"], workers=1)
+    assert longest.duplicates[0]["listed_clusters"][0]["survivor"] == f"{path}:3"
+    assert set(dropped(longest)) == {1, 2}
+
+
+def test_survivor_source_compares_json_values(tmp_path, write_jsonl, write_rules):
+    # Numbers, booleans and strings are JSON values: 2 and 2.0 are one value, "2" another; a
+    # pointer into a list, and a key with a slash (~1), resolve as RFC 6901 says.
+    base = example(*BASES[1])
+    path = write_jsonl(tmp_path / "train.jsonl", [
+        {**base, "tags": [{"tier/level": "2"}]},
+        {**base, "tags": [{"tier/level": 2.0}]},
+        {**base, "tags": []},
+        {**base, "tags": [{"tier/level": True}]},
+    ])
+    rules = write_rules(tmp_path / "rules.yaml", "dedup:\n  survivor: source\n  source:\n    field: /tags/0/tier~1level\n"
+                                                  "    prefer: [true, 2]\n")
+    report = sftgate.check(str(path), rules=str(rules), select=["DUP001"], workers=1)
+    [cluster] = report.duplicates[0]["listed_clusters"]
+    assert (cluster["survivor"], cluster["survivor_source"]) == (f"{path}:4", True)
+    rules = write_rules(tmp_path / "two.yaml", "dedup:\n  survivor: source\n  source:\n    field: /tags/0/tier~1level\n"
+                                                "    prefer: [2]\n")
+    [cluster] = sftgate.check(str(path), rules=str(rules), select=["DUP001"], workers=1).duplicates[0]["listed_clusters"]
+    assert (cluster["survivor"], cluster["survivor_source"]) == (f"{path}:2", 2)
+
+
+def test_survivor_source_never_keeps_a_record_that_is_dropped_anyway(tmp_path, write_jsonl, write_rules):
+    # Line 2 is human but carries a secret (PII006, action drop): the synthetic line 1 survives.
+    question, answer = BASES[0]
+    secret = answer + " My key is AKIA2OGYBAH6QRLZVXNM."
+    path = write_jsonl(tmp_path / "train.jsonl", [sourced(example(question, answer), "synthetic"),
+                                                  sourced(example(question, secret), "human")])
+    rules = write_rules(tmp_path / "rules.yaml", SOURCES)
+    done = sftgate.prepare(str(path), out=str(tmp_path / "out"), rules=str(rules), select=["DUP", "PII006"],
+                           workers=1)
+    assert {(f.code, f.line) for f in done.report.findings} == {("PII006", 2), ("DUP002", 2)}
+    assert done.report.duplicates[0]["listed_clusters"][0]["survivor"] == f"{path}:1"
+    kept = (tmp_path / "out" / "train.jsonl").read_text().splitlines()
+    assert [json.loads(line)["meta"]["source"] for line in kept] == ["synthetic"]
+
+
+def test_survivor_source_reads_the_record_as_read(tmp_path, write_jsonl):
+    # Alpaca records, converted before the checks: the pointer reads the Alpaca record.
+    row = {"instruction": BASES[2][0], "input": "", "output": BASES[2][1]}
+    path = write_jsonl(tmp_path / "train.jsonl", [{**row, "origin": "web"}, {**row, "origin": "expert"}])
+    report = sftgate.check(str(path), select=["DUP"], workers=1, keep_source="/origin=expert")
+    [cluster] = report.duplicates[0]["listed_clusters"]
+    assert (cluster["survivor"], cluster["survivor_source"]) == (f"{path}:2", "expert")
+
+
+@pytest.mark.parametrize(("rules", "message"), [
+    ("dedup:\n  survivor: source\n", "/dedup/source/field: survivor `source` needs the JSON pointer"),
+    ("dedup:\n  survivor: source\n  source:\n    field: /source\n", "/dedup/source/prefer: survivor `source` needs"),
+    ("dedup:\n  survivor: source\n  source:\n    field: source\n    prefer: [a]\n", "/dedup/source/field"),
+    ("dedup:\n  source:\n    prefer: [a, a]\n", "/dedup/source/prefer"),
+    ("dedup:\n  survivor: best\n", "/dedup/survivor"),
+])
+def test_survivor_source_settings_are_checked(tmp_path, write_rules, rules, message):
+    from sftgate.config import load_profile
+    from sftgate.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message.replace("`", ".").replace("/", ".")):
+        load_profile(rules_file=write_rules(tmp_path / "rules.yaml", rules))
+
+
+def test_workers_and_chunks_do_not_change_the_survivors_by_source(tmp_path, oasst, write_jsonl, write_rules,
+                                                                  monkeypatch, without_volatile):
+    lines = _with_copies(oasst)
+    cycle = ["synthetic", "human", None, "curated", "web"]
+    records = [sourced(json.loads(line), cycle[i % 5]) for i, line in enumerate(lines)]
+    path = write_jsonl(tmp_path / "train.jsonl", records)
+    rules = write_rules(tmp_path / "rules.yaml", SOURCES)
+    serial = sftgate.check(str(path), rules=str(rules), select=["DUP001", "DUP002"], workers=1)
+    rank = {"human": 0, "curated": 1}
+    clusters = serial.duplicates[0]["listed_clusters"]
+    assert len(clusters) > 10
+    for cluster in clusters:
+        members = [line_of(cluster["survivor"]), *(line_of(m["record"]) for m in cluster["members"])]
+        ranks = [rank.get(records[line - 1]["meta"]["source"], 2) for line in members]
+        assert ranks[0] == min(ranks), "a cluster kept a less preferred member"
+        assert members[0] == min(m for m, r in zip(members, ranks, strict=True) if r == ranks[0])
+    assert any(line_of(c["survivor"]) > min(line_of(m["record"]) for m in c["members"]) for c in clusters)
+
+    chunks = _small_chunks(monkeypatch)
+    parallel = sftgate.check(str(path), rules=str(rules), select=["DUP001", "DUP002"], workers=2)
+    assert len(chunks) > 20
+    assert parallel.duplicates == serial.duplicates
+    assert without_volatile(parallel) == without_volatile(serial)
+
+
 # --- chunking and workers ------------------------------------------------------------------------
 
 
@@ -146,14 +281,9 @@ def _with_copies(oasst: Path) -> list[bytes]:
     return out
 
 
-def test_workers_and_chunks_do_not_change_the_duplicates(tmp_path, oasst, write_jsonl, write_rules, monkeypatch,
-                                                         without_volatile):
-    path = write_jsonl(tmp_path / "train.jsonl", _with_copies(oasst))
-    rules = write_rules(tmp_path / "rules.yaml", "dedup:\n  prompt_repeats: 3\n")
-    serial = sftgate.check(str(path), rules=str(rules), select=["DUP"], workers=1)
-    assert {f.code for f in serial.findings} == {"DUP001", "DUP002", "DUP003", "DUP004"}
-    assert serial.duplicates[0]["candidate_pairs"] > 4 * 16
-
+def _small_chunks(monkeypatch) -> list[int]:
+    """Make the next check cut its file into 8 KiB chunks and verify candidate pairs in blocks
+    of 16 over the workers; returns the list the lines of each merged chunk are appended to."""
     monkeypatch.setattr(local, "VERIFY_BLOCK", 16)  # candidate pairs verified in blocks over the workers
     size = 8192  # `_ranges` never plans chunks under 1 MiB unless plan_ranges is told otherwise
     monkeypatch.setattr(local, "CHUNK_BYTES", size)
@@ -167,6 +297,18 @@ def test_workers_and_chunks_do_not_change_the_duplicates(tmp_path, oasst, write_
         merge(result, chunk, cap)
 
     monkeypatch.setattr(local.ChunkResult, "merge", counting_merge)
+    return chunks
+
+
+def test_workers_and_chunks_do_not_change_the_duplicates(tmp_path, oasst, write_jsonl, write_rules, monkeypatch,
+                                                         without_volatile):
+    path = write_jsonl(tmp_path / "train.jsonl", _with_copies(oasst))
+    rules = write_rules(tmp_path / "rules.yaml", "dedup:\n  prompt_repeats: 3\n")
+    serial = sftgate.check(str(path), rules=str(rules), select=["DUP"], workers=1)
+    assert {f.code for f in serial.findings} == {"DUP001", "DUP002", "DUP003", "DUP004"}
+    assert serial.duplicates[0]["candidate_pairs"] > 4 * 16
+
+    chunks = _small_chunks(monkeypatch)
     parallel = sftgate.check(str(path), rules=str(rules), select=["DUP"], workers=2)
     assert len(chunks) > 20 and sum(chunks) == parallel.inputs[0].lines
 
@@ -458,7 +600,7 @@ def test_duplicate_copies_are_verified_about_once_each(tmp_path, write_jsonl):
 # --- the cluster walk ------------------------------------------------------------------------------
 
 
-def reference_clusters(n, exact_edges, near_edges, near_scores, policy, total_tokens, eligible):
+def reference_clusters(n, exact_edges, near_edges, near_scores, policy, total_tokens, eligible, rank=None):
     """Clusters as a plain breadth-first walk over Python dicts: survivor (first or longest of
     the eligible members, else of all), each member matched to the neighbour it was reached
     from, preferring exact edges, then the most similar, then the earliest record."""
@@ -482,6 +624,8 @@ def reference_clusters(n, exact_edges, near_edges, near_scores, policy, total_to
         seen_all |= members
         members = sorted(members)
         pool = [m for m in members if eligible[m]] or members
+        if rank is not None:
+            pool = [m for m in pool if rank[m] == min(rank[p] for p in pool)]
         survivor = max(pool, key=lambda r: (int(total_tokens[r]), -r)) if policy == "longest" else pool[0]
         matched, queue, seen = {}, deque([survivor]), {survivor}
         while queue:
@@ -496,8 +640,8 @@ def reference_clusters(n, exact_edges, near_edges, near_scores, policy, total_to
 
 
 @settings(max_examples=200, deadline=None)
-@given(n=st.integers(2, 30), data=st.data(), policy=st.sampled_from(["first", "longest"]))
-def test_the_cluster_walk_matches_a_plain_breadth_first_walk(n, data, policy):
+@given(n=st.integers(2, 30), data=st.data(), policy=st.sampled_from(["first", "longest"]), ranked=st.booleans())
+def test_the_cluster_walk_matches_a_plain_breadth_first_walk(n, data, policy, ranked):
     from sftgate.rules.dedup import DuplicateAnalysis, _cluster
 
     pair = st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda p: p[0] < p[1])
@@ -510,8 +654,9 @@ def test_the_cluster_walk_matches_a_plain_breadth_first_walk(n, data, policy):
     exact_edges = np.array(exact, dtype=np.int64).reshape(-1, 2)
     near_edges = np.array(near, dtype=np.int64).reshape(-1, 2)
     out = DuplicateAnalysis(source="t", lines=np.arange(1, n + 1), records=n, without_text=0)
-    _cluster(out, n, exact_edges, near_edges, scores, policy, tokens, eligible)
-    want = reference_clusters(n, exact_edges, near_edges, scores, policy, tokens, eligible)
+    rank = np.array(data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=np.int32) if ranked else None
+    _cluster(out, n, exact_edges, near_edges, scores, policy, tokens, eligible, rank)
+    want = reference_clusters(n, exact_edges, near_edges, scores, policy, tokens, eligible, rank)
     assert [(c.survivor, c.members) for c in out.clusters] == want
     assert out.exact_dropped == sum(m[3] == "DUP001" for _, members in want for m in members)
     assert out.near_dropped == sum(m[3] == "DUP002" for _, members in want for m in members)
@@ -535,3 +680,18 @@ def test_a_capped_report_lists_the_first_findings_of_the_uncapped_one(tmp_path, 
         assert len(everything) > 3
         assert [f for f in capped.findings if f.code == code] == everything[:3]
     assert {r.code: r.count for r in capped.rules} == {r.code: r.count for r in full.rules}
+
+
+def test_keep_source_on_the_command_line(cluster_file, tmp_path, write_jsonl, run_cli, assert_usage_error):
+    records = [json.loads(line) for line in cluster_file.read_text().splitlines()]
+    path = write_jsonl(tmp_path / "sourced.jsonl", [{**r, "source": s} for r, s in
+                                                    zip(records, ["web", "web", "web", "expert"], strict=True)])
+    result = run_cli("prepare", str(path), "--out", str(tmp_path / "out"), "--select", "DUP",
+                     "--keep-source", "/source=expert", "--workers", "1", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    kept = [json.loads(line)["source"] for line in (tmp_path / "out" / "train.jsonl").read_text().splitlines()]
+    assert kept == ["web", "expert"]  # line 3, and line 4 for the cluster of lines 1, 2 and 4
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["duplicates"][0]["listed_clusters"][0]["survivor"].endswith(":4")
+    for bad in ("source=expert", "/source=", "/source=a,a"):
+        assert_usage_error(run_cli("check", str(path), "--keep-source", bad, cwd=tmp_path), "--keep-source")

@@ -83,7 +83,7 @@ def test_the_analysis_flagged_what_the_tests_assume(skew_report: Report) -> None
 def test_json_round_trip_and_schema(skew_report: Report, family_report: Report, validate_report: Any) -> None:
     data = json.loads(json.dumps(skew_report.to_dict()))
     validate_report(data)
-    assert data["report_version"] == REPORT_VERSION == "1.7"
+    assert data["report_version"] == REPORT_VERSION == "1.8"
     assert list(data)[list(data).index("tokens") + 1] == "skew" and data["skew"] == skew_report.skew
     again = Report.from_dict(data)
     assert again.skew == skew_report.skew and again.to_dict() == skew_report.to_dict()

@@ -122,6 +122,10 @@ def _run_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--stratify-by", choices=("cluster", "label", "none"), default="cluster",
                      help="balance the split by near-duplicate cluster size or by label (short answers); "
                           "default: %(default)s")
+    cmd.add_argument("--keep-source", metavar="POINTER=VALUE[,VALUE...]",
+                     help="of each duplicate cluster keep a record whose field at POINTER (a JSON pointer into "
+                          "the record as read, e.g. /source) has the most preferred VALUE, listed most preferred "
+                          "first (sets dedup.survivor: source)")
     cmd.add_argument("--tokenizer", metavar="SPEC",
                      help="what counts tokens: tiktoken (default, offline cl100k), tiktoken:ENCODING, "
                           "tiktoken:FILE.tiktoken, sentencepiece:MODEL (the Gemma 3 model gives Gemini 2.x's "
@@ -300,7 +304,7 @@ def _run_arguments(args: argparse.Namespace) -> dict:
         tokenizer=args.tokenizer, exact_tokens=args.exact_tokens, epochs=args.epochs,
         price_per_million=args.price_per_million, verify_media=args.verify_media, baseline=args.baseline,
         input_format=args.input_format or ("table" if args.map else None), mapping=args.map,
-        production=args.production,
+        production=args.production, keep_source=args.keep_source,
     )
 
 

@@ -24,6 +24,7 @@ from sftgate.model import Action, Severity
 from sftgate.rules import REGISTRY
 from sftgate.rules.declared import CODE as DECLARED_CODE
 from sftgate.rules.declared import declare
+from sftgate.rules.dedup import SourcePreference
 
 DEFAULT_PROFILE = "gemini-2.5-flash"
 _SECTIONS = ("limits", "media", "format", "input", "structure", "content", "dedup", "leak", "skew", "composition",
@@ -173,6 +174,7 @@ def load_profile(
         raise ConfigError(f"{chain[-1][0]}: the resolved profile has no {', '.join(missing)}: extend `base`")
 
     source = rules_file if rules_file is not None else profile
+    _check_survivor(merged, str(source))
     if declared:
         merged["content"] = {**merged.get("content", {}), "rules": list(declared.values())}
         declare(merged["content"]["rules"], where=str(source))
@@ -209,6 +211,7 @@ def override(profile: Profile, changes: Mapping[str, Any]) -> Profile:
     profile key, such as `--tokenizer`); the result is validated like a rules file."""
     data = _merge(_plain(profile.data), changes)
     _validate(data, "the command line")
+    _check_survivor(data, "the command line")
     return replace(profile, data=_freeze(data))
 
 
@@ -292,6 +295,14 @@ def _validate(data: dict[str, Any], name: str) -> None:
         at = "at the top level" if where == "/" else f"in {where}"
         raise ConfigError(f"{name}: unknown key {key!r} {at}{_suggest(key, allowed)}")
     raise ConfigError(f"{name}: {where}: {error.message}")
+
+
+def _check_survivor(data: Mapping[str, Any], name: str) -> None:
+    """The survivor policy `source` needs a field and preferred values (the schema checks their types)."""
+    try:
+        SourcePreference.from_profile(data["dedup"])
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def _check_rule_codes(rules: Mapping[str, Any], name: str) -> None:

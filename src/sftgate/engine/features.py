@@ -112,6 +112,7 @@ class FeatureChunk:
     prompt_tokens: np.ndarray  # int64 tokens on the prompt side
     response_tokens: np.ndarray  # int64 tokens on the response side
     bands: np.ndarray  # (n, bands) uint64 LSH keys; all 0 for an example without tokens
+    rank: np.ndarray  # int32 source rank for the survivor policy `source` (dedup.SourcePreference); else 0
     offset: np.ndarray  # int64 byte offset of the record's line
     length: np.ndarray  # int64 bytes of the line
     tokens: bytes  # uint32 token hashes: each record's prompt side, then its response side
@@ -142,6 +143,7 @@ class FeatureBuilder:
         self._snippets: list[str] = []
         self._media: list[int] = []
         self._answered: list[bool] = []
+        self._rank: list[int] = []
         self._user_texts: list[str] = []
         self._skew_rows: list[tuple[int, int, int, int]] = []  # user turns, media parts, media kind, system key
         self._groups: list[tuple[np.ndarray, ...]] = []  # what _flush computed, group after group
@@ -154,7 +156,8 @@ class FeatureBuilder:
         self._last: list[int] = []  # the index of the last model turn among the turns; -1: none
         self._sides: list[str] = []  # each example's prompt side and response side, folded
 
-    def add(self, example: Example) -> None:
+    def add(self, example: Example, rank: int = 0) -> None:
+        """`rank`: the record's source rank (the survivor policy `source`)."""
         s = self.settings
         media: list[str] = []
         system = _parts_text(example.system, media)
@@ -180,6 +183,7 @@ class FeatureBuilder:
         self._first.append(len(pieces))
         self._last.append(-1 if last is None else last)
         self._answered.append(last is not None)
+        self._rank.append(rank)
         tail = turns[last][1] if last is not None else ""
         self._snippets.append(tail if len(tail) <= SNIPPET else tail[: SNIPPET - 1] + "…")
         self._media.append(key64("\x1e".join(media)) if media else 0)
@@ -246,6 +250,7 @@ class FeatureBuilder:
             tokens=column(8, np.uint32).tobytes(),
             media=np.array(self._media, dtype=np.uint64),
             answered=np.array(self._answered, dtype=bool),
+            rank=np.array(self._rank, dtype=np.int32),
             offset=np.array(self._offset, dtype=np.int64),
             length=np.array(self._length, dtype=np.int64),
             snippets=self._snippets,
@@ -334,7 +339,7 @@ class FeatureTable:
     _final: dict[str, np.ndarray] | None = None
 
     _COLUMNS = ("exact", "prompt", "response", "media", "asked", "answered", "spaceless", "prompt_tokens",
-                "response_tokens", "bands", "offset", "length")
+                "response_tokens", "bands", "rank", "offset", "length")
 
     def append(self, chunk: FeatureChunk) -> None:
         if self.spill is None:

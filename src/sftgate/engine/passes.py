@@ -41,6 +41,7 @@ from sftgate.model import (
 )
 from sftgate.rules import REGISTRY, ObjectRule, RecordRule, RuleContext, declared
 from sftgate.rules.convert import ConversionLoss, UnconvertibleRecord
+from sftgate.rules.dedup import SourcePreference
 from sftgate.rules.fmt import TruncatedInput, decode_line
 from sftgate.rules.schema import ForeignFormat, SchemaViolation, example_validator
 from sftgate.rules.structure import PLAIN_RULES, plain_and_clean
@@ -249,6 +250,8 @@ class Checker:
         self.validator = example_validator()
         self.features = FeatureBuilder(DedupSettings.from_profile(profile.dedup), dedup=features, skew=skew) \
             if features or skew else None
+        # The survivor policy `source` ranks each record by a field of the record as read.
+        self.preference = SourcePreference.from_profile(profile.dedup) if features and split not in UNSCORED else None
         self.prompts = reading.format == PROMPTS
         # A plain text conversation that the few rules for its shape cannot flag needs no
         # Example, when nothing else reads one (features, token statistics).
@@ -325,6 +328,7 @@ class Checker:
         what it converts to; None when it does not convert)."""
         found: list[Finding] = []
         ctx = self.ctx
+        read = obj
         if self.reading.container != "jsonl" and type(obj) is dict and CONTAINER_ERROR in obj:
             found.append(UnconvertibleRecord.at(origin, str(obj[CONTAINER_ERROR])))
             return found, None
@@ -366,7 +370,7 @@ class Checker:
             found.extend(rule.check(example, ctx))
         out.add_record(origin.line, mark, example.generation_config, example.system_key is not None)
         if self.features is not None:
-            self.features.add(example)
+            self.features.add(example, 0 if self.preference is None else self.preference.rank(read))
         if self.collects_tokens:
             self.meter.collect(example)  # type: ignore[union-attr]
         if _FILE_DATA in shape:

@@ -113,6 +113,7 @@ def prepare(
     input_format: str | None = None,
     mapping: str | dict[str, str] | None = None,
     production: Sequence[str | os.PathLike[str]] = (),
+    keep_source: str | None = None,
     progress: Progress | None = None,
 ) -> Prepared:
     """Check `train` (and `validation`, or plan a split with `split_validation`; eval sets are
@@ -129,6 +130,7 @@ def prepare(
     read (see `check`): records converted from another format are written as Gemini examples.
     `production` samples are compared with the training data (the SKEW rules, see `check`);
     they are read, never written.
+    `keep_source` picks each duplicate cluster's survivor by a record field (see `check`).
     Raises `SftgateError` for usage errors.
     """
     progress = progress or Progress()
@@ -143,7 +145,7 @@ def prepare(
                 split_validation=split_validation, seed=seed, stratify_by=stratify_by, tokenizer=tokenizer,
                 exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
                 verify_media=verify_media, baseline=baseline, input_format=input_format, mapping=mapping,
-                production=production, emit_dir=spill, progress=progress,
+                production=production, keep_source=keep_source, emit_dir=spill, progress=progress,
             )
             written = _Emitter(execution.profile, settings, destination, seed, progress).run(execution.runs)
         report = execution.report

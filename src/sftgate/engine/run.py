@@ -89,6 +89,7 @@ def check(
     input_format: str | None = None,
     mapping: str | dict[str, str] | None = None,
     production: Sequence[PathLike] = (),
+    keep_source: str | None = None,
 ) -> Report:
     """Check a training file (and a validation file, and eval sets) against a profile; return
     the `Report`.
@@ -113,6 +114,9 @@ def check(
     allowed, OpenAI chat requests, request-response logs or prompt strings; or `.txt` lists of
     one prompt per line), pooled: the SKEW rules compare the training file with them, and the
     report's `skew` section says how and where they differ (see `engine.skew`).
+    `keep_source` (`"/source=human,curated"`: a JSON pointer into each record as read, then
+    its preferred values, most preferred first) sets the survivor policy `source`: each
+    duplicate cluster keeps a member of the most preferred source (`dedup.source`).
 
     Raises `SftgateError` (exit code 2 on the command line) for what stops the run from
     starting: a missing input, an invalid rules file, a bad option. Problems inside the files
@@ -123,7 +127,7 @@ def check(
         ignore=ignore, workers=workers, split_validation=split_validation, seed=seed, stratify_by=stratify_by,
         tokenizer=tokenizer, exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
         verify_media=verify_media, baseline=baseline, input_format=input_format, mapping=mapping,
-        production=production,
+        production=production, keep_source=keep_source,
     ).report
 
 
@@ -159,6 +163,7 @@ def execute(
     input_format: str | None = None,
     mapping: str | dict[str, str] | None = None,
     production: Sequence[PathLike] = (),
+    keep_source: str | None = None,
     emit_dir: str | None = None,
     all_findings: bool = False,
     progress: Progress | None = None,
@@ -179,6 +184,8 @@ def execute(
         resolved = override(resolved, {"tokens": {"tokenizer": tokenizer}})
     if input_format is not None or mapping is not None:
         resolved = override(resolved, {"input": _input_settings(input_format, mapping)})
+    if keep_source is not None:
+        resolved = override(resolved, {"dedup": source_settings(keep_source)})
     if baseline is not None:
         resolved = with_baseline(resolved, Baseline.load(baseline))
     shown, listed_cap = resolved, resolved.max_findings_per_rule
@@ -320,6 +327,18 @@ def _input_settings(input_format: str | None, mapping: str | dict[str, str] | No
     if mapping is not None:
         settings["map"] = parse_map(mapping) if isinstance(mapping, str) else dict(mapping)
     return settings
+
+
+def source_settings(text: str) -> dict:
+    """The profile's `dedup` keys `--keep-source POINTER=VALUE[,VALUE...]` sets."""
+    pointer, _, values = text.partition("=")
+    prefer = [v.strip() for v in values.split(",") if v.strip()]
+    if not pointer.startswith("/") or not prefer:
+        raise UsageError(f"--keep-source {text!r}: give a JSON pointer and the preferred values, most preferred "
+                         "first, as in /source=human,curated")
+    if len(set(prefer)) < len(prefer):
+        raise UsageError(f"--keep-source {text!r}: a value is named twice")
+    return {"survivor": "source", "source": {"field": pointer, "prefer": prefer}}
 
 
 @contextmanager
@@ -622,7 +641,7 @@ def _duplicates(run: _FileRun, profile: Profile, executor: LocalExecutor,
     assert table is not None
     settings = DedupSettings.from_profile(profile.dedup)
     columns = {name: table.column(name) for name in
-               ("exact", "prompt", "response", "media", "prompt_tokens", "response_tokens", "bands")}
+               ("exact", "prompt", "response", "media", "prompt_tokens", "response_tokens", "bands", "rank")}
     return dedup.analyse(
         source=run.source.name, lines=run.lines, columns=columns, tokens=table,
         snippets=table.snippets, section=profile.dedup, bands=settings.bands, rows=settings.rows,

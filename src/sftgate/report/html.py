@@ -368,7 +368,7 @@ def _duplicates(page: _Page) -> _Section:
                  (f'<p class="note">MinHash LSH {s["bands"]}×{s["rows"]}, similarity ≥ {esc(s["similarity"])}; '
                  f"{d['candidate_pairs']:,} candidate pairs, {d['verified_pairs']:,} verified"
                  f"{skipped_note(d)}; the chance to catch a "
-                 f"pair of Jaccard similarity J: {esc(curve)}.</p>\n")]
+                 f"pair of Jaccard similarity J: {esc(curve)}.{_survivor_note(s)}</p>\n")]
         clusters = d["listed_clusters"]
         rows = []
         for c in clusters[:MAX_CLUSTERS]:
@@ -377,8 +377,11 @@ def _duplicates(page: _Page) -> _Section:
             listed = "<br>".join(f"<code>{esc(page.path(m['record']))}</code> {esc(m['code'])} "
                                  f"{m['similarity']:.2f} of <code>{esc(page.path(m['matched']))}</code>"
                                  for m in members) + (f"<br>and {more:,} more" if more > 0 else "")
-            rows.append(f"<tr>{_num(c['size'])}<td class=loc>{esc(page.path(c['survivor']))}</td>"
-                        f"<td>{listed}</td></tr>")
+            kept = esc(page.path(c["survivor"]))
+            if "survivor_source" in c:  # survivor policy `source`: the survivor's preferred value
+                value = c["survivor_source"]
+                kept += f"<br>{'source ' + esc(value) if value is not None else 'no preferred source'}"
+            rows.append(f"<tr>{_num(c['size'])}<td class=loc>{kept}</td><td>{listed}</td></tr>")
         if rows:
             body += [_cut_note(min(len(clusters), MAX_CLUSTERS), d["clusters"], "clusters"),
                      _table(["#size", "survivor (kept)", "members (dropped): code, similarity, of"], rows)]
@@ -397,6 +400,20 @@ def _duplicates(page: _Page) -> _Section:
                             f"{', identical text' if same else ''})</summary>{diff}</details>\n")
         body.append(_conflicts(page, d))
     return _Section("duplicates", "Duplicates", "".join(body))
+
+
+def _survivor_note(settings: dict) -> str:
+    """How survivors were chosen, when not simply the first member."""
+    policy = settings.get("survivor", "first")
+    if policy == "longest":
+        return " Each cluster keeps its member with most tokens."
+    if policy != "source" or "source" not in settings:
+        return ""
+    source = settings["source"]
+    order = " &gt; ".join(esc(v) for v in source["prefer"])
+    then = "the one with most tokens" if source["then"] == "longest" else "the first"
+    return (f" Each cluster keeps a member whose <code>{esc(source['field'])}</code> is the most preferred of "
+            f"{order} (then others), and of those {then}.")
 
 
 def _conflicts(page: _Page, d: dict[str, Any]) -> str:

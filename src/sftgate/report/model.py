@@ -12,7 +12,7 @@ from typing import Any
 
 from sftgate.model import Finding, Severity
 
-REPORT_VERSION = "1.7"
+REPORT_VERSION = "1.8"
 
 
 @dataclass(frozen=True)

@@ -116,9 +116,18 @@ def _duplicates(report: Report) -> list[str]:
             f"{d['source']} duplicates: {d['exact_dropped']:,} exact and {d['near_dropped']:,} near-duplicate "
             f"example(s) to drop in {d['clusters']:,} cluster(s); {d['candidate_pairs']:,} candidate pair(s), "
             f"{d['verified_pairs']:,} verified{skipped_note(d)}; LSH {s['bands']}x{s['rows']} detects J {points} "
-            f"with P {curve}"
+            f"with P {curve}" + _kept_by(s)
         )
     return rows
+
+
+def _kept_by(settings: dict) -> str:
+    """The survivor policy `source`, said: "; kept by /source: human > curated"."""
+    source = settings.get("source")
+    if settings.get("survivor") != "source" or source is None:
+        return ""
+    then = ", then longest" if source["then"] == "longest" else ""
+    return f"; kept by {source['field']}: {' > '.join(str(v) for v in source['prefer'])}{then}"
 
 
 def _leakage(report: Report) -> list[str]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 
 from sftgate.analysis.arrays import unique
 from sftgate.analysis.lsh import probability, star_edges
@@ -90,6 +91,78 @@ class Verification:
         return min(prompt, response)
 
 
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class SourcePreference:
+    """`dedup.source` (survivor policy `source`): a field of each record, named by a JSON
+    pointer into the record as read, and the values whose records a duplicate cluster keeps
+    first. A record's rank is the position of its value among `prefer`; a record with another
+    value, or without the field, ranks after all of them (`len(prefer)`)."""
+
+    pointer: str
+    prefer: tuple[Any, ...]
+    then: str  # among members of equal rank: first | longest
+    _path: tuple[str, ...] = ()
+    _ranks: Mapping[bytes, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_profile(cls, section: Mapping[str, Any]) -> SourcePreference | None:
+        """The preference of a `dedup:` section; None unless its survivor policy is `source`.
+        Raises ValueError naming the key when the section does not say what to prefer."""
+        if section["survivor"] != "source":
+            return None
+        spec = section.get("source") or {}
+        pointer = spec.get("field")
+        if not isinstance(pointer, str) or not pointer.startswith("/"):
+            raise ValueError("/dedup/source/field: survivor `source` needs the JSON pointer of the field that "
+                             "names a record's source, such as /source or /metadata/origin")
+        prefer = tuple(spec.get("prefer") or ())
+        if not prefer:
+            raise ValueError("/dedup/source/prefer: survivor `source` needs the preferred values, most preferred first")
+        ranks: dict[bytes, int] = {}
+        for i, value in enumerate(prefer):
+            ranks.setdefault(_canonical(value), i)
+        path = tuple(p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/"))
+        return cls(pointer, prefer, str(spec.get("then", "first")), path, ranks)
+
+    @property
+    def unranked(self) -> int:
+        return len(self.prefer)
+
+    def rank(self, record: Any) -> int:
+        """The record's rank: 0 for the most preferred value."""
+        value = record
+        for key in self._path:
+            if type(value) is dict:
+                value = value.get(key, _ABSENT)
+            elif type(value) is list and key.isdigit() and (key == "0" or key[0] != "0") and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                return self.unranked
+            if value is _ABSENT:
+                return self.unranked
+        return self._ranks.get(_canonical(value), self.unranked)
+
+    def value(self, rank: int) -> Any:
+        """The preferred value of a rank; None for a record with none of them."""
+        return self.prefer[rank] if rank < len(self.prefer) else None
+
+    def settings(self) -> dict[str, Any]:
+        return {"field": self.pointer, "prefer": list(self.prefer), "then": self.then}
+
+
+def _canonical(value: Any) -> bytes:
+    """A JSON value as compared with the preferred values: 2 and 2.0 are one value, "2" another."""
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits
+        return repr(value).encode()
+
+
 class TokenSource(Protocol):
     """What the analysis reads besides the feature columns: the tokens of one record.
 
@@ -122,6 +195,8 @@ class DuplicateAnalysis:
     exact_dropped: int = 0
     near_dropped: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
+    preference: SourcePreference | None = None  # survivor policy `source`
+    rank: np.ndarray | None = None  # with it: each record's source rank
 
     def where(self, record: int) -> str:
         return f"{self.source}:{int(self.lines[record])}"
@@ -157,7 +232,8 @@ def analyse(
     processes. It must return what `verify_edges` returns. `eligible` (bool per record): the
     records that may survive a cluster; a record that goes to the quarantine anyway (a finding
     whose action is drop) survives only when no member of its cluster is eligible, so a
-    cluster is not lost because its first member is broken.
+    cluster is not lost because its first member is broken. With the survivor policy `source`,
+    `columns["rank"]` holds each record's `SourcePreference.rank`.
     """
     exact = columns["exact"]
     n = exact.size
@@ -170,6 +246,12 @@ def analyse(
         "shingle": dict(near["shingle"]), "system": bool(near["system"]), "survivor": section["survivor"],
         "detection_curve": {str(s): round(probability(s, bands, rows), 4) for s in CURVE_POINTS},
     }
+    policy = section["survivor"]
+    preference = out.preference = SourcePreference.from_profile(section)
+    if preference is not None:
+        out.settings["source"] = preference.settings()
+        out.rank = columns["rank"]
+        policy = preference.then
     if n == 0:
         return out
     index = np.arange(n, dtype=np.int64)
@@ -190,7 +272,7 @@ def analyse(
         out.verified = int(near_edges.shape[0])
 
     if "DUP001" in selected or "DUP002" in selected:
-        _cluster(out, n, exact_edges, near_edges, near_scores, section["survivor"], total_tokens, eligible)
+        _cluster(out, n, exact_edges, near_edges, near_scores, policy, total_tokens, eligible, out.rank)
     if "DUP003" in selected:
         out.conflicts = _conflicts(columns, tokens, snippets, Verification.from_profile(near))
     if "DUP004" in selected:
@@ -304,7 +386,7 @@ def token_arrays(tokens: TokenSource, records: np.ndarray) -> tuple[np.ndarray, 
 
 def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges: np.ndarray,
              near_scores: np.ndarray, policy: str, total_tokens: np.ndarray,
-             eligible: np.ndarray | None = None) -> None:
+             eligible: np.ndarray | None = None, rank: np.ndarray | None = None) -> None:
     from sftgate.analysis import kernels  # numba
 
     edges = np.concatenate((exact_edges, near_edges))
@@ -321,13 +403,14 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges
     starts = np.searchsorted(src, np.arange(n + 1))
     nodes = unique(src)
     label = labels[nodes]
-    # The survivor of each cluster: of its members that may survive (all when none may), the
-    # first, or the one with most tokens (the first of those).
-    barred = ~eligible[nodes] if eligible is not None else np.zeros(nodes.size, dtype=bool)
-    if policy == "longest":
-        pick = np.lexsort((nodes, -total_tokens[nodes], barred, label))
-    else:
-        pick = np.lexsort((nodes, barred, label))
+    # The survivor of each cluster: of its members that may survive (all when none may), those
+    # of the most preferred source (with `rank`), then the first, or the one with most tokens
+    # (the first of those).
+    keys = [nodes, -total_tokens[nodes]] if policy == "longest" else [nodes]
+    if rank is not None:
+        keys.append(rank[nodes])
+    keys.append(~eligible[nodes] if eligible is not None else np.zeros(nodes.size, dtype=bool))
+    pick = np.lexsort((*keys, label))
     heads = np.flatnonzero(np.r_[True, label[pick][1:] != label[pick][:-1]])
     survivors = nodes[pick[heads]]  # by label: clusters in the order of their smallest member
     matched, via = kernels.walk_clusters(starts, others, survivors)
@@ -418,7 +501,11 @@ class ExactDuplicate(DatasetRule):
     ## Options
     - `dedup.exact.case`: fold case before comparing (default true).
     - `dedup.exact.punctuation`: delete punctuation before comparing (default false).
-    - `dedup.survivor`: which member of a cluster is kept, first (default) or longest.
+    - `dedup.survivor`: which member of a cluster is kept: first (default), longest, or source.
+    - `dedup.source.field`: for survivor source, the JSON pointer of a field of each record as
+      read, such as /source.
+    - `dedup.source.prefer`: its values, most preferred first; other values come after them.
+    - `dedup.source.then`: among members as preferred as each other, first (default) or longest.
     """
 
     code = "DUP001"
@@ -469,6 +556,7 @@ class NearDuplicate(DatasetRule):
       this share of the longer (default 0.5): a short answer inside a long one is not a copy.
     - `dedup.near.system`: compare system instructions too (default false).
     - `dedup.near.seed`: the MinHash seed (default 1).
+    - `dedup.survivor`: which member of a cluster is kept (see DUP001 for it and `dedup.source`).
     """
 
     code = "DUP002"
@@ -578,6 +666,8 @@ def summary(analysis: DuplicateAnalysis, split: str, max_clusters: int) -> dict[
             {
                 "size": len(c.members) + 1,
                 "survivor": where(c.survivor),
+                **({} if analysis.rank is None or analysis.preference is None else
+                   {"survivor_source": analysis.preference.value(int(analysis.rank[c.survivor]))}),
                 "members": [
                     {"record": where(r), "matched": where(m), "similarity": round(score, 4), "code": code}
                     for r, m, score, code in c.members[:20]
