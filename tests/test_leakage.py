@@ -56,11 +56,17 @@ def test_workers_and_chunks_do_not_change_leakage(leak_files, monkeypatch, witho
     assert serial.leakage is not None and serial.leakage["candidate_pairs"] > 16
 
     monkeypatch.setattr(local, "VERIFY_BLOCK", 16)
+    monkeypatch.setattr(local, "MAP_MIN_RECORDS", 0)  # the n-gram scan and prompt band keys in 8 runs over the workers
+    ranges = []
+    table_ranges = local.FeatureTable.ranges
+    monkeypatch.setattr(local.FeatureTable, "ranges", lambda table, parts: ranges.append(parts) or
+                        table_ranges(table, parts))
     size = 1 << 16
     monkeypatch.setattr(local, "CHUNK_BYTES", size)
     planner = local.plan_ranges
     monkeypatch.setattr(local, "plan_ranges", lambda stream, total, _chunk: planner(stream, total, size))
     parallel = sftgate.check(str(train), validation=str(validation), eval_sets=[str(prompts)], workers=2)
+    assert ranges == [8, 8, 8]  # prompt band keys of the training file and of the prompts, the n-gram scan
     assert parallel.leakage == serial.leakage
     assert without_volatile(parallel) == without_volatile(serial)
 

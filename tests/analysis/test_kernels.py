@@ -339,11 +339,34 @@ def test_window_hits_are_the_windows_the_index_finds(counts, sizes, data):
         h, o, p = windows(part, side, size)
         hit = index.find(h)
         order = np.lexsort((p[hit], o[hit]))  # `windows` groups by size; hits come in record order
-        got_h, got_o = index.hits(tokens, starts, side, size)
-        assert np.array_equal(got_h, h[hit][order]) and np.array_equal(got_o, o[hit][order])
+        got_g, got_o = index.hits(tokens, starts, side, size)
+        assert np.array_equal(index.grams[got_g], h[hit][order]) and np.array_equal(got_o, o[hit][order])
+        which, held = index.owners(got_g)  # every query record holding the gram: here only record 0
+        assert np.array_equal(which, np.arange(got_g.size)) and not held.any()
 
 
 def test_window_hits_refuse_sizes_the_multipliers_do_not_cover():
     index = NgramIndex(np.array([1], dtype=np.uint64), np.array([0]))
     with pytest.raises(ValueError):
         index.hits(np.zeros(100, dtype=np.uint32), np.array([0]), np.array([100]), np.array([MAX_SIZE + 1]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(counts=st.lists(st.tuples(st.integers(0, 15), st.integers(0, 15)), min_size=1, max_size=12), data=st.data())
+def test_record_windows_are_the_windows_in_record_order(counts, data):
+    from sftgate.analysis.ngrams import record_windows
+
+    prompt = np.array([c[0] for c in counts], dtype=np.int64)
+    response = np.array([c[1] for c in counts], dtype=np.int64)
+    total = prompt + response
+    tokens = np.array(data.draw(st.lists(st.integers(0, 2**32 - 1), min_size=int(total.sum()),
+                                         max_size=int(total.sum()))), dtype=np.uint32)
+    size = np.array(data.draw(st.lists(st.sampled_from([1, 2, 3, 13]), min_size=len(counts), max_size=len(counts))),
+                    dtype=np.int64)
+    starts = np.cumsum(total) - total
+    for at, side in ((starts, prompt), (starts + prompt, response)):  # prompt sides, then response sides
+        part = np.concatenate([tokens[a:a + c] for a, c in zip(at, side, strict=True)]) if tokens.size else tokens
+        h, o, p = windows(part, side, size)
+        order = np.lexsort((p, o))
+        got = record_windows(tokens, at, side, size)
+        assert all(np.array_equal(g, w[order]) for g, w in zip(got, (h, o, p), strict=True))

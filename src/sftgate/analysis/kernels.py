@@ -540,16 +540,51 @@ def exact_keys(cp: np.ndarray, bounds: np.ndarray, roles: np.ndarray, first: np.
 
 
 @nb.njit(cache=True)
+def record_windows(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, sizes: np.ndarray,
+                   multipliers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`ngrams.windows` of records laid out anywhere: record i is tokens[starts[i]:starts[i] +
+    counts[i]], cut into windows of sizes[i] tokens. (hashes, owner record, start position), in
+    record order, then position order."""
+    total = 0
+    for r in range(counts.size):
+        if sizes[r] >= 1 and counts[r] >= sizes[r]:
+            total += counts[r] - sizes[r] + 1
+    out_h = np.empty(total, dtype=np.uint64)
+    out_o = np.empty(total, dtype=np.int64)
+    out_p = np.empty(total, dtype=np.int64)
+    m = 0
+    for r in range(counts.size):
+        s = sizes[r]
+        if s < 1:
+            continue
+        lo = starts[r]
+        for i in range(lo, lo + counts[r] - s + 1):
+            if s == 1:
+                h = np.uint64(tokens[i])
+            else:
+                h = np.uint64(0)
+                for k in range(s):
+                    h += np.uint64(tokens[i + k]) * multipliers[k]
+                h = _mix64(h)
+            out_h[m] = h
+            out_o[m] = r
+            out_p[m] = i - lo
+            m += 1
+    return out_h, out_o, out_p
+
+
+@nb.njit(cache=True)
 def window_hits(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, sizes: np.ndarray,
                 multipliers: np.ndarray, bitmap: np.ndarray, shift: np.uint64,
                 indexed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The windows of records that occur in an `ngrams.NgramIndex`: (hashes, records).
+    """The windows of records that occur in an `ngrams.NgramIndex`: (position in `indexed`,
+    record).
 
     Record i is tokens[starts[i]:starts[i] + counts[i]], cut into windows of sizes[i] tokens
     hashed as `ngrams.windows` does; a window is kept when the index's bitmap (`bitmap`, `shift`)
-    lets it through and its sorted hashes (`indexed`) hold it. In record order, then position
-    order; a hash repeated in a record is listed each time."""
-    found_h = np.empty(1024, dtype=np.uint64)
+    lets it through and its sorted distinct hashes (`indexed`) hold it. In record order, then
+    position order; a hash repeated in a record is listed each time."""
+    found_h = np.empty(1024, dtype=np.int64)
     found_r = np.empty(1024, dtype=np.int64)
     m = 0
     for r in range(counts.size):
@@ -570,9 +605,9 @@ def window_hits(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, size
             if at == indexed.size or indexed[at] != h:
                 continue
             if m == found_h.size:
-                found_h = np.concatenate((found_h, np.empty(m, dtype=np.uint64)))
+                found_h = np.concatenate((found_h, np.empty(m, dtype=np.int64)))
                 found_r = np.concatenate((found_r, np.empty(m, dtype=np.int64)))
-            found_h[m] = h
+            found_h[m] = at
             found_r[m] = r
             m += 1
     return found_h[:m], found_r[:m]

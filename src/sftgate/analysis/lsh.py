@@ -70,29 +70,54 @@ def star_edges(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 def cross_edges(query_keys: np.ndarray, query_ids: np.ndarray, index_keys: np.ndarray,
                 index_ids: np.ndarray) -> np.ndarray:
-    """Candidate edges (m, 2) int64 between two sets, sorted and unique: (query id, index id).
+    """Candidate edges (m, 2) int64 between two sets: (query id, index id), sorted and unique.
 
-    Every query record is paired with every index record it shares a band key with. The index
-    side is the large one (the training data): per band, one sorted lookup of its keys among
-    the query's, so the cost grows with the index size and the pairs found, not their product.
-    Rows whose keys are all 0 (no signature) take no part.
+    Every query record is paired with every index record it shares a band key with. Per band
+    the index keys are sorted once and the query's keys looked up among them, so the cost
+    grows with the index size and the pairs found, not their product. Rows whose keys are all 0
+    (no signature) take no part.
     """
-    edges = np.zeros(0, dtype=np.int64)
     if not query_ids.size or not index_ids.size:
         return np.zeros((0, 2), dtype=np.int64)
+    edges = np.zeros(0, dtype=np.int64)
+    parts: list[np.ndarray] = []
+    held = 0
+    query_ids = query_ids.astype(np.int64) << 31
+    index_ids = index_ids.astype(np.int64)
+    # As in star_edges, each band's index keys are sorted with their positions packed below
+    # them; the keys' top bits make room, so a lookup among the truncated keys is followed by a
+    # comparison of the whole keys.
+    bits = np.uint64(max(1, int(index_keys.shape[0]).bit_length()))
+    low = (np.uint64(1) << bits) - np.uint64(1)
+    kept = np.uint64(0xFFFFFFFFFFFFFFFF) >> bits
+    positions = np.arange(index_keys.shape[0], dtype=np.uint64)
     for b in range(query_keys.shape[1]):
-        q_order = np.argsort(query_keys[:, b], kind="stable")
-        q_sorted = query_keys[q_order, b]
-        keys = index_keys[:, b]
-        lo = np.searchsorted(q_sorted, keys, side="left")
-        hi = np.searchsorted(q_sorted, keys, side="right")
-        hit = np.flatnonzero((hi > lo) & (keys != 0))
+        column = index_keys[:, b]
+        packed = np.sort((column << bits) | positions)
+        ordered = packed >> bits
+        # The query's keys are looked up in sorted order: searchsorted walks the index far
+        # faster for increasing needles.
+        wanted = query_keys[:, b]
+        by_key = np.argsort(wanted & kept)
+        needles = (wanted & kept)[by_key]
+        lo = np.searchsorted(ordered, needles, side="left")
+        n = np.where(wanted[by_key] != 0, np.searchsorted(ordered, needles, side="right") - lo, 0)
+        hit = np.flatnonzero(n)
         if not hit.size:
             continue
-        n = hi[hit] - lo[hit]
-        index_side = np.repeat(hit, n)
-        offsets = np.arange(index_side.size, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
-        query_side = q_order[np.repeat(lo[hit], n) + offsets]
-        packed = (query_ids[query_side].astype(np.int64) << 31) | index_ids[index_side].astype(np.int64)
-        edges = merge_unique(edges, unique(packed))
+        n = n[hit]
+        query_side = by_key[np.repeat(hit, n)]
+        offsets = np.arange(query_side.size, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+        index_side = (packed[np.repeat(lo[hit], n) + offsets] & low).astype(np.int64)
+        same = column[index_side] == wanted[query_side]
+        parts.append(query_ids[query_side[same]] | index_ids[index_side[same]])
+        held += parts[-1].size
+        if held > _HELD_PAIRS:  # bands x pairs may exceed memory: merge what is held so far
+            edges = merge_unique(edges, unique(np.concatenate(parts)))
+            parts, held = [], 0
+    if parts:
+        edges = merge_unique(edges, unique(np.concatenate(parts)))
     return np.stack((edges >> 31, edges & ((1 << 31) - 1)), axis=1)
+
+
+_HELD_PAIRS = 1 << 25  # packed pairs cross_edges holds before merging them

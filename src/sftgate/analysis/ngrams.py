@@ -66,6 +66,20 @@ def windows(tokens: np.ndarray, counts: np.ndarray,
     return np.concatenate(out_h), np.concatenate(out_o), np.concatenate(out_p)
 
 
+def record_windows(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray,
+                   sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`windows` of records at any place in `tokens` (record i is tokens[starts[i]:starts[i] +
+    counts[i]]), in one compiled pass: (hashes, owner record, start position), in record order,
+    then position order."""
+    from sftgate.analysis import kernels  # numba
+
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if sizes.size and int(sizes.max()) > MAX_SIZE:
+        raise ValueError(f"windows of more than {MAX_SIZE} tokens are not supported")
+    return kernels.record_windows(tokens, np.asarray(starts, dtype=np.int64), np.asarray(counts, dtype=np.int64),
+                                  sizes, MULTIPLIERS)
+
+
 def split_sides(tokens: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Records laid out as `first[i]` tokens then `second[i]` tokens, cut into the first parts
     of all records and the second parts of all records (the prompt and response sides)."""
@@ -77,55 +91,51 @@ def split_sides(tokens: np.ndarray, first: np.ndarray, second: np.ndarray) -> tu
 
 
 def unique_pairs(hashes: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct (hash, record) pairs, sorted by hash then record (uint64, int64).
+    """The distinct (hash, record) pairs, sorted by hash then record (uint64, int64); records
+    are in [0, 2^31).
 
     One lexsort and a comparison with the neighbour: several times faster than
     `np.unique(..., axis=0)`, which sorts the rows as opaque bytes."""
     if not hashes.size:
         return hashes.astype(np.uint64), records.astype(np.int64)
-    order = np.lexsort((records, hashes))
-    h, r = hashes[order], records[order]
-    keep = np.empty(h.size, dtype=bool)
+    # Records are below 2^31: sorted by hash (an unstable argsort, twice as fast as a lexsort),
+    # each pair is packed as (the hash's rank << 31 | record) and the packed values sorted.
+    order = np.argsort(hashes)
+    h = hashes[order]
+    new = np.empty(h.size, dtype=bool)
+    new[0] = True
+    new[1:] = h[1:] != h[:-1]
+    distinct = h[new].astype(np.uint64, copy=False)
+    rank = np.cumsum(new, dtype=np.int64)
+    rank -= 1
+    rank <<= 31
+    rank |= records[order]
+    packed = np.sort(rank)
+    keep = np.empty(packed.size, dtype=bool)
     keep[0] = True
-    keep[1:] = (h[1:] != h[:-1]) | (r[1:] != r[:-1])
-    return h[keep].astype(np.uint64, copy=False), r[keep].astype(np.int64, copy=False)
+    keep[1:] = packed[1:] != packed[:-1]
+    packed = packed[keep]
+    return distinct[packed >> 31], packed & ((1 << 31) - 1)
 
 
-class NgramIndex:
-    """The n-grams of some records, for membership queries: which hashes occur, in which records.
+class NgramProbe:
+    """What `NgramIndex.hits` needs of an index, small enough to send to a worker process: the
+    distinct n-gram hashes, sorted (gram g is grams[g]), behind a bitmap of about 16 bits per
+    n-gram that lets an absent hash through with p < 1/16."""
 
-    Built once from (hash, record) pairs; duplicates are dropped. `find` takes a block of
-    hashes from the other side and returns the positions that occur here.
-    """
-
-    def __init__(self, hashes: np.ndarray, records: np.ndarray) -> None:
-        self.hashes, self.records = unique_pairs(hashes.astype(np.uint64), records.astype(np.int64))  # by hash
-        # A bitmap of about 16 bits per distinct n-gram: absent hashes pass it with p < 1/16.
-        bits = max(16, int(np.ceil(np.log2(max(1, self.hashes.size) * 16))))
-        self._shift = np.uint64(64 - bits)
-        self._bitmap = np.zeros(1 << max(0, bits - 3), dtype=np.uint8)
-        slots = (self.hashes >> self._shift).astype(np.int64)
-        np.bitwise_or.at(self._bitmap, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
-
-    def __len__(self) -> int:
-        return self.hashes.size
-
-    def find(self, hashes: np.ndarray) -> np.ndarray:
-        """Positions in `hashes` of the n-grams that occur in the index."""
-        if not self.hashes.size or not hashes.size:
-            return np.zeros(0, dtype=np.int64)
-        slots = (hashes >> self._shift).astype(np.int64)
-        maybe = np.flatnonzero(self._bitmap[slots >> 3] & (1 << (slots & 7)).astype(np.uint8))
-        if not maybe.size:
-            return maybe
-        at = np.searchsorted(self.hashes, hashes[maybe])
-        at[at == self.hashes.size] = 0
-        return maybe[self.hashes[at] == hashes[maybe]]
+    def __init__(self, grams: np.ndarray) -> None:
+        self.grams = grams
+        bits = max(16, int(np.ceil(np.log2(max(1, grams.size) * 16))))
+        self.shift = np.uint64(64 - bits)
+        self.bitmap = np.zeros(1 << max(0, bits - 3), dtype=np.uint8)
+        slots = (grams >> self.shift).astype(np.int64)
+        np.bitwise_or.at(self.bitmap, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
 
     def hits(self, tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray,
              sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The windows of some records that occur here: (hashes, owner record), as `find` over
-        `windows` would give them, in one compiled pass without holding every window.
+        """The windows of some records that occur here: (gram number, owner record), as
+        `NgramIndex.find` over `windows` would give them (`grams[number]` is the hash), in one
+        compiled pass without holding every window.
 
         Record i is tokens[starts[i]:starts[i] + counts[i]], windows of sizes[i] tokens. A hash
         repeated within a record is listed each time."""
@@ -134,18 +144,61 @@ class NgramIndex:
         sizes = np.asarray(sizes, dtype=np.int64)
         if sizes.size and (int(sizes.max()) > MAX_SIZE or int(sizes.min()) < 1):
             raise ValueError(f"windows of 1 to {MAX_SIZE} tokens only")
-        if not self.hashes.size:
-            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+        if not self.grams.size:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return kernels.window_hits(tokens, np.asarray(starts, dtype=np.int64), np.asarray(counts, dtype=np.int64),
-                                   sizes, MULTIPLIERS, self._bitmap, self._shift, self.hashes)
+                                   sizes, MULTIPLIERS, self.bitmap, self.shift, self.grams)
 
-    def owners(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(index into `hashes`, indexed record) for every indexed record holding each hash.
 
-        Every hash passed must occur in the index (as `find` returned them)."""
-        lo = np.searchsorted(self.hashes, hashes, side="left")
-        hi = np.searchsorted(self.hashes, hashes, side="right")
-        n = hi - lo
-        which = np.repeat(np.arange(hashes.size, dtype=np.int64), n)
+class NgramIndex:
+    """The n-grams of some records, for membership queries: which hashes occur, in which records.
+
+    Built once from (hash, record) pairs; duplicates are dropped. `find` takes a block of
+    hashes from the other side and returns the positions that occur here; `hits` (its
+    `probe`'s) windows records and looks them up in one pass.
+    """
+
+    def __init__(self, hashes: np.ndarray, records: np.ndarray) -> None:
+        self.hashes, self.records = unique_pairs(hashes.astype(np.uint64, copy=False),
+                                                 records.astype(np.int64, copy=False))  # by hash
+        # The distinct n-grams, numbered in hash order: gram g is held by
+        # records[bounds[g]:bounds[g + 1]].
+        firsts = np.flatnonzero(np.r_[True, self.hashes[1:] != self.hashes[:-1]]) if self.hashes.size \
+            else np.zeros(0, dtype=np.int64)
+        self.probe = NgramProbe(self.hashes[firsts])
+        self.grams = self.probe.grams
+        self.bounds = np.r_[firsts, self.hashes.size].astype(np.int64)
+
+    def __len__(self) -> int:
+        return self.hashes.size
+
+    def find(self, hashes: np.ndarray) -> np.ndarray:
+        """Positions in `hashes` of the n-grams that occur in the index."""
+        if not self.hashes.size or not hashes.size:
+            return np.zeros(0, dtype=np.int64)
+        probe = self.probe
+        slots = (hashes >> probe.shift).astype(np.int64)
+        maybe = np.flatnonzero(probe.bitmap[slots >> 3] & (1 << (slots & 7)).astype(np.uint8))
+        if not maybe.size:
+            return maybe
+        at = np.searchsorted(self.hashes, hashes[maybe])
+        at[at == self.hashes.size] = 0
+        return maybe[self.hashes[at] == hashes[maybe]]
+
+    def hits(self, tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray,
+             sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`NgramProbe.hits` of this index."""
+        return self.probe.hits(tokens, starts, counts, sizes)
+
+    def owners(self, grams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index into `grams`, indexed record) for every indexed record holding each gram
+        (numbers, as `hits` gives them)."""
+        lo = self.bounds[grams]
+        n = self.bounds[grams + 1] - lo
+        which = np.repeat(np.arange(grams.size, dtype=np.int64), n)
         offsets = np.arange(which.size, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
         return which, self.records[np.repeat(lo, n) + offsets]
+
+    def gram_of_entries(self) -> np.ndarray:
+        """The gram number of each (hash, record) entry."""
+        return np.repeat(np.arange(self.grams.size, dtype=np.int64), np.diff(self.bounds))

@@ -31,6 +31,7 @@ import numpy as np
 import orjson
 
 from sftgate.analysis.arrays import unique
+from sftgate.analysis.blocks import BlockMap, map_blocks
 from sftgate.analysis.lsh import choose_bands
 from sftgate.analysis.ngrams import MULTIPLIERS, split_sides
 from sftgate.analysis.text import classes, exact_fold, fold, key64, mix64, spaces
@@ -418,37 +419,36 @@ class FeatureTable:
     def blocks(self, max_tokens: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         """(first record, tokens, prompt-side counts, response-side counts) for runs of
         consecutive records holding about `max_tokens` tokens (a `leakage.TokenTable`)."""
-        n = len(self)
-        if not n:
+        if not len(self):
             return
         start = self.column("token_start")
+        yield from _read_blocks(self.spill.fileno(), 0, start - start[0], int(start[0]),
+                                self.column("prompt_tokens"), self.column("response_tokens"), max_tokens)
+
+    def ranges(self, parts: int) -> list[TokenRange]:
+        """The records cut into at most `parts` runs of consecutive records with about as many
+        tokens each: picklable readers a worker process reads as `blocks`."""
+        n = len(self)
+        if not n:
+            return []
+        assert self.spill_path is not None
+        start = self.column("token_start")  # flushes the spill file
         prompt, response = self.column("prompt_tokens"), self.column("response_tokens")
         ends = start + prompt + response
-        first = 0
-        while first < n:
-            stop = int(np.searchsorted(ends, start[first] + max_tokens, side="right"))
-            stop = max(stop, first + 1)
-            lo, hi = int(start[first]), int(ends[stop - 1])
-            data = os.pread(self.spill.fileno(), 4 * (hi - lo), 4 * lo) if hi > lo else b""
-            yield first, np.frombuffer(data, dtype=np.uint32), prompt[first:stop], response[first:stop]
-            first = stop
+        cuts = np.searchsorted(ends, np.linspace(0, int(ends[-1]), parts + 1)[1:-1], side="right")
+        bounds = unique(np.r_[0, cuts, n])
+        return [TokenRange(self.spill_path, int(a), int(start[a]), prompt[a:b], response[a:b])
+                for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
 
-    def prompt_bands(self, settings: DedupSettings) -> np.ndarray:
+    def prompt_bands(self, settings: DedupSettings, each: BlockMap | None = None) -> np.ndarray:
         """(n, bands) band keys of the records' prompt sides alone, from the spilled tokens.
 
         Bare prompts (eval prompts without answers) are matched against these: a whole
-        example's signature mixes in its answer."""
-        from sftgate.analysis import kernels
-
+        example's signature mixes in its answer. `each` maps the work over blocks of records
+        (an executor's `map_blocks`; default: here, block after block)."""
         out = np.zeros((len(self), settings.bands), dtype=np.uint64)
-        spaceless = self.column("spaceless")
-        seed = mix64(np.full(1, settings.seed, dtype=np.uint64))[0]
-        for first, tokens, prompt, response in self.blocks(1 << 22):
-            asked = split_sides(tokens, prompt, response)[0].astype(np.uint64)
-            n = prompt.size
-            sizes = np.where(spaceless[first:first + n], settings.spaceless_size, settings.size)
-            out[first:first + n] = kernels.token_bands(asked, prompt, sizes, settings.num_perm, seed, settings.bands,
-                                                       settings.rows, MULTIPLIERS)
+        for first, bands in (each or map_blocks)(self, prompt_band_block, (self.column("spaceless"), settings)):
+            out[first:first + bands.shape[0]] = bands
         return out
 
     def slice(self, records: np.ndarray) -> SpillSlice:
@@ -467,6 +467,51 @@ class FeatureTable:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.spill_path)
             self.spill_path = None
+
+
+def _read_blocks(fd: int, first: int, start: np.ndarray, base: int, prompt: np.ndarray, response: np.ndarray,
+                 max_tokens: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """`blocks` of records first, first + 1, ... whose tokens start at base + start[i] in the
+    spill file `fd` (start[0] == 0)."""
+    ends = start + prompt + response
+    i, n = 0, prompt.size
+    while i < n:
+        stop = max(int(np.searchsorted(ends, start[i] + max_tokens, side="right")), i + 1)
+        lo, hi = base + int(start[i]), base + int(ends[stop - 1])
+        data = os.pread(fd, 4 * (hi - lo), 4 * lo) if hi > lo else b""
+        yield first + i, np.frombuffer(data, dtype=np.uint32), prompt[i:stop], response[i:stop]
+        i = stop
+
+
+@dataclass
+class TokenRange:
+    """Consecutive records of a `FeatureTable`, read from its spill file by path: what a worker
+    process gets to read them as `blocks`."""
+
+    path: str
+    first: int  # the first record's index in the table
+    base: int  # where its tokens start in the spill file (uint32 values)
+    prompt: np.ndarray
+    response: np.ndarray
+
+    def blocks(self, max_tokens: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        total = self.prompt + self.response
+        yield from _read_blocks(_open(self.path), self.first, np.cumsum(total) - total, self.base, self.prompt,
+                                self.response, max_tokens)
+
+
+def prompt_band_block(first: int, tokens: np.ndarray, prompt: np.ndarray, response: np.ndarray,
+                      spaceless: np.ndarray, settings: DedupSettings) -> tuple[int, np.ndarray]:
+    """(first, the band keys of these records' prompt sides): `FeatureTable.prompt_bands`'
+    work on one block."""
+    from sftgate.analysis import kernels
+
+    seed = mix64(np.full(1, settings.seed, dtype=np.uint64))[0]
+    asked = split_sides(tokens, prompt, response)[0].astype(np.uint64)
+    n = prompt.size
+    sizes = np.where(spaceless[first:first + n], settings.spaceless_size, settings.size)
+    return first, kernels.token_bands(asked, prompt, sizes, settings.num_perm, seed, settings.bands, settings.rows,
+                                      MULTIPLIERS)
 
 
 def _gather(fd: int, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -611,5 +656,5 @@ class SubsetTable:
         original = self.table.slice(self.records[records])
         return replace(original, records=np.asarray(records))
 
-    def prompt_bands(self, settings: DedupSettings) -> np.ndarray:
-        return self.table.prompt_bands(settings)[self.records]
+    def prompt_bands(self, settings: DedupSettings, each: BlockMap | None = None) -> np.ndarray:
+        return self.table.prompt_bands(settings, each)[self.records]

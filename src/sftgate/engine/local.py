@@ -16,12 +16,14 @@ import os
 import threading
 from collections import deque
 from collections.abc import Iterator
+from typing import Any
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 
 from sftgate.analysis.arrays import unique
 from sftgate.config import Profile
+from sftgate.analysis.blocks import BlockFn, map_blocks, run_blocks
 from sftgate.engine.features import FeatureTable, SliceSet, SpillSlice, TableSet
 from sftgate.engine.passes import GEMINI, Checker, ChunkResult, Reading
 from sftgate.engine.progress import Progress
@@ -31,7 +33,9 @@ from sftgate.io.sources import Source
 from sftgate.rules.dedup import TokenSource, Verification, verify_edges
 
 VERIFY_BLOCK = 4096  # candidate edges verified per task
+MAP_MIN_RECORDS = 20_000  # fewer records are mapped over in this process
 CHUNK_BYTES = 16 << 20  # a plain file is cut into ranges of about this size
+RUNNING_POOL_BYTES = 2 << 20  # a plain file larger than this goes to workers already started
 BATCH_LINES_BYTES = 8 << 20  # compressed input is handed out in batches of about this size
 
 
@@ -115,9 +119,12 @@ class LocalExecutor:
         return self._pool
 
     def uses_pool(self, source: Source) -> bool:
-        """Whether `source` is large enough to be worth checking in worker processes."""
+        """Whether `source` is large enough to be worth checking in worker processes: once
+        they run (a large training file started them), a few chunks' worth is enough."""
         if self.workers < 2:
             return False
+        if self._pool is not None and source.seekable:
+            return source.size > RUNNING_POOL_BYTES
         return source.size > (CHUNK_BYTES if source.seekable else BATCH_LINES_BYTES // 4)
 
     def check_source(self, source: Source, split: str, *, features: bool = True, prompts: bool = False,
@@ -168,6 +175,17 @@ class LocalExecutor:
         slices = [tokens.slice(unique(block)) for block in blocks]
         parts = self.pool().map(_verify_block, blocks, slices, [verification] * len(blocks))
         return np.concatenate(list(parts))
+
+    def map_blocks(self, table: Any, fn: BlockFn, args: tuple) -> Iterator[Any]:
+        """`features.map_blocks` over the worker processes: the table's records cut into
+        runs, each worker reading its runs from the spill file. `fn` and `args` must pickle;
+        results come in record order, so they do not depend on the number of workers."""
+        if self.workers < 2 or not isinstance(table, FeatureTable) or len(table) < MAP_MIN_RECORDS:
+            yield from map_blocks(table, fn, args)
+            return
+        ranges = table.ranges(self.workers * 4)
+        for part in self.pool().map(run_blocks, ranges, [fn] * len(ranges), [args] * len(ranges)):
+            yield from part
 
     def _ranges(self, source: Source, task: tuple) -> Iterator[ChunkResult]:
         chunk = max(1 << 20, min(CHUNK_BYTES, source.size // (self.workers * 4) + 1))

@@ -741,14 +741,14 @@ def _analyse_leaks(sides: list[leakage.Side], profile: Profile, selected: frozen
 
     def prompt_bands(side: leakage.Side) -> np.ndarray:
         if id(side) not in bands:
-            bands[id(side)] = side.tokens.prompt_bands(settings)  # type: ignore[attr-defined]
+            bands[id(side)] = side.tokens.prompt_bands(settings, executor.map_blocks)  # type: ignore[attr-defined]
         return bands[id(side)]
 
     return leakage.analyse(
         train=sides[0], others=sides[1:], settings=leakage.LeakSettings.from_profile(profile.leak),
         verification=Verification.from_profile(profile.dedup["near"]), selected=selected,
         tokens=TableSet([side.tokens for side in sides]), prompt_bands=prompt_bands,  # type: ignore[misc]
-        text_of=text_of, verify=executor.verify_edges,
+        text_of=text_of, verify=executor.verify_edges, each=executor.map_blocks,
     )
 
 

@@ -36,8 +36,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from sftgate.analysis.arrays import isin, unique
+from sftgate.analysis.blocks import BLOCK_TOKENS, BlockMap, map_blocks
 from sftgate.analysis.lsh import cross_edges
-from sftgate.analysis.ngrams import NgramIndex, split_sides, unique_pairs, windows
+from sftgate.analysis.ngrams import NgramIndex, NgramProbe, record_windows, split_sides, unique_pairs, windows
 from sftgate.analysis.text import fold, token_spans
 from sftgate.analysis.unionfind import components
 from sftgate.model import Action, Finding, Severity
@@ -47,7 +48,6 @@ from sftgate.rules.dedup import EdgeVerifier, TokenSource, Verification, verify_
 CODES = ("LEAK001", "LEAK002", "LEAK003", "LEAK004")
 KINDS = {"LEAK001": "exact", "LEAK002": "near", "LEAK003": "shared_source", "LEAK004": "answer"}
 MIN_SHARED = 3  # LEAK003/004: n-grams a pair must share at least (a span of n + 2 tokens), or all of them
-BLOCK_TOKENS = 1 << 22  # tokens read and windowed at a time
 SPAN_CHARS = 80  # characters of a shared span quoted in a report
 
 
@@ -149,13 +149,16 @@ def analyse(
     prompt_bands: Callable[[Side], np.ndarray],
     text_of: TextOf | None = None,
     verify: EdgeVerifier | None = None,
+    each: BlockMap | None = None,
 ) -> LeakAnalysis:
     """Compare each of `others` with `train` (see the module doc).
 
     `tokens` reads records by global id: the training records first, then each of `others`
     in order. `prompt_bands` computes the training records' band keys over their prompt
     sides only (of the training set, and of a set with bare prompts); it is called only when
-    some example has no model turn.
+    some example has no model turn. `verify` scores candidate edges and `each` maps the
+    n-gram scan over blocks of training records; the engine passes ones that use its worker
+    processes.
     """
     out = LeakAnalysis(train=train, sides=[SideLeaks(side) for side in others], settings=settings)
     if not len(train) or not others:
@@ -183,7 +186,8 @@ def analyse(
     wanted = [code for code in ("LEAK003", "LEAK004") if code in selected]
     if wanted:
         family = train.family if train.family is not None else groups.rep
-        for k, leaks in enumerate(_ngram_leaks(train, others, offsets, settings, wanted, text_of, family)):
+        for k, leaks in enumerate(_ngram_leaks(train, others, offsets, settings, wanted, text_of, family,
+                                               each or map_blocks)):
             add(k, leaks)
     for k, side_leaks in enumerate(out.sides):
         side_leaks.leaks = sorted((leak for leak in found[k] if leak.code in selected),
@@ -295,23 +299,23 @@ def _query_ngrams(others: list[Side], offsets: np.ndarray, settings: LeakSetting
         spaceless = side.columns["spaceless"]
         for first, toks, pc, rc in side.tokens.blocks(BLOCK_TOKENS):
             sizes = settings.sizes(spaceless[first:first + pc.size])
-            prompt_tokens, answer_tokens = split_sides(toks, pc, rc)
-            h, o, p = windows(prompt_tokens, pc, sizes)
+            starts = np.cumsum(pc + rc) - (pc + rc)
+            h, o, p = record_windows(toks, starts, pc, sizes)  # in record order
             ph.append(h)
             pg.append(offsets[k] + first + o)
             pp.append(p)
             if side.split == "eval":  # LEAK004 is about eval answers
-                h, o, _ = windows(answer_tokens, rc, sizes)
+                h, o, _ = record_windows(toks, starts + pc, rc, sizes)
                 ah.append(h)
                 ag.append(offsets[k] + first + o)
     cat = _concat
-    prompt = NgramIndex(cat(ph, np.uint64), cat(pg, np.int64))
-    by_owner = np.argsort(cat(pg, np.int64), kind="stable")  # windows grouped by record, for spans
+    prompt_hashes, prompt_owners = cat(ph, np.uint64), cat(pg, np.int64)
+    prompt = NgramIndex(prompt_hashes, prompt_owners)
     answer = NgramIndex(cat(ah, np.uint64), cat(ag, np.int64))
     base, n = int(offsets[0]), int(offsets[-1]) + len(others[-1]) - int(offsets[0])
     return _Query(
         prompt=prompt, answer=answer,
-        prompt_windows=(cat(ph, np.uint64)[by_owner], cat(pg, np.int64)[by_owner], cat(pp, np.int64)[by_owner]),
+        prompt_windows=(prompt_hashes, prompt_owners, cat(pp, np.int64)),  # by owner: sides and blocks in order
         prompt_distinct=np.bincount(prompt.records - base, minlength=n),
         answer_distinct=np.bincount(answer.records - base, minlength=n),
     )
@@ -322,97 +326,142 @@ def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
 
 
 def _ngram_leaks(train: Side, others: list[Side], offsets: np.ndarray, settings: LeakSettings,
-                 wanted: list[str], text_of: TextOf | None, family: np.ndarray) -> list[list[Leak]]:
+                 wanted: list[str], text_of: TextOf | None, family: np.ndarray, each: BlockMap) -> list[list[Leak]]:
     query = _query_ngrams(others, offsets, settings)
     results: list[list[Leak]] = [[] for _ in others]
     do_source = "LEAK003" in wanted and len(query.prompt) > 0
     do_answer = "LEAK004" in wanted and len(query.answer) > 0
     if not (do_source or do_answer):
         return results
-    # Stream the training data through the indexes: (n-gram, training record) of every hit.
+    # Stream the training data through the indexes: (n-gram, training record) of every hit,
+    # packed as gram number << 31 | record.
     prompt_hits, answer_hits = [], []
     prompt_windows = np.zeros(len(train), dtype=np.int64)
-    spaceless = train.columns["spaceless"]
-    for first, toks, pc, rc in train.tokens.blocks(BLOCK_TOKENS):
-        sizes = settings.sizes(spaceless[first:first + pc.size])
-        total = pc + rc
-        starts = np.cumsum(total) - total
+    probes = (query.prompt.probe if do_source else None, query.answer.probe if do_answer else None)
+    for first, windows_, prompt, answer in each(train.tokens, scan_block, (train.columns["spaceless"], settings,
+                                                                           *probes)):
         if do_source:
-            prompt_windows[first:first + pc.size] = np.maximum(pc - sizes + 1, 0)
-            h, o = query.prompt.hits(toks, starts, pc, sizes)
-            prompt_hits.append(_pair_rows(*unique_pairs(h, first + o)))
+            prompt_windows[first:first + windows_.size] = windows_
+            prompt_hits.append(prompt)
         if do_answer:
-            h, o = query.answer.hits(toks, starts, total, sizes)
-            answer_hits.append(_pair_rows(*unique_pairs(h, first + o)))
+            answer_hits.append(answer)
     base = int(offsets[0])
     n_query = len(query.prompt_distinct)
     if do_source:
-        pairs, query_common, train_common = _shared(prompt_hits, query.prompt, settings.common_in, base, n_query,
-                                                    family)
-        for (g, t), shared, hashes in pairs:
-            # Boilerplate n-grams count on neither side: a shared instruction must not hide a
-            # shared document behind it.
-            denominator = min(int(query.prompt_distinct[g - base] - query_common[g - base]),
-                              int(prompt_windows[t] - train_common[t]))
-            if denominator > 0 and shared >= min(MIN_SHARED, denominator) \
-                    and shared / denominator >= settings.source_overlap:
-                k = int(np.searchsorted(offsets, g, side="right") - 1)
-                span, text = _longest_run(query.prompt_windows, g, hashes, others[k], g - int(offsets[k]),
-                                          settings, text_of)
-                results[k].append(Leak(g - int(offsets[k]), t, "LEAK003", min(1.0, shared / denominator), span, text))
+        shared, query_common, train_common = _shared(prompt_hits, query.prompt, settings.common_in, base, n_query,
+                                                     family)
+        # Boilerplate n-grams count on neither side: a shared instruction must not hide a
+        # shared document behind it.
+        q, t = shared.query - base, shared.train
+        denominator = np.minimum(query.prompt_distinct[q] - query_common[q], prompt_windows[t] - train_common[t])
+        passing = list(_passing(shared.count, denominator, settings.source_overlap))
+        grams = shared.grams([i for i, _ in passing])
+        texts: dict[int, tuple[str, np.ndarray, np.ndarray]] = {}
+        for (i, ratio), held in zip(passing, grams, strict=True):
+            g, t_ = int(shared.query[i]), int(shared.train[i])
+            k = int(np.searchsorted(offsets, g, side="right") - 1)
+            span, text = _longest_run(query.prompt_windows, g, query.prompt.grams[held], others[k],
+                                      g - int(offsets[k]), settings, text_of, texts)
+            results[k].append(Leak(g - int(offsets[k]), t_, "LEAK003", ratio, span, text))
     if do_answer:
-        pairs, query_common, _ = _shared(answer_hits, query.answer, settings.common_in, base, n_query, family)
-        for (g, t), shared, _ in pairs:
-            denominator = int(query.answer_distinct[g - base] - query_common[g - base])
-            if denominator > 0 and shared >= min(MIN_SHARED, denominator) \
-                    and shared / denominator >= settings.answer_overlap:
-                k = int(np.searchsorted(offsets, g, side="right") - 1)
-                results[k].append(Leak(g - int(offsets[k]), t, "LEAK004", min(1.0, shared / denominator)))
+        shared, query_common, _ = _shared(answer_hits, query.answer, settings.common_in, base, n_query, family)
+        q = shared.query - base
+        denominator = query.answer_distinct[q] - query_common[q]
+        for i, ratio in _passing(shared.count, denominator, settings.answer_overlap):
+            g = int(shared.query[i])
+            k = int(np.searchsorted(offsets, g, side="right") - 1)
+            results[k].append(Leak(g - int(offsets[k]), int(shared.train[i]), "LEAK004", ratio))
     return results
 
 
-def _pair_rows(hashes: np.ndarray, records: np.ndarray) -> np.ndarray:
-    """(m, 2) uint64 rows of (hash, record); stacking uint64 with int64 would make floats."""
-    return np.stack((hashes, records.astype(np.uint64)), axis=1)
+def scan_block(first: int, tokens: np.ndarray, prompt: np.ndarray, response: np.ndarray, spaceless: np.ndarray,
+               settings: LeakSettings, prompt_probe: NgramProbe | None,
+               answer_probe: NgramProbe | None) -> tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The n-gram scan of one block of training records (`_ngram_leaks`; a worker process may run
+    it): (first, each record's prompt windows, its prompt-side hits in `prompt_probe`, its hits
+    anywhere in `answer_probe`), hits packed as gram << 31 | record, sorted and distinct."""
+    sizes = settings.sizes(spaceless[first:first + prompt.size])
+    total = prompt + response
+    starts = np.cumsum(total) - total
+    prompt_hits = answer_hits = None
+    if prompt_probe is not None:
+        g, o = prompt_probe.hits(tokens, starts, prompt, sizes)
+        prompt_hits = unique((g << 31) | (first + o))
+    if answer_probe is not None:
+        g, o = answer_probe.hits(tokens, starts, total, sizes)
+        answer_hits = unique((g << 31) | (first + o))
+    return first, np.maximum(prompt - sizes + 1, 0), prompt_hits, answer_hits
+
+
+def _passing(shared: np.ndarray, denominator: np.ndarray, overlap: float) -> Iterator[tuple[int, float]]:
+    """(pair, its overlap capped at 1) of the pairs that share at least `overlap` of the
+    denominator's n-grams, and at least MIN_SHARED of them (or all)."""
+    ok = (denominator > 0) & (shared >= np.minimum(MIN_SHARED, denominator))
+    ratio = shared / np.maximum(denominator, 1)
+    ok &= ratio >= overlap
+    for i in np.flatnonzero(ok).tolist():
+        yield i, min(1.0, float(ratio[i]))
+
+
+@dataclass
+class _SharedPairs:
+    """(query global id, training record) pairs sharing n-grams that are not boilerplate, in
+    order of the pair, with how many they share; the n-grams themselves on request."""
+
+    query: np.ndarray
+    train: np.ndarray
+    count: np.ndarray
+    packed: np.ndarray  # query << 31 | train of every (pair, gram), unordered
+    gram: np.ndarray  # the gram of each
+
+    def grams(self, pairs: list[int]) -> list[np.ndarray]:
+        """The gram numbers each of some pairs (indexes, increasing) shares."""
+        if not pairs:
+            return []
+        keys = (self.query[pairs] << 31) | self.train[pairs]
+        mine = isin(self.packed, keys)
+        packed, gram = self.packed[mine], self.gram[mine]
+        order = np.argsort(packed, kind="stable")
+        bounds = np.searchsorted(packed[order], np.r_[keys, keys[-1] + 1])
+        return [gram[order[bounds[j]:bounds[j + 1]]] for j in range(len(pairs))]
 
 
 def _shared(hits: list[np.ndarray], index: NgramIndex, common_in: int, base: int, n_query: int,
-            family: np.ndarray) -> tuple[list[tuple[tuple[int, int], int, np.ndarray]], np.ndarray, np.ndarray]:
-    """The pairs sharing n-grams that are not boilerplate: [((query global id, training record),
-    shared n-grams, their hashes)], and per query record and per training record how many
-    boilerplate n-grams (held by more than `common_in` training families) it holds."""
+            family: np.ndarray) -> tuple[_SharedPairs, np.ndarray, np.ndarray]:
+    """The pairs sharing n-grams that are not boilerplate (`_SharedPairs`), and per query
+    record and per training record how many boilerplate n-grams (held by more than `common_in`
+    training families) it holds. `hits`: packed gram << 31 | training record, sorted and
+    distinct within each array."""
     n_train = family.size
-    if hits:
-        joined = np.concatenate(hits)
-        pairs = _pair_rows(*unique_pairs(joined[:, 0], joined[:, 1].astype(np.int64)))
-    else:
-        pairs = np.zeros((0, 2), dtype=np.uint64)
     query_common = np.zeros(n_query, dtype=np.int64)
     train_common = np.zeros(n_train, dtype=np.int64)
-    if not pairs.size:
-        return [], query_common, train_common
+    pairs = unique(np.concatenate(hits)) if hits else np.zeros(0, dtype=np.int64)
+    gram, train = pairs >> 31, pairs & _LOW31
     # Documents, not records, are counted: the copies of one family hold an n-gram once.
-    held, _ = unique_pairs(pairs[:, 0], family[pairs[:, 1].astype(np.int64)])
-    grams, per_gram = np.unique(held, return_counts=True)
-    common = grams[per_gram > common_in]
-    is_common = isin(pairs[:, 0], common)
-    train_common += np.bincount(pairs[is_common, 1].astype(np.int64), minlength=n_train)
-    query_common += np.bincount(index.records[isin(index.hashes, common)] - base, minlength=n_query)
-    pairs = pairs[~is_common]
-    which, query = index.owners(pairs[:, 0])
-    train = pairs[which, 1].astype(np.int64)
-    packed = (query << 31) | train
-    order = np.argsort(packed, kind="stable")
-    packed, hashes = packed[order], pairs[which, 0][order]
-    keys, starts, counts = np.unique(packed, return_index=True, return_counts=True)
-    out = [((key >> 31, key & ((1 << 31) - 1)), count, hashes[start:start + count])
-           for key, start, count in zip(keys.tolist(), starts.tolist(), counts.tolist(), strict=True)]
-    return out, query_common, train_common
+    held = unique((gram << 31) | family[train]) >> 31
+    common = np.bincount(held, minlength=index.grams.size) > common_in
+    is_common = common[gram]
+    train_common += np.bincount(train[is_common], minlength=n_train)
+    query_common += np.bincount(index.records[common[index.gram_of_entries()]] - base, minlength=n_query)
+    gram, train = gram[~is_common], train[~is_common]
+    which, query = index.owners(gram)
+    packed = (query << 31) | train[which]
+    ordered = np.sort(packed)
+    firsts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size \
+        else np.zeros(0, dtype=np.int64)
+    keys = ordered[firsts]
+    counts = np.diff(np.r_[firsts, ordered.size]).astype(np.int64)
+    return _SharedPairs(keys >> 31, keys & _LOW31, counts, packed, gram[which]), query_common, train_common
+
+
+_LOW31 = (1 << 31) - 1
 
 
 def _longest_run(windows_: tuple[np.ndarray, np.ndarray, np.ndarray], g: int, shared: np.ndarray, side: Side,
-                 record: int, settings: LeakSettings, text_of: TextOf | None) -> tuple[int, str]:
-    """(tokens in the longest run of shared n-grams of the query prompt, its start as text)."""
+                 record: int, settings: LeakSettings, text_of: TextOf | None,
+                 texts: dict[int, tuple[str, np.ndarray, np.ndarray]]) -> tuple[int, str]:
+    """(tokens in the longest run of shared n-grams of the query prompt, its start as text).
+    `texts` keeps each query prompt's text and token spans (by `g`) for its other pairs."""
     h, owner, position = windows_  # grouped by owner
     lo, hi = np.searchsorted(owner, g, side="left"), np.searchsorted(owner, g, side="right")
     pos = position[lo:hi][isin(h[lo:hi], shared)]
@@ -427,13 +476,14 @@ def _longest_run(windows_: tuple[np.ndarray, np.ndarray, np.ndarray], g: int, sh
     first_token, tokens = int(pos[run_starts[best]]), int(run_ends[best] - run_starts[best]) + size
     if text_of is None:
         return tokens, ""
-    written = text_of(side, record)
-    folded = fold(written)
-    starts, ends = token_spans(folded)
+    if g not in texts:
+        written = text_of(side, record)
+        folded = fold(written)
+        # Quote the text as written when folding kept every character in place (most Latin text).
+        texts[g] = (written if len(written) == len(folded) else folded, *token_spans(folded))
+    shown, starts, ends = texts[g]
     if first_token + tokens > starts.size:
         return tokens, ""
-    # Quote the text as written when folding kept every character in place (most Latin text).
-    shown = written if len(written) == len(folded) else folded
     return tokens, shown[starts[first_token]:ends[first_token + tokens - 1]]
 
 
