@@ -658,6 +658,7 @@ def test_the_cluster_walk_matches_a_plain_breadth_first_walk(n, data, policy, ra
     _cluster(out, n, exact_edges, near_edges, scores, policy, tokens, eligible, rank)
     want = reference_clusters(n, exact_edges, near_edges, scores, policy, tokens, eligible, rank)
     assert [(c.survivor, c.members) for c in out.clusters] == want
+    assert sorted(map(tuple, out.matched.tolist())) == sorted((m[0], m[1]) for _, members in want for m in members)
     assert out.exact_dropped == sum(m[3] == "DUP001" for _, members in want for m in members)
     assert out.near_dropped == sum(m[3] == "DUP002" for _, members in want for m in members)
 

@@ -667,8 +667,7 @@ def _side(run: _FileRun, analysis: dedup.DuplicateAnalysis | None = None) -> lea
 
 def _cluster_edges(analysis: dedup.DuplicateAnalysis | None) -> np.ndarray:
     """(m, 2) (member, the record it matched) of every duplicate cluster."""
-    pairs = [] if analysis is None else [(r, m) for c in analysis.clusters for r, m, _, _ in c.members]
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    return np.zeros((0, 2), dtype=np.int64) if analysis is None else analysis.matched
 
 
 def _leakage(runs: list[_FileRun], profile: Profile, executor: LocalExecutor) -> dict | None:

@@ -195,6 +195,8 @@ class DuplicateAnalysis:
     exact_dropped: int = 0
     near_dropped: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
+    # (member, the record it matched) of every cluster member but the survivors, as in `clusters`
+    matched: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     preference: SourcePreference | None = None  # survivor policy `source`
     rank: np.ndarray | None = None  # with it: each record's source rank
 
@@ -424,6 +426,7 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges
         out.clusters.append(Cluster(survivor, [(members[i], matched_of[i], scores[i], codes[i])
                                                for i in range(bounds[k], bounds[k + 1]) if members[i] != survivor]))
     dropped = matched[grouped] >= 0  # every member but the survivors
+    out.matched = np.stack((grouped[dropped], matched[grouped][dropped]), axis=1)
     out.exact_dropped = int(exact[edge][dropped].sum())
     out.near_dropped = int(dropped.sum()) - out.exact_dropped
 
