@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from sftgate.analysis import kernels
 from sftgate.analysis.minhash import band_keys, shingles, signatures
-from sftgate.analysis.ngrams import MAX_SIZE, MULTIPLIERS, NgramIndex, two_probe_hits, windows
+from sftgate.analysis.ngrams import MAX_SIZE, MULTIPLIERS, NgramIndex, windows
 from sftgate.analysis.text import classes, exact_text, fold, mix64, spaces, token_hashes
 from sftgate.config import load_profile
 from sftgate.engine.features import DedupSettings, FeatureBuilder, _parts_text
@@ -334,7 +334,6 @@ def test_window_hits_are_the_windows_the_index_finds(counts, sizes, data):
         indexed.append(h)
     index = NgramIndex(np.concatenate(indexed), np.zeros(sum(h.size for h in indexed), dtype=np.int64))
     starts = np.cumsum(total) - total
-    found = []
     for side in (prompt, total):  # the prompt sides, then whole records
         part = np.concatenate([tokens[a:a + c] for a, c in zip(starts, side, strict=True)]) if tokens.size else tokens
         h, o, p = windows(part, side, size)
@@ -344,13 +343,6 @@ def test_window_hits_are_the_windows_the_index_finds(counts, sizes, data):
         assert np.array_equal(index.grams[got_g], h[hit][order]) and np.array_equal(got_o, o[hit][order])
         which, held = index.owners(got_g)  # every query record holding the gram: here only record 0
         assert np.array_equal(which, np.arange(got_g.size)) and not held.any()
-        found += [got_g, got_o]
-    # Both at once, each window hashed once: the prompt sides against one probe, whole records
-    # against the other; a missing probe finds nothing.
-    both = two_probe_hits(tokens, starts, prompt, total, size, index.probe, index.probe)
-    assert all(np.array_equal(a, b) for a, b in zip(both, found, strict=True))
-    only_a = two_probe_hits(tokens, starts, prompt, total, size, index.probe, None)
-    assert all(np.array_equal(a, b) for a, b in zip(only_a[:2], found[:2], strict=True)) and not only_a[2].size
 
 
 def test_window_hits_refuse_sizes_the_multipliers_do_not_cover():

@@ -573,34 +573,20 @@ def record_windows(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, s
     return out_h, out_o, out_p
 
 
-@nb.njit(cache=True, inline="always")
-def _probe(h: np.uint64, bitmap: np.ndarray, shift: np.uint64, grams: np.ndarray) -> int:
-    """The gram number of hash h in a probe's sorted distinct hashes, or -1."""
-    slot = h >> shift
-    if not bitmap[slot >> np.uint64(3)] & (np.uint8(1) << np.uint8(slot & np.uint64(7))):
-        return -1
-    at = np.searchsorted(grams, h)
-    if at == grams.size or grams[at] != h:
-        return -1
-    return at
-
-
 @nb.njit(cache=True)
-def window_hits(tokens: np.ndarray, starts: np.ndarray, inner: np.ndarray, counts: np.ndarray, sizes: np.ndarray,
-                multipliers: np.ndarray, bitmap_a: np.ndarray, shift_a: np.uint64, grams_a: np.ndarray,
-                bitmap_b: np.ndarray, shift_b: np.uint64,
-                grams_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The windows of records that occur in one or two `ngrams.NgramProbe`s: (gram numbers in
-    probe a, their records, gram numbers in probe b, their records).
+def window_hits(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, sizes: np.ndarray,
+                multipliers: np.ndarray, bitmap: np.ndarray, shift: np.uint64,
+                indexed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The windows of records that occur in an `ngrams.NgramIndex`: (position in `indexed`,
+    record).
 
     Record i is tokens[starts[i]:starts[i] + counts[i]], cut into windows of sizes[i] tokens
-    hashed as `ngrams.windows` does; each window is hashed once. Probe b (skipped when it holds
-    no gram) sees every window; probe a (likewise) those within the first inner[i] tokens (a
-    record's prompt side). A window is looked up when the probe's bitmap lets it through. In
-    record order, then position order; a hash repeated in a record is listed each time."""
-    found = [np.empty(1024, dtype=np.int64) for _ in range(4)]
-    m = np.zeros(2, dtype=np.int64)
-    use_a, use_b = grams_a.size > 0, grams_b.size > 0
+    hashed as `ngrams.windows` does; a window is kept when the index's bitmap (`bitmap`, `shift`)
+    lets it through and its sorted distinct hashes (`indexed`) hold it. In record order, then
+    position order; a hash repeated in a record is listed each time."""
+    found_h = np.empty(1024, dtype=np.int64)
+    found_r = np.empty(1024, dtype=np.int64)
+    m = 0
     for r in range(counts.size):
         s = sizes[r]
         lo = starts[r]
@@ -612,25 +598,19 @@ def window_hits(tokens: np.ndarray, starts: np.ndarray, inner: np.ndarray, count
                 for k in range(s):
                     h += np.uint64(tokens[i + k]) * multipliers[k]
                 h = _mix64(h)
-            for which in range(2):
-                if which == 0:
-                    if not use_a or i + s > lo + inner[r]:
-                        continue
-                    at = _probe(h, bitmap_a, shift_a, grams_a)
-                else:
-                    if not use_b:
-                        continue
-                    at = _probe(h, bitmap_b, shift_b, grams_b)
-                if at < 0:
-                    continue
-                j = m[which]
-                if j == found[2 * which].size:
-                    found[2 * which] = np.concatenate((found[2 * which], np.empty(j, dtype=np.int64)))
-                    found[2 * which + 1] = np.concatenate((found[2 * which + 1], np.empty(j, dtype=np.int64)))
-                found[2 * which][j] = at
-                found[2 * which + 1][j] = r
-                m[which] = j + 1
-    return found[0][:m[0]], found[1][:m[0]], found[2][:m[1]], found[3][:m[1]]
+            slot = h >> shift
+            if not bitmap[slot >> np.uint64(3)] & (np.uint8(1) << np.uint8(slot & np.uint64(7))):
+                continue
+            at = np.searchsorted(indexed, h)
+            if at == indexed.size or indexed[at] != h:
+                continue
+            if m == found_h.size:
+                found_h = np.concatenate((found_h, np.empty(m, dtype=np.int64)))
+                found_r = np.concatenate((found_r, np.empty(m, dtype=np.int64)))
+            found_h[m] = at
+            found_r[m] = r
+            m += 1
+    return found_h[:m], found_r[:m]
 
 
 # --- duplicate clusters -------------------------------------------------------------------------

@@ -139,27 +139,15 @@ class NgramProbe:
 
         Record i is tokens[starts[i]:starts[i] + counts[i]], windows of sizes[i] tokens. A hash
         repeated within a record is listed each time."""
-        return two_probe_hits(tokens, starts, counts, counts, sizes, self, None)[:2]
+        from sftgate.analysis import kernels  # numba
 
-
-_NO_PROBE = NgramProbe(np.zeros(0, dtype=np.uint64))
-
-
-def two_probe_hits(tokens: np.ndarray, starts: np.ndarray, inner: np.ndarray, counts: np.ndarray, sizes: np.ndarray,
-                   a: NgramProbe | None, b: NgramProbe | None) -> tuple[np.ndarray, ...]:
-    """`NgramProbe.hits` against two probes in one pass, each window hashed once: (grams of a,
-    records, grams of b, records). Probe b sees every window of tokens[starts[i]:starts[i] +
-    counts[i]]; probe a those within its first inner[i] tokens (a record's prompt side). A
-    missing probe finds nothing."""
-    from sftgate.analysis import kernels  # numba
-
-    sizes = np.asarray(sizes, dtype=np.int64)
-    if sizes.size and (int(sizes.max()) > MAX_SIZE or int(sizes.min()) < 1):
-        raise ValueError(f"windows of 1 to {MAX_SIZE} tokens only")
-    a, b = a or _NO_PROBE, b or _NO_PROBE
-    return kernels.window_hits(tokens, np.asarray(starts, dtype=np.int64), np.asarray(inner, dtype=np.int64),
-                               np.asarray(counts if b.grams.size else inner, dtype=np.int64), sizes, MULTIPLIERS,
-                               a.bitmap, a.shift, a.grams, b.bitmap, b.shift, b.grams)
+        sizes = np.asarray(sizes, dtype=np.int64)
+        if sizes.size and (int(sizes.max()) > MAX_SIZE or int(sizes.min()) < 1):
+            raise ValueError(f"windows of 1 to {MAX_SIZE} tokens only")
+        if not self.grams.size:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return kernels.window_hits(tokens, np.asarray(starts, dtype=np.int64), np.asarray(counts, dtype=np.int64),
+                                   sizes, MULTIPLIERS, self.bitmap, self.shift, self.grams)
 
 
 class NgramIndex:

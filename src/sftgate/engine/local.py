@@ -172,7 +172,9 @@ class LocalExecutor:
         if self.workers < 2 or edges.shape[0] <= VERIFY_BLOCK or not isinstance(tokens, FeatureTable | TableSet):
             return verify_edges(edges, tokens, verification)
         blocks = [edges[i:i + VERIFY_BLOCK] for i in range(0, edges.shape[0], VERIFY_BLOCK)]
-        slices = [tokens.slice(unique(block)) for block in blocks]
+        # Slices are made as tasks are submitted, so the workers start on the first blocks
+        # while the parent slices the next ones.
+        slices = (tokens.slice(unique(block)) for block in blocks)
         parts = self.pool().map(_verify_block, blocks, slices, [verification] * len(blocks))
         return np.concatenate(list(parts))
 

@@ -38,8 +38,7 @@ import numpy as np
 from sftgate.analysis.arrays import isin, unique
 from sftgate.analysis.blocks import BLOCK_TOKENS, BlockMap, map_blocks
 from sftgate.analysis.lsh import cross_edges
-from sftgate.analysis.ngrams import (NgramIndex, NgramProbe, record_windows, split_sides, two_probe_hits,
-                                    unique_pairs, windows)
+from sftgate.analysis.ngrams import NgramIndex, NgramProbe, record_windows, split_sides, unique_pairs, windows
 from sftgate.analysis.text import fold, token_spans
 from sftgate.analysis.unionfind import components
 from sftgate.model import Action, Finding, Severity
@@ -384,9 +383,13 @@ def scan_block(first: int, tokens: np.ndarray, prompt: np.ndarray, response: np.
     sizes = settings.sizes(spaceless[first:first + prompt.size])
     total = prompt + response
     starts = np.cumsum(total) - total
-    g, o, g2, o2 = two_probe_hits(tokens, starts, prompt, total, sizes, prompt_probe, answer_probe)
-    prompt_hits = unique((g << 31) | (first + o)) if prompt_probe is not None else None
-    answer_hits = unique((g2 << 31) | (first + o2)) if answer_probe is not None else None
+    prompt_hits = answer_hits = None
+    if prompt_probe is not None:
+        g, o = prompt_probe.hits(tokens, starts, prompt, sizes)
+        prompt_hits = unique((g << 31) | (first + o))
+    if answer_probe is not None:
+        g, o = answer_probe.hits(tokens, starts, total, sizes)
+        answer_hits = unique((g << 31) | (first + o))
     return first, np.maximum(prompt - sizes + 1, 0), prompt_hits, answer_hits
 
 
