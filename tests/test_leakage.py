@@ -57,6 +57,11 @@ def test_workers_and_chunks_do_not_change_leakage(leak_files, monkeypatch, witho
 
     monkeypatch.setattr(local, "VERIFY_BLOCK", 16)
     monkeypatch.setattr(local, "MAP_MIN_RECORDS", 0)  # the n-gram scan and prompt band keys in 8 runs over the workers
+    monkeypatch.setattr(local, "RUNNING_POOL_BYTES", 0)  # the validation file too, once the training file started them
+    pooled = []
+    ranges_of = local.LocalExecutor._ranges
+    monkeypatch.setattr(local.LocalExecutor, "_ranges", lambda self, source, task: pooled.append(task[0]) or
+                        ranges_of(self, source, task))
     ranges = []
     table_ranges = local.FeatureTable.ranges
     monkeypatch.setattr(local.FeatureTable, "ranges", lambda table, parts: ranges.append(parts) or
@@ -67,6 +72,7 @@ def test_workers_and_chunks_do_not_change_leakage(leak_files, monkeypatch, witho
     monkeypatch.setattr(local, "plan_ranges", lambda stream, total, _chunk: planner(stream, total, size))
     parallel = sftgate.check(str(train), validation=str(validation), eval_sets=[str(prompts)], workers=2)
     assert ranges == [8, 8, 8]  # prompt band keys of the training file and of the prompts, the n-gram scan
+    assert pooled == ["train", "validation"]  # the prompt list is read in the parent
     assert parallel.leakage == serial.leakage
     assert without_volatile(parallel) == without_volatile(serial)
 
