@@ -539,6 +539,17 @@ def exact_keys(cp: np.ndarray, bounds: np.ndarray, roles: np.ndarray, first: np.
 # --- n-gram windows against an index -------------------------------------------------------------
 
 
+@nb.njit(cache=True, inline="always")
+def _window_hash(tokens: np.ndarray, i: int, s: int, multipliers: np.ndarray) -> np.uint64:
+    """The hash of the window of s tokens at tokens[i], as `ngrams.windows` computes it."""
+    if s == 1:
+        return np.uint64(tokens[i])
+    h = np.uint64(0)
+    for k in range(s):
+        h += np.uint64(tokens[i + k]) * multipliers[k]
+    return _mix64(h)
+
+
 @nb.njit(cache=True)
 def record_windows(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, sizes: np.ndarray,
                    multipliers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -559,13 +570,7 @@ def record_windows(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, s
             continue
         lo = starts[r]
         for i in range(lo, lo + counts[r] - s + 1):
-            if s == 1:
-                h = np.uint64(tokens[i])
-            else:
-                h = np.uint64(0)
-                for k in range(s):
-                    h += np.uint64(tokens[i + k]) * multipliers[k]
-                h = _mix64(h)
+            h = _window_hash(tokens, i, s, multipliers)
             out_h[m] = h
             out_o[m] = r
             out_p[m] = i - lo
@@ -591,13 +596,7 @@ def window_hits(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, size
         s = sizes[r]
         lo = starts[r]
         for i in range(lo, lo + counts[r] - s + 1):
-            if s == 1:
-                h = np.uint64(tokens[i])
-            else:
-                h = np.uint64(0)
-                for k in range(s):
-                    h += np.uint64(tokens[i + k]) * multipliers[k]
-                h = _mix64(h)
+            h = _window_hash(tokens, i, s, multipliers)
             slot = h >> shift
             if not bitmap[slot >> np.uint64(3)] & (np.uint8(1) << np.uint8(slot & np.uint64(7))):
                 continue
