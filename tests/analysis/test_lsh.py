@@ -1,4 +1,5 @@
-"""LSH banding: the detection curve, the choice of bands x rows, and star edges (`sftgate.analysis.lsh`)."""
+"""LSH banding: the detection curve, the choice of bands x rows, star edges and cross edges
+(`sftgate.analysis.lsh`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sftgate.analysis.lsh import choose_bands, probability, star_edges
+from sftgate.analysis import lsh
+from sftgate.analysis.lsh import choose_bands, cross_edges, probability, star_edges
 
 
 def _cost(bands: int, rows: int, threshold: float) -> float:
@@ -114,3 +116,26 @@ def test_star_edges_match_a_reference(keys, gaps):
     assert pairs == sorted(set(pairs)), "sorted, without duplicates"
     assert all(u < v for u, v in pairs)
     assert set(pairs) == _expected_edges(keys, ids)
+
+
+# --- cross edges ---------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), held=st.sampled_from([3, 1 << 25]))
+def test_cross_edges_pair_every_query_with_every_index_record_sharing_a_band_key(data, held, monkeypatch):
+    # Keys from a tiny set, so buckets are shared; some differ only in their top bits (the
+    # lookup truncates them, the comparison after it must not), and 0 means "no signature".
+    monkeypatch.setattr(lsh, "_HELD_PAIRS", held)  # 3: merge what is held after nearly every band
+    bands = data.draw(st.integers(1, 4))
+    pool = np.array([0, 1, 2, 1 | (1 << 63), 2 | (1 << 62), 12345], dtype=np.uint64)
+    keys = st.lists(st.lists(st.sampled_from(range(pool.size)), min_size=bands, max_size=bands), max_size=12)
+    q = pool[np.array(data.draw(keys), dtype=np.int64).reshape(-1, bands)]
+    x = pool[np.array(data.draw(keys), dtype=np.int64).reshape(-1, bands)]
+    q_ids = np.array(sorted(data.draw(st.sets(st.integers(0, 1000), min_size=len(q), max_size=len(q)))), dtype=np.int64)
+    x_ids = np.array(sorted(data.draw(st.sets(st.integers(0, 1000), min_size=len(x), max_size=len(x)))), dtype=np.int64)
+    want = sorted({(int(q_ids[i]), int(x_ids[j])) for i in range(len(q)) for j in range(len(x))
+                   for b in range(bands) if q[i, b] != 0 and q[i, b] == x[j, b]})
+    got = cross_edges(q, q_ids, x, x_ids)
+    assert got.dtype == np.int64 and got.shape[1] == 2
+    assert [tuple(e) for e in got.tolist()] == want

@@ -134,7 +134,7 @@ class NgramProbe:
     def hits(self, tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray,
              sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The windows of some records that occur here: (gram number, owner record), as
-        `NgramIndex.find` over `windows` would give them (`grams[number]` is the hash), in one
+        looking each of `windows` up among the indexed hashes would give them (`grams[number]` is the hash), in one
         compiled pass without holding every window.
 
         Record i is tokens[starts[i]:starts[i] + counts[i]], windows of sizes[i] tokens. A hash
@@ -153,9 +153,9 @@ class NgramProbe:
 class NgramIndex:
     """The n-grams of some records, for membership queries: which hashes occur, in which records.
 
-    Built once from (hash, record) pairs; duplicates are dropped. `find` takes a block of
-    hashes from the other side and returns the positions that occur here; `hits` (its
-    `probe`'s) windows records and looks them up in one pass.
+    Built once from (hash, record) pairs; duplicates are dropped. `hits` (its `probe`'s)
+    windows records of the other side and looks them up in one pass; `owners` says which
+    indexed records hold the n-grams found.
     """
 
     def __init__(self, hashes: np.ndarray, records: np.ndarray) -> None:
@@ -171,19 +171,6 @@ class NgramIndex:
 
     def __len__(self) -> int:
         return self.hashes.size
-
-    def find(self, hashes: np.ndarray) -> np.ndarray:
-        """Positions in `hashes` of the n-grams that occur in the index."""
-        if not self.hashes.size or not hashes.size:
-            return np.zeros(0, dtype=np.int64)
-        probe = self.probe
-        slots = (hashes >> probe.shift).astype(np.int64)
-        maybe = np.flatnonzero(probe.bitmap[slots >> 3] & (1 << (slots & 7)).astype(np.uint8))
-        if not maybe.size:
-            return maybe
-        at = np.searchsorted(self.hashes, hashes[maybe])
-        at[at == self.hashes.size] = 0
-        return maybe[self.hashes[at] == hashes[maybe]]
 
     def hits(self, tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray,
              sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -38,7 +38,7 @@ import numpy as np
 from sftgate.analysis.arrays import isin, unique
 from sftgate.analysis.blocks import BLOCK_TOKENS, BlockMap, map_blocks
 from sftgate.analysis.lsh import cross_edges
-from sftgate.analysis.ngrams import NgramIndex, NgramProbe, record_windows, split_sides, unique_pairs, windows
+from sftgate.analysis.ngrams import NgramIndex, NgramProbe, record_windows, unique_pairs
 from sftgate.analysis.text import fold, token_spans
 from sftgate.analysis.unionfind import components
 from sftgate.model import Action, Finding, Severity
@@ -513,8 +513,8 @@ def source_edges(side: Side, settings: LeakSettings) -> np.ndarray:
     owners: list[np.ndarray] = []
     held = np.zeros(n, dtype=np.int64)
     for first, toks, pc, rc in side.tokens.blocks(BLOCK_TOKENS):
-        prompt_tokens, _ = split_sides(toks, pc, rc)
-        h, o, _ = windows(prompt_tokens, pc, settings.sizes(spaceless[first:first + pc.size]))
+        starts = np.cumsum(pc + rc) - (pc + rc)
+        h, o, _ = record_windows(toks, starts, pc, settings.sizes(spaceless[first:first + pc.size]))
         keep = ((h & mask) == 0) & first_of_family[first + o]
         kept_h, kept_r = unique_pairs(h[keep], first + o[keep])
         held[first:first + pc.size] = np.bincount(kept_r - first, minlength=pc.size)
