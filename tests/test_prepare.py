@@ -8,8 +8,11 @@ import json
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import sftgate
 from sftgate.config import load_profile
@@ -165,6 +168,71 @@ def test_output_is_byte_identical_for_any_worker_count(tmp_path, records, write_
     assert results[1][0] == results[2][0]
     assert results[1][1] == results[2][1]
     assert len([n for n in results[1][0] if n.startswith("train-")]) > 1
+
+
+def test_chunks_written_over_the_workers_match_one_process(tmp_path, records, write_jsonl, write_rules,
+                                                          monkeypatch):
+    """Every kind of line (fixed, failed fixes, drops, duplicates, blanks, a validation file
+    over its cap), written chunk by chunk in the workers and in this process: the same bytes."""
+    train = write_jsonl(tmp_path / "train.jsonl", _messy(records) * 12, final_newline=False)
+    val = write_jsonl(tmp_path / "val.jsonl", [records.long_text(i, 200 + i) for i in range(30)] + _messy(records))
+    rules = write_rules(tmp_path / "r.yaml", "extends: gemini-2.5-flash\nlimits:\n  max_validation_examples: 9\n")
+    _force_small_ranges(monkeypatch, 1024)
+    mapped = []
+    real_map = local.LocalExecutor.map
+
+    def map_(self, fn, items):
+        items = list(items)
+        mapped.append(len(items))
+        return real_map(self, fn, items)
+
+    monkeypatch.setattr(local.LocalExecutor, "map", map_)
+    results = {}
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        done = prepare(train, validation=val, out=out, rules=rules, workers=workers, max_shard_bytes=3000)
+        results[workers] = (_outputs(out), _stable(done.manifest))
+    assert mapped and min(mapped) > 1  # the workers wrote the chunks of both files
+    assert results[1] == results[2]
+    counts = results[2][1]["counts"]
+    assert counts["fixed_by_rule"] == {"STR001": 1, "STR012": 1}  # the other copies are duplicates
+    assert counts["validation_over_cap"] > 0 and counts["quarantined_by_rule"]["LIM003"] == counts["validation_over_cap"]
+    assert counts["quarantined_by_rule"]["DUP001"] >= 11 * 8
+    quarantine = _jsonl(tmp_path / "out2" / "quarantine.jsonl")
+    order = [(("train", "validation").index(q["split"]), q["line"]) for q in quarantine]
+    assert order == sorted(order)  # in input order
+    for q in quarantine:  # the original bytes, at the offset given
+        source = train if q["split"] == "train" else val
+        if "record" in q:
+            assert source.read_bytes()[q["offset"]:q["offset"] + q["length"]] == q["record"].encode()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(1, 50), max_size=60), cuts=st.lists(st.integers(0, 60), max_size=6),
+       max_bytes=st.integers(1, 120), max_examples=st.none() | st.integers(1, 8))
+def test_shards_cut_blocks_as_one_record_at_a_time(tmp_path, sizes, cuts, max_bytes, max_examples):
+    """`_Shards.write` takes blocks of records; the shards are those of writing each record alone."""
+    from sftgate.engine.prepare import _Shards
+    from sftgate.io.sinks import LocalDestination
+
+    records = [bytes([65 + i % 26]) * (n - 1) + b"\n" for i, n in enumerate(sizes)]
+    expected: list[list[bytes]] = []  # the rule, one record at a time
+    for record in records:
+        shard = expected[-1] if expected else None
+        if shard is None or (shard and (sum(map(len, shard)) + len(record) > max_bytes
+                                        or (max_examples is not None and len(shard) >= max_examples))):
+            expected.append([])
+        expected[-1].append(record)
+    out = tmp_path / f"shards-{len(list(tmp_path.iterdir()))}"
+    destination = LocalDestination(out)
+    destination.claim(overwrite=False)
+    shards = _Shards(destination, max_bytes, max_examples)
+    bounds = sorted({0, len(records), *(c for c in cuts if c <= len(records))})
+    for a, b in zip(bounds, bounds[1:]):
+        shards.write(b"".join(records[a:b]), np.array(sizes[a:b], dtype=np.int64))
+    files = shards.close()
+    assert [(out / f.staged.name).read_bytes() for f in files] == [b"".join(s) for s in expected or [[]]]
+    assert [f.examples for f in files] == [len(s) for s in expected or [[]]]
 
 
 def test_shards_respect_the_limits_and_join_to_the_whole(tmp_path, records, write_jsonl):
@@ -347,11 +415,11 @@ def test_a_failure_while_writing_leaves_only_temporary_names_and_cleans_them(tmp
     real = prepare_module._Shards.write
     calls = []
 
-    def write(self, data):
+    def write(self, data, sizes):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 1:
             raise OSError("disk full")
-        real(self, data)
+        real(self, data, sizes)
 
     monkeypatch.setattr(prepare_module._Shards, "write", write)
     with pytest.raises(OSError):

@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -78,6 +78,11 @@ def _check_range_with(checker: Checker, source: Source, start: int, end: int) ->
         return checker.check_lines(reader, source=source.name, starts_file=start == 0)
 
 
+def _with_profile(fn: Callable[[Profile, Any], Any], item: Any) -> Any:
+    assert _PROFILE is not None, "worker used before _init_worker"
+    return fn(_PROFILE, item)
+
+
 def _verify_block(edges: np.ndarray, tokens: SpillSlice | SliceSet, verification: Verification) -> np.ndarray:
     return verify_edges(edges, tokens, verification)
 
@@ -117,6 +122,11 @@ class LocalExecutor:
                                              initializer=_init_worker, initargs=(self.profile,))
             self._pool.submit(int).result()  # start the workers now, before the caller's threads
         return self._pool
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker processes have been started."""
+        return self._pool is not None
 
     def uses_pool(self, source: Source) -> bool:
         """Whether `source` is large enough to be worth checking in worker processes: once
@@ -177,6 +187,23 @@ class LocalExecutor:
         slices = (tokens.slice(unique(block)) for block in blocks)
         parts = self.pool().map(_verify_block, blocks, slices, [verification] * len(blocks))
         return np.concatenate(list(parts))
+
+    def map(self, fn: Callable[[Profile, Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        """`fn(profile, item)` for each item over the worker processes (which hold the profile),
+        results in order, a few tasks ahead of the caller; here with one worker. `fn`, the
+        items and the results must pickle."""
+        if self.workers < 2:
+            for item in items:
+                yield fn(self.profile, item)
+            return
+        pool = self.pool()
+        pending: deque[Future[Any]] = deque()
+        for item in items:
+            pending.append(pool.submit(_with_profile, fn, item))
+            if len(pending) > 2 * self.workers:  # results wait in memory: a few at most
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
     def map_blocks(self, table: Any, fn: BlockFn, args: tuple) -> Iterator[Any]:
         """`features.map_blocks` over the worker processes: the table's records cut into

@@ -15,12 +15,14 @@ checked before anything is published.
 from __future__ import annotations
 
 import base64
+import mmap
 import os
 import shlex
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -30,7 +32,8 @@ import orjson
 from sftgate.analysis.arrays import isin
 from sftgate._version import __version__
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
-from sftgate.engine.passes import GEMINI, STATUSES, Checker, Reading, canonical
+from sftgate.engine.local import LocalExecutor
+from sftgate.engine.passes import GEMINI, STATUSES, Checker, EmitChunk, Reading, canonical
 from sftgate.engine.progress import Progress
 from sftgate.engine.run import Execution, PathLike, _FileRun, execute
 from sftgate.errors import UsageError
@@ -146,8 +149,10 @@ def prepare(
                 exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
                 verify_media=verify_media, baseline=baseline, input_format=input_format, mapping=mapping,
                 production=production, keep_source=keep_source, emit_dir=spill, progress=progress,
+                emit=lambda runs, executor: _Emitter(executor.profile, settings, destination, seed, progress)
+                .run(runs, executor),
             )
-            written = _Emitter(execution.profile, settings, destination, seed, progress).run(execution.runs)
+            written = execution.emitted
         report = execution.report
         staged_report = destination.stage("report")
         staged_report.write(json_report.render(report))
@@ -162,6 +167,16 @@ def prepare(
 
 
 # --- the emit pass ---------------------------------------------------------------------------
+#
+# The parent decides each line's fate with array operations (`_Emitter._fates`); chunk by
+# chunk, a `_ChunkWriter` (in a worker process for plain files, here for streams) copies the
+# kept canonical records and renders the quarantine entries; the parent appends the results
+# in input order, cutting training shards by the records' sizes.
+
+BLANK, TRAIN, VALIDATION, FIX_TRAIN, FIX_VALIDATION, DROP, DATASET, OVER_CAP = range(8)
+_STATUS_VALUE = [status.value for status in STATUSES]
+_TOO_LONG = STATUSES.index(LineStatus.TOO_LONG)
+_NOT_RECORD = [not status.is_record for status in STATUSES]
 
 
 @dataclass
@@ -207,16 +222,27 @@ class _Shards:
         self.done: list[Staged] = []
         self.current: Staged | None = None
 
-    def write(self, data: bytes) -> None:
-        current = self.current
-        if current is not None and current.examples and (
-                current.bytes + len(data) > self.max_bytes
-                or (self.max_examples is not None and current.examples >= self.max_examples)):
-            self.done.append(current)
-            current = None
-        if current is None:
-            current = self.current = self.destination.stage(f"train-{len(self.done):05d}")
-        current.write(data)
+    def write(self, data: bytes | memoryview, sizes: np.ndarray) -> None:
+        """Records laid end to end in `data`, `sizes` bytes each, cut between shards as
+        writing them one at a time would: a shard takes records while they fit, and at least one."""
+        ends = np.cumsum(sizes)
+        done = 0  # records written
+        while done < len(sizes):
+            current = self.current
+            if current is None:
+                current = self.current = self.destination.stage(f"train-{len(self.done):05d}")
+            at = int(ends[done - 1]) if done else 0
+            fit = int(np.searchsorted(ends[done:], at + self.max_bytes - current.bytes, side="right"))
+            if self.max_examples is not None:
+                fit = min(fit, self.max_examples - current.examples)
+            if fit <= 0 and current.examples:
+                self.done.append(current)
+                self.current = None
+                continue
+            fit = max(fit, 1)
+            end = int(ends[done + fit - 1])
+            current.write(data[at:end], fit)
+            done += fit
 
     def close(self) -> list[OutputFile]:
         staged = [*self.done, self.current or self.destination.stage("train-00000")]
@@ -239,23 +265,24 @@ class _Reader:
         self.seekable = source.seekable
         self.at = 0
         self.span = (0, 0)
-        self.block = b""
+        self.view = memoryview(b"")
         self.pending: tuple[int, int] | None = None
 
     def window(self, start: int, end: int) -> None:
-        self.span, self.block = (0, 0), b""
+        self.span, self.view = (0, 0), memoryview(b"")
         self.pending = (start, end) if end - start <= self.WINDOW_MAX else None
 
-    def read(self, offset: int, length: int) -> bytes | None:
+    def read(self, offset: int, length: int) -> bytes | memoryview | None:
+        """`length` bytes at `offset` (a view of the window when they lie in it), or None."""
         if self.pending is not None and self.pending[0] <= offset:
             start, end = self.pending
             self.pending = None
             data = self._read(start, end - start)
             if data is not None:
-                self.span, self.block = (start, start + len(data)), data
+                self.span, self.view = (start, start + len(data)), memoryview(data)
         start, end = self.span
         if start <= offset and offset + length <= end:
-            return self.block[offset - start:offset - start + length]
+            return self.view[offset - start:offset - start + length]
         return self._read(offset, length)
 
     def _read(self, offset: int, length: int) -> bytes | None:
@@ -280,6 +307,267 @@ class _Reader:
         self.stream.close()
 
 
+# A dataset rule's finding that quarantines a line, as the chunk writer needs it:
+# (line, code, message, pointer, column, related, similarity). Tuples pickle ten times faster
+# than findings.
+_DatasetReason = tuple[int, str, str, str | None, int | None, str | None, float | None]
+
+
+@dataclass
+class _ChunkTask:
+    """One chunk's lines and their fates: what a `_ChunkWriter` needs to write them."""
+
+    source: Source
+    split: str
+    reading: Reading
+    base: int  # lines before the chunk
+    emit: EmitChunk
+    fate: bytes  # one of BLANK ... OVER_CAP per line
+    reasons: list[_DatasetReason]  # of the chunk's DATASET lines, in line order
+    over_cap: dict[str, Any] | None  # the reason of OVER_CAP lines
+    settings: OutputSettings
+
+
+@dataclass
+class _Part:
+    """A chunk written: its training records, validation records and quarantine entries,
+    laid end to end in `data`, and what the manifest counts."""
+
+    train_sizes: np.ndarray
+    validation: int
+    validation_bytes: int
+    quarantined: int
+    blank: int
+    content: tuple[int, int]  # (bytes, lines) read, for the progress bar
+    data: bytes = b""
+    by_codes: Counter[tuple[str, ...]] = field(default_factory=Counter)  # quarantine entries by their codes
+    by_status: Counter[str] = field(default_factory=Counter)  # ... of lines that are no record
+    fixed_by_rule: Counter[str] = field(default_factory=Counter)
+    fixed: int = 0
+
+    def take(self) -> tuple[memoryview, memoryview, memoryview]:
+        """The training records, validation records and quarantine entries (views of `data`)."""
+        data = memoryview(self.data)
+        trained = int(self.train_sizes.sum())
+        validated = trained + self.validation_bytes
+        return data[:trained], data[trained:validated], data[validated:]
+
+
+class _ChunkWriter:
+    """Writes chunks (`_ChunkTask`) with one profile's record rules."""
+
+    def __init__(self, profile: Profile, settings: OutputSettings) -> None:
+        self.profile = profile
+        self.settings = settings
+        self.checkers: dict[tuple[str, Reading], Checker] = {}
+        self.severities: dict[str, str] = {}
+
+    def _checker(self, split: str, reading: Reading = GEMINI) -> Checker:
+        """The record rules of one split, reading lines as `reading` says (the input's own
+        lines), or as Gemini records (their canonical form, already converted)."""
+        if (split, reading) not in self.checkers:
+            self.checkers[split, reading] = Checker(self.profile, split, features=False, reading=reading)
+        return self.checkers[split, reading]
+
+    def reason(self, code: str, message: str, pointer: str | None = None, column: int | None = None,
+               related: str | None = None, similarity: float | None = None) -> dict[str, Any]:
+        severity = self.severities.get(code)
+        if severity is None:
+            severity = self.severities[code] = self.profile.severity(code).value
+        out: dict[str, Any] = {"code": code, "severity": severity, "message": message}
+        if pointer is not None:
+            out["pointer"] = pointer
+        if column is not None:
+            out["column"] = column
+        if related is not None:
+            out["related"] = related
+        if similarity is not None:
+            out["similarity"] = similarity
+        return out
+
+    def _reason(self, finding: Finding, note: str = "") -> dict[str, Any]:
+        return self.reason(finding.code, finding.message + note, finding.pointer, finding.column, finding.related,
+                           finding.similarity)
+
+    def write(self, task: _ChunkTask, reader: _Reader) -> _Part:
+        emit = task.emit
+        fate = np.frombuffer(task.fate, dtype=np.uint8)
+        sizes = np.frombuffer(emit.canonical, dtype=np.int64)
+        spill = _spilled(emit.spill, int(sizes[(fate >= TRAIN) & (fate <= FIX_VALIDATION)].sum()))
+        ends = np.cumsum(sizes)
+        offsets, lengths, status = emit.offsets, emit.lengths, emit.status
+        if len(offsets):
+            reader.window(offsets[0], offsets[-1] + lengths[-1])
+        part = _Part(train_sizes=sizes[:0], validation=0, validation_bytes=0, quarantined=0,
+                     blank=int(np.count_nonzero(fate == BLANK)), content=(sum(lengths) + len(lengths), len(lengths)))
+        quarantine: list[bytes] = []
+        fixed: dict[int, bytes | None] = {}  # index -> the fixed record, or None when it went to the quarantine
+        reasons = iter(task.reasons)
+        pending = next(reasons, None)
+        source, split, limit = task.source.name, task.split, self.settings.quarantine_record_max_bytes
+        fates, ends_at, base, reason, entry = fate.tolist(), ends.tolist(), task.base, self.reason, self._entry
+        for i in np.flatnonzero(fate >= FIX_TRAIN).tolist():
+            kind, line, code, offset, length = fates[i], base + i + 1, status[i], offsets[i], lengths[i]
+            if kind <= FIX_VALIDATION:
+                data = spill[ends_at[i] - int(sizes[i]):ends_at[i]]
+                fixed[i] = self._fix(task, reader, part, quarantine, line, code, offset, length, data)
+                continue
+            raw = None if code == _TOO_LONG else reader.read(offset, length)
+            if kind == DATASET:
+                why = []
+                while pending is not None and pending[0] < line:  # a line quarantined for another reason
+                    pending = next(reasons, None)
+                while pending is not None and pending[0] == line:
+                    why.append(reason(*pending[1:]))
+                    pending = next(reasons, None)
+            elif kind == DROP:
+                why = self._drop_reasons(task, line, code, offset, length, raw)
+            else:
+                assert task.over_cap is not None
+                why = [task.over_cap]
+            quarantine.append(entry(part, source, split, line, code, offset, length, why, raw, limit))
+        pieces: list[bytes] = []
+        for kinds in ((TRAIN, FIX_TRAIN), (VALIDATION, FIX_VALIDATION)):
+            if not fixed:
+                keep = fate == kinds[0]
+                records, kept = _gather(spill, ends, sizes, keep), sizes[keep]
+            else:
+                chosen = [(i, fixed[i] if i in fixed else spill[ends[i] - sizes[i]:ends[i]])
+                          for i in np.flatnonzero((fate == kinds[0]) | (fate == kinds[1])).tolist()]
+                chosen = [(i, data) for i, data in chosen if data is not None]
+                records = b"".join(data for _, data in chosen)
+                kept = np.array([len(data) for _, data in chosen], dtype=np.int64)
+            pieces.append(records)
+            if kinds[0] == TRAIN:
+                part.train_sizes = kept
+            else:
+                part.validation, part.validation_bytes = len(kept), len(records)
+        part.quarantined = len(quarantine)
+        pieces.extend(quarantine)
+        part.data = b"".join(pieces)
+        return part
+
+    def _recheck(self, task: _ChunkTask, line: int, code: int, offset: int, length: int, data: bytes | None,
+                 reading: Reading = GEMINI) -> list[Finding]:
+        """The findings of the per-record rules on one line, as the check pass made them
+        (`reading`: the input's, for its own bytes; Gemini for a canonical record)."""
+        end = BROKEN if STATUSES[code] is LineStatus.TRUNCATED else NEWLINE
+        result = self._checker(task.split, reading).check_lines([(offset, data, length, end)], source=task.source.name,
+                                                                starts_file=offset == 0)
+        return [replace(f, line=line) for f in result.findings if f.line is not None]
+
+    def _drop_reasons(self, task: _ChunkTask, line: int, code: int, offset: int, length: int,
+                      raw: bytes | memoryview | None) -> list[dict[str, Any]]:
+        found = self._recheck(task, line, code, offset, length, None if raw is None else bytes(raw), task.reading)
+        drops = self._checker(task.split).drops
+        reasons = [self._reason(f) for f in found if f.code in drops] or [self._reason(f) for f in found]
+        if not reasons:  # its rule is switched off, or the record has no canonical form
+            status = STATUSES[code]
+            what = status.value.replace("_", " ") if not status.is_record else "cannot be written back as JSON"
+            reasons = [{"code": None, "message": f"line is not written: {what}"}]
+        return reasons
+
+    def _fix(self, task: _ChunkTask, reader: _Reader, part: _Part, quarantine: list[bytes], line: int, code: int,
+             offset: int, length: int, data: bytes) -> bytes | None:
+        """The record rewritten by the fixes of the rules that found something in it; None
+        (and a quarantine entry) when a fix fails or the fixed record still breaks a rule."""
+        checker = self._checker(task.split)
+        found = self._recheck(task, line, code, offset, length, data[:-1])
+        codes = sorted({f.code for f in found if f.code in checker.fixes})
+        obj = orjson.loads(data)
+        failed = [c for c in codes if not REGISTRY[c]().fix(obj, checker.ctx)]
+        if failed:
+            why = [self._reason(f, " (cannot be fixed)") for f in found if f.code in failed]
+        else:
+            fixed = canonical(obj, self.settings.unknown_keys == "strip")
+            after = self._recheck(task, line, code, offset, length, fixed[:-1])
+            remaining = [f for f in after if f.code in checker.drops or f.code in checker.fixes]
+            if not remaining:
+                part.fixed += 1
+                part.fixed_by_rule.update(codes)
+                return fixed
+            why = [self._reason(f, f" (after fixing {', '.join(codes)})") for f in remaining]
+        raw = None if code == _TOO_LONG else reader.read(offset, length)
+        quarantine.append(self._entry(part, task.source.name, task.split, line, code, offset, length, why, raw,
+                                      self.settings.quarantine_record_max_bytes))
+        return None
+
+    @staticmethod
+    def _entry(part: _Part, source: str, split: str, line: int, code: int, offset: int, length: int,
+               reasons: list[dict[str, Any]], raw: bytes | memoryview | None, limit: int) -> bytes:
+        if len(reasons) == 1:
+            first = reasons[0]["code"]
+            codes = [first] if first else []
+        else:
+            codes = sorted({r["code"] for r in reasons if r["code"]})
+        part.by_codes[tuple(codes)] += 1
+        if _NOT_RECORD[code]:
+            part.by_status[_STATUS_VALUE[code]] += 1
+        return _entry(source, split, line, _STATUS_VALUE[code], offset, length, codes, reasons, raw, limit)
+
+
+def _spilled(path: str, needed: int) -> bytes | mmap.mmap:
+    """A chunk's spill file, which goes now: read when most of it is `needed`, else mapped
+    into memory, so that only the records written are read."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if not size or 2 * needed >= size:
+            data: bytes | mmap.mmap = fh.read()
+        else:
+            data = mmap.mmap(fh.fileno(), size, prot=mmap.PROT_READ)
+    os.unlink(path)
+    return data
+
+
+def _gather(data: bytes | mmap.mmap, ends: np.ndarray, sizes: np.ndarray, keep: np.ndarray) -> bytes:
+    """The pieces of `data` (`sizes` bytes each, ending at `ends`) that `keep` marks, joined;
+    runs of kept pieces are copied as one."""
+    at = np.flatnonzero(keep)
+    if not at.size:
+        return b""
+    breaks = np.flatnonzero(np.diff(at) != 1) + 1
+    first, last = at[np.r_[0, breaks]], at[np.r_[breaks - 1, at.size - 1]]
+    starts, stops = (ends[first] - sizes[first]).tolist(), ends[last].tolist()
+    if len(starts) == 1 and starts[0] == 0 and stops[0] == len(data) and isinstance(data, bytes):
+        return data
+    view = memoryview(data)
+    return b"".join(view[a:b] for a, b in zip(starts, stops, strict=True))
+
+
+def _entry(source: str, split: str, line: int, status: str, offset: int, length: int, codes: list[str],
+           reasons: list[dict[str, Any]], raw: bytes | memoryview | None, limit: int) -> bytes:
+    """One line of the quarantine: where the line was, why it is there, and its bytes."""
+    entry: dict[str, Any] = {"source": source, "split": split, "line": line, "offset": offset, "length": length,
+                             "status": status, "codes": codes, "reasons": reasons}
+    if length > limit or raw is None:
+        entry["record_omitted"] = (f"{length:,} bytes at offset {offset:,} of {source}"
+                                   + (f", over output.quarantine_record_max_bytes ({limit:,})" if length > limit
+                                      else ", unreadable"))
+    else:
+        try:
+            entry["record"] = str(raw, "utf-8")
+        except UnicodeDecodeError:
+            entry["record_base64"] = base64.b64encode(raw).decode()
+    return orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+
+
+_WRITER: _ChunkWriter | None = None  # a process's writer, kept while the profile and settings are the same
+
+
+def _write_chunk(profile: Profile, task: _ChunkTask, reader: _Reader | None = None) -> _Part:
+    """Write one chunk (in a worker process, or here with the run's `reader` of a stream)."""
+    global _WRITER
+    if _WRITER is None or _WRITER.profile is not profile or _WRITER.settings != task.settings:
+        _WRITER = _ChunkWriter(profile, task.settings)
+    if reader is not None:
+        return _WRITER.write(task, reader)
+    own = _Reader(task.source)
+    try:
+        return _WRITER.write(task, own)
+    finally:
+        own.close()
+
+
 class _Emitter:
     def __init__(self, profile: Profile, settings: OutputSettings, destination: Destination, seed: int,
                  progress: Progress | None = None) -> None:
@@ -291,18 +579,16 @@ class _Emitter:
         self.shards = _Shards(destination, settings.max_shard_bytes, settings.max_shard_examples)
         self.validation: Staged | None = None
         self.quarantine = destination.stage("quarantine")
-        self.checkers: dict[tuple[str, Reading], Checker] = {}
         self.out = _Written(files=[], tallies=[])
-        self._over_cap: dict[str, Any] = {}  # the quarantine reason of validation examples over the cap
 
-    def run(self, runs: list[_FileRun]) -> _Written:
+    def run(self, runs: list[_FileRun], executor: LocalExecutor | None = None) -> _Written:
         wants_validation = any(r.split == "validation" for r in runs) or any(r.split_plan for r in runs)
         if wants_validation:
             self.validation = self.destination.stage("validation")
         for run in runs:
             if run.split in ("train", "validation"):
                 self.progress.phase(f"write {run.source.name}", run.stats.content_bytes)
-                self._emit(run)
+                self._emit(run, executor)
         self.progress.phase("publish")
         files = self.shards.close()
         if self.validation is not None:
@@ -311,28 +597,65 @@ class _Emitter:
         self.out.files = files
         return self.out
 
-    def _checker(self, split: str, reading: Reading = GEMINI) -> Checker:
-        """The record rules of one split, reading lines as `reading` says (the input's own
-        lines), or as Gemini records (their canonical form, already converted)."""
-        if (split, reading) not in self.checkers:
-            self.checkers[split, reading] = Checker(self.profile, split, features=False, reading=reading)
-        return self.checkers[split, reading]
-
-    def _emit(self, run: _FileRun) -> None:
+    def _emit(self, run: _FileRun, executor: LocalExecutor | None) -> None:
         tally = _Tally(run.source.name, run.split, run.stats.lines)
         self.out.tallies.append(tally)
-        reader = _Reader(run.source)
-        try:
-            if not run.emits:
-                self._quarantine_all(run, reader, tally)
-            else:
-                self._emit_lines(run, reader, tally)
-        finally:
-            reader.close()
+        if not run.emits:
+            self._quarantine_all(run, tally)
+        else:
+            self._emit_chunks(run, executor, tally)
         if tally.placed != tally.lines:  # a bug, never the data: stop before anything is published
             raise RuntimeError(f"{run.source.name}: {tally.lines} lines read but {tally.placed} placed")
 
-    def _emit_lines(self, run: _FileRun, reader: _Reader, tally: _Tally) -> None:
+    def _emit_chunks(self, run: _FileRun, executor: LocalExecutor | None, tally: _Tally) -> None:
+        fate, reasons, over_cap = self._fates(run)
+        lines = np.array([row[0] for row in reasons], dtype=np.int64)
+        # Over the workers when they run (they checked a large file) and can read this one in ranges.
+        parallel = executor is not None and executor.workers > 1 and executor.running and run.source.seekable \
+            and len(run.emits) > 1
+        tasks = []
+        for base, chunk in run.emits:
+            n = len(chunk.status)
+            first, last = np.searchsorted(lines, [base + 1, base + n + 1]).tolist()
+            tasks.append(_ChunkTask(run.source, run.split, run.reading, base, chunk, fate[base:base + n].tobytes(),
+                                    reasons[first:last], over_cap, self.settings))
+        if parallel:
+            assert executor is not None
+            self._append(executor.map(_write_chunk, tasks), tally)
+            return
+        reader = _Reader(run.source)
+        try:
+            self._append((_write_chunk(self.profile, task, reader) for task in tasks), tally)
+        finally:
+            reader.close()
+
+    def _append(self, parts: Iterator[_Part], tally: _Tally) -> None:
+        """Chunks' outputs, in input order, to the shards, the validation file and the quarantine."""
+        out = self.out
+        for part in parts:
+            train, validation, quarantine = part.take()
+            if len(part.train_sizes):
+                self.shards.write(train, part.train_sizes)
+            if part.validation:
+                assert self.validation is not None
+                self.validation.write(validation, part.validation)
+            if part.quarantined:
+                self.quarantine.write(quarantine, part.quarantined)
+            tally.train += len(part.train_sizes)
+            tally.validation += part.validation
+            tally.quarantine += part.quarantined
+            tally.blank += part.blank
+            for codes, n in part.by_codes.items():
+                for code in codes:
+                    out.quarantined_by_rule[code] += n
+            out.quarantined_by_status.update(part.by_status)
+            out.fixed_by_rule.update(part.fixed_by_rule)
+            out.fixed += part.fixed
+            self.progress.advance(*part.content)
+
+    def _fates(self, run: _FileRun) -> tuple[np.ndarray, list[_DatasetReason], dict[str, Any] | None]:
+        """Each line's fate (BLANK ... OVER_CAP), the dataset rules' reasons for the lines they
+        quarantine (in line order), and the reason of lines over the validation cap."""
         profile = self.profile
         n = run.stats.lines
         status = np.concatenate([np.frombuffer(bytes(c.status), dtype=np.uint8) for _, c in run.emits])
@@ -341,180 +664,75 @@ class _Emitter:
         dropped[run.drop_lines] = True
         fixing = np.zeros(n + 1, dtype=bool)
         fixing[run.fix_lines] = True
-        by_dataset: dict[int, list[Finding]] = {}
-        for finding in run.findings:
-            if finding.line is not None and getattr(REGISTRY.get(finding.code), "kind", "") == "dataset" \
-                    and profile.action(finding.code) is Action.DROP:
-                by_dataset.setdefault(finding.line, []).append(finding)
+        quarantines: dict[str, bool] = {}
+        reasons: list[_DatasetReason] = []
+        for f in run.findings:
+            code = f.code
+            if code not in quarantines:
+                quarantines[code] = getattr(REGISTRY.get(code), "kind", "") == "dataset" \
+                    and profile.action(code) is Action.DROP
+            if quarantines[code] and f.line is not None:
+                reasons.append((f.line, code, f.message, f.pointer, f.column, f.related, f.similarity))
+        reasons.sort(key=itemgetter(0))  # stable: a line's reasons keep their order
+        dataset = np.zeros(n + 1, dtype=bool)
+        dataset[[row[0] for row in reasons]] = True
         to_validation = np.zeros(n + 1, dtype=bool)
         if run.split_plan:
             to_validation[np.asarray(run.split_plan["validation_lines"], dtype=np.int64)] = True
+        over_cap = None
         if run.split == "validation":
             to_validation[:] = True
-            self._cap_validation(n, status, sizes, dropped, by_dataset, to_validation)
-
-        shards, validation = self.shards, self.validation
-        for base, chunk in run.emits:
-            with open(chunk.spill, "rb") as fh:
-                spill = fh.read()
-            os.unlink(chunk.spill)
-            pos = 0
-            offsets, lengths = chunk.offsets, chunk.lengths
-            self.progress.advance(sum(lengths) + len(lengths), len(lengths))
-            if len(offsets):
-                reader.window(offsets[0], offsets[-1] + lengths[-1])
-            for i, code in enumerate(chunk.status):
-                line = base + i + 1
-                size = sizes[line - 1]
-                data = spill[pos:pos + size]
-                pos += size
-                if code == _BLANK:
-                    tally.blank += 1
-                    continue
-                if not _RECORD[code] or dropped[line] or not size:
-                    self._drop(run, reader, line, STATUSES[code], offsets[i], lengths[i])
-                    tally.quarantine += 1
-                    continue
-                if line in by_dataset:
-                    self._write_quarantine(run, reader, line, STATUSES[code], offsets[i], lengths[i],
-                                           [_reason(f, profile) for f in by_dataset[line]])
-                    tally.quarantine += 1
-                    continue
-                if not to_validation[line] and run.split == "validation":  # over the validation cap
-                    self._write_quarantine(run, reader, line, STATUSES[code], offsets[i], lengths[i],
-                                           [self._over_cap])
-                    tally.quarantine += 1
-                    continue
-                if fixing[line]:
-                    fixed = self._fix(run, reader, line, STATUSES[code], offsets[i], lengths[i], data)
-                    if fixed is None:
-                        tally.quarantine += 1
-                        continue
-                    data = fixed
-                if to_validation[line]:
-                    assert validation is not None
-                    validation.write(data)
-                    tally.validation += 1
-                else:
-                    shards.write(data)
-                    tally.train += 1
+            over_cap = self._cap_validation(n, status, sizes, dropped, dataset, to_validation)
+        fate = np.where(to_validation[1:], VALIDATION, TRAIN).astype(np.uint8)
+        fate[fixing[1:]] += FIX_TRAIN - TRAIN
+        if run.split == "validation":
+            fate[~to_validation[1:]] = OVER_CAP
+        fate[dataset[1:]] = DATASET
+        fate[~_RECORD[status] | dropped[1:] | (sizes == 0)] = DROP
+        fate[status == _BLANK] = BLANK
+        return fate, reasons, over_cap
 
     def _cap_validation(self, n: int, status: np.ndarray, sizes: np.ndarray, dropped: np.ndarray,
-                        by_dataset: dict[int, list[Finding]], keep: np.ndarray) -> None:
-        """Keep at most the target's validation maximum: a seeded sample of the candidates."""
+                        dataset: np.ndarray, keep: np.ndarray) -> dict[str, Any] | None:
+        """Keep at most the target's validation maximum: a seeded sample of the candidates.
+        Returns the quarantine reason of the others (None when all fit)."""
         cap = self.profile.limits.get("max_validation_examples")
         lines = np.arange(1, n + 1)
-        candidate = _RECORD[status] & (sizes > 0) & ~dropped[1:]
-        if by_dataset:
-            candidate &= ~isin(lines, np.fromiter(by_dataset, dtype=np.int64))
-        candidates = lines[candidate]
+        candidates = lines[_RECORD[status] & (sizes > 0) & ~dropped[1:] & ~dataset[1:]]
         if cap is None or candidates.size <= int(cap):
-            return
+            return None
         chosen = np.random.default_rng(self.seed).choice(candidates, int(cap), replace=False)
         keep[:] = False
         keep[chosen] = True
         self.out.validation_over_cap = int(candidates.size - int(cap))
-        self._over_cap = {
+        return {
             "code": "LIM003", "severity": self.profile.severity("LIM003").value,
             "message": f"the validation file has {candidates.size:,} usable examples and the target takes at most "
                        f"{int(cap):,}; this one is not in the seeded sample (seed {self.seed})",
         }
 
-    def _recheck(self, run: _FileRun, line: int, status: LineStatus, offset: int, length: int,
-                 data: bytes | None, reading: Reading = GEMINI) -> list[Finding]:
-        """The findings of the per-record rules on one line, as the check pass made them
-        (`reading`: the input's, for its own bytes; Gemini for a canonical record)."""
-        end = BROKEN if status is LineStatus.TRUNCATED else NEWLINE
-        result = self._checker(run.split, reading).check_lines([(offset, data, length, end)], source=run.source.name,
-                                                      starts_file=offset == 0)
-        return [replace(f, line=line) for f in result.findings if f.line is not None]
-
-    def _raw(self, reader: _Reader, status: LineStatus, offset: int, length: int) -> bytes | None:
-        if status is LineStatus.TOO_LONG:
-            return None
-        return reader.read(offset, length)
-
-    def _drop(self, run: _FileRun, reader: _Reader, line: int, status: LineStatus, offset: int,
-              length: int) -> None:
-        raw = self._raw(reader, status, offset, length)
-        found = self._recheck(run, line, status, offset, length, raw, run.reading)
-        checker = self._checker(run.split)
-        reasons = [_reason(f, self.profile) for f in found if f.code in checker.drops] \
-            or [_reason(f, self.profile) for f in found]
-        if not reasons:  # its rule is switched off, or the record has no canonical form
-            what = status.value.replace("_", " ") if not status.is_record else "cannot be written back as JSON"
-            reasons = [{"code": None, "message": f"line is not written: {what}"}]
-        self._write_quarantine(run, reader, line, status, offset, length, reasons, raw=raw)
-
-    def _fix(self, run: _FileRun, reader: _Reader, line: int, status: LineStatus, offset: int, length: int,
-             data: bytes) -> bytes | None:
-        """The record rewritten by the fixes of the rules that found something in it; None
-        (and a quarantine line) when a fix fails or the fixed record still breaks a rule."""
-        checker = self._checker(run.split)
-        found = self._recheck(run, line, status, offset, length, data[:-1])
-        codes = sorted({f.code for f in found if f.code in checker.fixes})
-        obj = orjson.loads(data)
-        failed = [c for c in codes if not REGISTRY[c]().fix(obj, checker.ctx)]
-        if failed:
-            reasons = [_reason(f, self.profile, " (cannot be fixed)") for f in found if f.code in failed]
-            self._write_quarantine(run, reader, line, status, offset, length, reasons)
-            return None
-        fixed = canonical(obj, self.settings.unknown_keys == "strip")
-        after = self._recheck(run, line, status, offset, length, fixed[:-1])
-        remaining = [f for f in after if f.code in checker.drops or f.code in checker.fixes]
-        if remaining:
-            note = f" (after fixing {', '.join(codes)})"
-            self._write_quarantine(run, reader, line, status, offset, length,
-                                   [_reason(f, self.profile, note) for f in remaining])
-            return None
-        self.out.fixed += 1
-        self.out.fixed_by_rule.update(codes)
-        return fixed
-
-    def _quarantine_all(self, run: _FileRun, reader: _Reader, tally: _Tally) -> None:
+    def _quarantine_all(self, run: _FileRun, tally: _Tally) -> None:
         """An input the pass did not read line by line (a JSON array file): every line goes
         to the quarantine, with the file's finding as the reason."""
-        why = [_reason(f, self.profile) for f in run.findings if f.line is None and f.code == "FMT010"] \
+        writer = _ChunkWriter(self.profile, self.settings)
+        why = [writer._reason(f) for f in run.findings if f.line is None and f.code == "FMT010"] \
             or [{"code": None, "message": "the file is not JSON Lines"}]
-        with run.source.open() as stream:
-            lines = LineReader(stream, max_line_bytes=self.settings.quarantine_record_max_bytes)
-            for number, (offset, _, length, _) in enumerate(lines, 1):
-                status = LineStatus.JSON_ARRAY_FILE
-                self._write_quarantine(run, reader, number, status, offset, length, why)
-                tally.quarantine += 1
-
-    def _write_quarantine(self, run: _FileRun, reader: _Reader, line: int, status: LineStatus, offset: int,
-                          length: int, reasons: list[dict[str, Any]], raw: bytes | None = None) -> None:
-        entry: dict[str, Any] = {
-            "source": run.source.name, "split": run.split, "line": line, "offset": offset, "length": length,
-            "status": status.value, "codes": sorted({r["code"] for r in reasons if r["code"]}), "reasons": reasons,
-        }
+        codes = sorted({r["code"] for r in why if r["code"]})
         limit = self.settings.quarantine_record_max_bytes
-        if length <= limit and raw is None:
-            raw = self._raw(reader, status, offset, length)
-        if length > limit or raw is None:
-            entry["record_omitted"] = (f"{length:,} bytes at offset {offset:,} of {run.source.name}"
-                                       + (f", over output.quarantine_record_max_bytes ({limit:,})" if length > limit
-                                          else ", unreadable"))
-        else:
-            try:
-                entry["record"] = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                entry["record_base64"] = base64.b64encode(raw).decode()
-        self.quarantine.write(orjson.dumps(entry) + b"\n")
-        self.out.quarantined_by_rule.update(entry["codes"])
-        if not status.is_record:
-            self.out.quarantined_by_status[status.value] += 1
-
-
-def _reason(finding: Finding, profile: Profile, note: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {"code": finding.code, "severity": profile.severity(finding.code).value,
-                           "message": finding.message + note}
-    for key in ("pointer", "column", "related", "similarity"):
-        value = getattr(finding, key)
-        if value is not None:
-            out[key] = value
-    return out
+        status = LineStatus.JSON_ARRAY_FILE.value
+        reader = _Reader(run.source)
+        try:
+            with run.source.open() as stream:
+                lines = LineReader(stream, max_line_bytes=limit)
+                for number, (offset, _, length, _) in enumerate(lines, 1):
+                    raw = reader.read(offset, length) if length <= limit else None
+                    self.quarantine.write(_entry(run.source.name, run.split, number, status, offset, length, codes,
+                                                 why, raw, limit))
+                    self.out.quarantined_by_rule.update(codes)
+                    self.out.quarantined_by_status[status] += 1
+                    tally.quarantine += 1
+        finally:
+            reader.close()
 
 
 # --- the manifest ----------------------------------------------------------------------------

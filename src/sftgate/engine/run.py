@@ -9,14 +9,14 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
@@ -139,6 +139,7 @@ class Execution:
     profile: Profile
     runs: list[_FileRun]
     findings: list[Finding] = field(default_factory=list)  # every finding, uncapped (with all_findings)
+    emitted: Any = None  # what `emit` returned
 
 
 def execute(
@@ -165,11 +166,14 @@ def execute(
     production: Sequence[PathLike] = (),
     keep_source: str | None = None,
     emit_dir: str | None = None,
+    emit: Callable[[list[_FileRun], LocalExecutor], Any] | None = None,
     all_findings: bool = False,
     progress: Progress | None = None,
 ) -> Execution:
     """`check`, keeping the runs; with `emit_dir`, the training and validation passes keep
-    what `prepare` needs to write their lines again (canonical records spilled there); with
+    what `prepare` needs to write their lines again (canonical records spilled there), and
+    `emit(runs, executor)` is called once the checks are done, while the worker processes still
+    run (`prepare`'s emit pass; its result is `Execution.emitted`); with
     `all_findings`, `Execution.findings` holds every finding, not only those the report lists
     (what `--write-baseline` records)."""
     started = datetime.now(UTC)
@@ -264,6 +268,7 @@ def execute(
         if verify_media:  # before the staged inputs go
             progress.phase("media")
             media_summary = _media(runs, resolved)
+        emitted = emit(runs, executor) if emit is not None else None
     progress.end_pass()
 
     summaries = [run.summary for run in runs]
@@ -310,7 +315,7 @@ def execute(
         suppressed=_suppressed(runs, resolved),
         examples=examples,
     )
-    return Execution(report=report, profile=resolved, runs=runs, findings=everything)
+    return Execution(report=report, profile=resolved, runs=runs, findings=everything, emitted=emitted)
 
 
 _UNCAPPED = 1 << 62

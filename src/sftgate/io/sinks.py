@@ -66,25 +66,35 @@ class Staged:
         self._buffered = 0
         self.bytes = 0
         self.examples = 0
-        self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._blocks: queue.Queue[bytes | memoryview | None] = queue.Queue(maxsize=8)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, daemon=True)
         self._thread.start()
 
-    def write(self, data: bytes, examples: int = 1) -> None:
-        self._buffer.append(data)
-        self._buffered += len(data)
+    def write(self, data: bytes | memoryview, examples: int = 1) -> None:
+        """Append `data` (`examples` records). A block of 1 MiB or more goes to the writer as
+        it is, not copied: a view must not change until the file is closed."""
         self.bytes += len(data)
         self.examples += examples
+        if len(data) >= self.BLOCK:
+            if self._buffer:
+                self._flush()
+            self._put(data)
+            return
+        self._buffer.append(data)
+        self._buffered += len(data)
         if self._buffered >= self.BLOCK:
             self._flush()
 
     def _flush(self) -> None:
-        if self._error is not None:
-            raise self._error
-        self._blocks.put(b"".join(self._buffer))
+        self._put(b"".join(self._buffer))
         self._buffer.clear()
         self._buffered = 0
+
+    def _put(self, block: bytes | memoryview) -> None:
+        if self._error is not None:
+            raise self._error
+        self._blocks.put(block)
 
     def _drain(self) -> None:
         while (block := self._blocks.get()) is not None:
@@ -92,7 +102,11 @@ class Staged:
                 try:
                     self._fh.write(block)
                     self._sha.update(block)
-                    self._crc.update(block)
+                    if isinstance(block, bytes):
+                        self._crc.update(block)
+                    else:  # google_crc32c takes bytes only: a piece at a time, so the copies stay small
+                        for at in range(0, len(block), self.BLOCK):
+                            self._crc.update(bytes(block[at:at + self.BLOCK]))
                 except BaseException as exc:  # noqa: BLE001 - raised in the writer's thread
                     self._error = exc
 
