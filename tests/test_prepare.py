@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import gzip
 import json
@@ -410,20 +411,23 @@ def test_a_failure_while_writing_leaves_only_temporary_names_and_cleans_them(tmp
                                                                            monkeypatch):
     from sftgate.engine import prepare as prepare_module
 
-    src = write_jsonl(tmp_path / "t.jsonl", [records.good(i) for i in range(5)])
+    src = write_jsonl(tmp_path / "t.jsonl", [records.long_text(i, 400 + i) for i in range(12)])
     out = tmp_path / "out"
     real = prepare_module._Shards.write
     calls = []
 
     def write(self, data, sizes):
         calls.append(1)
-        if len(calls) == 1:
+        if len(calls) == 3:  # shards with records in them are staged by now
+            assert [p for p in out.iterdir() if p.name.startswith(".sftgate-tmp-train-")]
             raise OSError("disk full")
         real(self, data, sizes)
 
+    _force_small_ranges(monkeypatch, 1024)  # a chunk writes several times
     monkeypatch.setattr(prepare_module._Shards, "write", write)
     with pytest.raises(OSError):
-        prepare(src, out=out, workers=1)
+        prepare(src, out=out, workers=1, max_shard_bytes=1000)
+    assert len(calls) == 3
     assert list(out.iterdir()) == []
 
 
@@ -492,3 +496,43 @@ def test_a_json_array_file_is_unpacked_and_written_as_jsonl(tmp_path, records):
     done = prepare(src, out=tmp_path / "out", workers=1)
     assert _jsonl(tmp_path / "out" / "train.jsonl") == [records.good(0), records.good(1)]
     assert "CNV003" not in {f.code for f in done.report.findings}
+
+
+def test_staged_files_hash_large_views_and_small_writes_alike(tmp_path):
+    """Blocks of 1 MiB or more go to the writer thread as they are (views too); the file and its
+    checksums are those of the bytes in order."""
+    import hashlib
+
+    import google_crc32c
+
+    from sftgate.io.sinks import Staged
+
+    big = bytes(range(256)) * (5 << 12)  # 5 MiB
+    pieces = [b"a" * 100, memoryview(big)[7:], b"b" * 2000, big[:1 << 20], memoryview(b"c" * 50)]
+    staged = Staged(tmp_path / "f")
+    for piece in pieces:
+        staged.write(piece, 1)
+    done = staged.close("f.jsonl")
+    whole = b"".join(bytes(p) for p in pieces)
+    assert (tmp_path / "f").read_bytes() == whole
+    assert done.bytes == len(whole) and done.examples == len(pieces)
+    assert done.sha256 == hashlib.sha256(whole).hexdigest()
+    assert base64.b64decode(done.crc32c) == google_crc32c.Checksum(whole).digest()
+
+
+def test_progress_phases_of_prepare(tmp_path, records, write_jsonl):
+    """Writing and publishing are passes of their own; the report's duration is the check's."""
+    from sftgate.engine.progress import _Timed
+
+    class Phases(_Timed):
+        def __init__(self):
+            super().__init__()
+            self.done = []
+
+        def finished(self, name, seconds):
+            self.done.append(name)
+
+    src = write_jsonl(tmp_path / "t.jsonl", [records.good(i) for i in range(5)])
+    phases = Phases()
+    prepare(src, out=tmp_path / "out", workers=1, progress=phases)
+    assert phases.done[-2].startswith("write ") and phases.done[-1] == "publish"

@@ -198,12 +198,16 @@ class LocalExecutor:
             return
         pool = self.pool()
         pending: deque[Future[Any]] = deque()
-        for item in items:
-            pending.append(pool.submit(_with_profile, fn, item))
-            if len(pending) > 2 * self.workers:  # results wait in memory: a few at most
+        try:
+            for item in items:
+                pending.append(pool.submit(_with_profile, fn, item))
+                if len(pending) > 2 * self.workers:  # results wait in memory: a few at most
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        finally:  # the caller stopped early (an error): what has not started does not start
+            for future in pending:
+                future.cancel()
 
     def map_blocks(self, table: Any, fn: BlockFn, args: tuple) -> Iterator[Any]:
         """`features.map_blocks` over the worker processes: the table's records cut into

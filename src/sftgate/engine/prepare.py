@@ -29,7 +29,6 @@ from typing import Any, BinaryIO
 import numpy as np
 import orjson
 
-from sftgate.analysis.arrays import isin
 from sftgate._version import __version__
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
 from sftgate.engine.local import LocalExecutor
@@ -140,6 +139,10 @@ def prepare(
     resolved = load_profile(profile, rules_file=rules, select=select, ignore=ignore)
     settings = OutputSettings.from_profile(resolved, max_shard_bytes, max_shard_examples)
     destination = open_destination(out)
+
+    def emit(runs: list[_FileRun], executor: LocalExecutor) -> _Written:  # once the checks are done
+        return _Emitter(executor.profile, settings, destination, seed, progress).run(runs, executor)
+
     destination.claim(overwrite)
     try:
         with tempfile.TemporaryDirectory(prefix="sftgate-spill-") as spill:
@@ -149,10 +152,10 @@ def prepare(
                 exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
                 verify_media=verify_media, baseline=baseline, input_format=input_format, mapping=mapping,
                 production=production, keep_source=keep_source, emit_dir=spill, progress=progress,
-                emit=lambda runs, executor: _Emitter(executor.profile, settings, destination, seed, progress)
-                .run(runs, executor),
+                emit=emit,
             )
             written = execution.emitted
+        progress.phase("publish")
         report = execution.report
         staged_report = destination.stage("report")
         staged_report.write(json_report.render(report))
@@ -334,7 +337,7 @@ class _Part:
     laid end to end in `data`, and what the manifest counts."""
 
     train_sizes: np.ndarray
-    validation: int
+    validation_count: int
     validation_bytes: int
     quarantined: int
     blank: int
@@ -385,7 +388,7 @@ class _ChunkWriter:
             out["similarity"] = similarity
         return out
 
-    def _reason(self, finding: Finding, note: str = "") -> dict[str, Any]:
+    def finding_reason(self, finding: Finding, note: str = "") -> dict[str, Any]:
         return self.reason(finding.code, finding.message + note, finding.pointer, finding.column, finding.related,
                            finding.similarity)
 
@@ -398,21 +401,22 @@ class _ChunkWriter:
         offsets, lengths, status = emit.offsets, emit.lengths, emit.status
         if len(offsets):
             reader.window(offsets[0], offsets[-1] + lengths[-1])
-        part = _Part(train_sizes=sizes[:0], validation=0, validation_bytes=0, quarantined=0,
+        part = _Part(train_sizes=sizes[:0], validation_count=0, validation_bytes=0, quarantined=0,
                      blank=int(np.count_nonzero(fate == BLANK)), content=(sum(lengths) + len(lengths), len(lengths)))
         quarantine: list[bytes] = []
         fixed: dict[int, bytes | None] = {}  # index -> the fixed record, or None when it went to the quarantine
         reasons = iter(task.reasons)
         pending = next(reasons, None)
         source, split, limit = task.source.name, task.split, self.settings.quarantine_record_max_bytes
-        fates, ends_at, base, reason, entry = fate.tolist(), ends.tolist(), task.base, self.reason, self._entry
+        fates, ends_at, base, reason, entry = fate.tolist(), ends.tolist(), task.base, self.reason, self._render
         for i in np.flatnonzero(fate >= FIX_TRAIN).tolist():
             kind, line, code, offset, length = fates[i], base + i + 1, status[i], offsets[i], lengths[i]
             if kind <= FIX_VALIDATION:
                 data = spill[ends_at[i] - int(sizes[i]):ends_at[i]]
                 fixed[i] = self._fix(task, reader, part, quarantine, line, code, offset, length, data)
                 continue
-            raw = None if code == _TOO_LONG else reader.read(offset, length)
+            # the bytes, unless the entry points to them instead (a drop's re-check reads them anyway)
+            raw = None if code == _TOO_LONG or (length > limit and kind != DROP) else reader.read(offset, length)
             if kind == DATASET:
                 why = []
                 while pending is not None and pending[0] < line:  # a line quarantined for another reason
@@ -431,20 +435,23 @@ class _ChunkWriter:
             if not fixed:
                 keep = fate == kinds[0]
                 records, kept = _gather(spill, ends, sizes, keep), sizes[keep]
-            else:
-                chosen = [(i, fixed[i] if i in fixed else spill[ends[i] - sizes[i]:ends[i]])
-                          for i in np.flatnonzero((fate == kinds[0]) | (fate == kinds[1])).tolist()]
-                chosen = [(i, data) for i, data in chosen if data is not None]
-                records = b"".join(data for _, data in chosen)
-                kept = np.array([len(data) for _, data in chosen], dtype=np.int64)
+            else:  # a chunk with fixes (rare): record by record
+                keep = (fate == kinds[0]) | (fate == kinds[1])
+                chosen = [fixed[i] if i in fixed else spill[ends_at[i] - int(sizes[i]):ends_at[i]]
+                          for i in np.flatnonzero(keep).tolist()]
+                chosen = [data for data in chosen if data is not None]
+                records = b"".join(chosen)
+                kept = np.array([len(data) for data in chosen], dtype=np.int64)
             pieces.append(records)
             if kinds[0] == TRAIN:
                 part.train_sizes = kept
             else:
-                part.validation, part.validation_bytes = len(kept), len(records)
+                part.validation_count, part.validation_bytes = len(kept), len(records)
         part.quarantined = len(quarantine)
         pieces.extend(quarantine)
         part.data = b"".join(pieces)
+        if isinstance(spill, mmap.mmap):
+            spill.close()
         return part
 
     def _recheck(self, task: _ChunkTask, line: int, code: int, offset: int, length: int, data: bytes | None,
@@ -460,7 +467,7 @@ class _ChunkWriter:
                       raw: bytes | memoryview | None) -> list[dict[str, Any]]:
         found = self._recheck(task, line, code, offset, length, None if raw is None else bytes(raw), task.reading)
         drops = self._checker(task.split).drops
-        reasons = [self._reason(f) for f in found if f.code in drops] or [self._reason(f) for f in found]
+        reasons = [self.finding_reason(f) for f in found if f.code in drops] or [self.finding_reason(f) for f in found]
         if not reasons:  # its rule is switched off, or the record has no canonical form
             status = STATUSES[code]
             what = status.value.replace("_", " ") if not status.is_record else "cannot be written back as JSON"
@@ -477,7 +484,7 @@ class _ChunkWriter:
         obj = orjson.loads(data)
         failed = [c for c in codes if not REGISTRY[c]().fix(obj, checker.ctx)]
         if failed:
-            why = [self._reason(f, " (cannot be fixed)") for f in found if f.code in failed]
+            why = [self.finding_reason(f, " (cannot be fixed)") for f in found if f.code in failed]
         else:
             fixed = canonical(obj, self.settings.unknown_keys == "strip")
             after = self._recheck(task, line, code, offset, length, fixed[:-1])
@@ -486,14 +493,14 @@ class _ChunkWriter:
                 part.fixed += 1
                 part.fixed_by_rule.update(codes)
                 return fixed
-            why = [self._reason(f, f" (after fixing {', '.join(codes)})") for f in remaining]
+            why = [self.finding_reason(f, f" (after fixing {', '.join(codes)})") for f in remaining]
         raw = None if code == _TOO_LONG else reader.read(offset, length)
-        quarantine.append(self._entry(part, task.source.name, task.split, line, code, offset, length, why, raw,
+        quarantine.append(self._render(part, task.source.name, task.split, line, code, offset, length, why, raw,
                                       self.settings.quarantine_record_max_bytes))
         return None
 
     @staticmethod
-    def _entry(part: _Part, source: str, split: str, line: int, code: int, offset: int, length: int,
+    def _render(part: _Part, source: str, split: str, line: int, code: int, offset: int, length: int,
                reasons: list[dict[str, Any]], raw: bytes | memoryview | None, limit: int) -> bytes:
         if len(reasons) == 1:
             first = reasons[0]["code"]
@@ -530,8 +537,8 @@ def _gather(data: bytes | mmap.mmap, ends: np.ndarray, sizes: np.ndarray, keep: 
     starts, stops = (ends[first] - sizes[first]).tolist(), ends[last].tolist()
     if len(starts) == 1 and starts[0] == 0 and stops[0] == len(data) and isinstance(data, bytes):
         return data
-    view = memoryview(data)
-    return b"".join(view[a:b] for a, b in zip(starts, stops, strict=True))
+    with memoryview(data) as view:
+        return b"".join(view[a:b] for a, b in zip(starts, stops, strict=True))
 
 
 def _entry(source: str, split: str, line: int, status: str, offset: int, length: int, codes: list[str],
@@ -551,21 +558,20 @@ def _entry(source: str, split: str, line: int, status: str, offset: int, length:
     return orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
 
 
-_WRITER: _ChunkWriter | None = None  # a process's writer, kept while the profile and settings are the same
+_WRITER: _ChunkWriter | None = None  # a worker's writer, kept while the profile and settings are the same
 
 
-def _write_chunk(profile: Profile, task: _ChunkTask, reader: _Reader | None = None) -> _Part:
-    """Write one chunk (in a worker process, or here with the run's `reader` of a stream)."""
+def _write_chunk(profile: Profile, task: _ChunkTask) -> _Part:
+    """Write one chunk in a worker process (`LocalExecutor.map`)."""
     global _WRITER
-    if _WRITER is None or _WRITER.profile is not profile or _WRITER.settings != task.settings:
-        _WRITER = _ChunkWriter(profile, task.settings)
-    if reader is not None:
-        return _WRITER.write(task, reader)
-    own = _Reader(task.source)
+    writer = _WRITER
+    if writer is None or writer.profile is not profile or writer.settings != task.settings:
+        writer = _WRITER = _ChunkWriter(profile, task.settings)
+    reader = _Reader(task.source)
     try:
-        return _WRITER.write(task, own)
+        return writer.write(task, reader)
     finally:
-        own.close()
+        reader.close()
 
 
 class _Emitter:
@@ -589,7 +595,6 @@ class _Emitter:
             if run.split in ("train", "validation"):
                 self.progress.phase(f"write {run.source.name}", run.stats.content_bytes)
                 self._emit(run, executor)
-        self.progress.phase("publish")
         files = self.shards.close()
         if self.validation is not None:
             files.append(self.validation.close("validation.jsonl"))
@@ -623,9 +628,9 @@ class _Emitter:
             assert executor is not None
             self._append(executor.map(_write_chunk, tasks), tally)
             return
-        reader = _Reader(run.source)
+        writer, reader = _ChunkWriter(self.profile, self.settings), _Reader(run.source)
         try:
-            self._append((_write_chunk(self.profile, task, reader) for task in tasks), tally)
+            self._append((writer.write(task, reader) for task in tasks), tally)
         finally:
             reader.close()
 
@@ -636,13 +641,13 @@ class _Emitter:
             train, validation, quarantine = part.take()
             if len(part.train_sizes):
                 self.shards.write(train, part.train_sizes)
-            if part.validation:
+            if part.validation_count:
                 assert self.validation is not None
-                self.validation.write(validation, part.validation)
+                self.validation.write(validation, part.validation_count)
             if part.quarantined:
                 self.quarantine.write(quarantine, part.quarantined)
             tally.train += len(part.train_sizes)
-            tally.validation += part.validation
+            tally.validation += part.validation_count
             tally.quarantine += part.quarantined
             tally.blank += part.blank
             for codes, n in part.by_codes.items():
@@ -715,7 +720,7 @@ class _Emitter:
         """An input the pass did not read line by line (a JSON array file): every line goes
         to the quarantine, with the file's finding as the reason."""
         writer = _ChunkWriter(self.profile, self.settings)
-        why = [writer._reason(f) for f in run.findings if f.line is None and f.code == "FMT010"] \
+        why = [writer.finding_reason(f) for f in run.findings if f.line is None and f.code == "FMT010"] \
             or [{"code": None, "message": "the file is not JSON Lines"}]
         codes = sorted({r["code"] for r in why if r["code"]})
         limit = self.settings.quarantine_record_max_bytes

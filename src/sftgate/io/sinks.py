@@ -52,8 +52,10 @@ class OutputFile:
 class Staged:
     """A file being written in the staging area, hashed (sha256, CRC32C) as it is written.
 
-    Records are gathered into 1 MiB blocks; a thread writes and hashes each block (hashlib and
-    file writes release the GIL), so the caller's loop and the hashing share two cores."""
+    Small writes are gathered into 1 MiB blocks, larger ones handed on as they are (a chunk's
+    records from `prepare`'s writers); a thread writes and hashes each block (hashlib and file
+    writes release the GIL), so the caller's loop and the hashing share two cores. At most 8
+    blocks wait for the thread, which bounds the memory they hold."""
 
     BLOCK = 1 << 20
 
@@ -62,7 +64,7 @@ class Staged:
         self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close()
         self._sha = hashlib.sha256()
         self._crc = google_crc32c.Checksum()
-        self._buffer: list[bytes] = []
+        self._buffer: list[bytes | memoryview] = []
         self._buffered = 0
         self.bytes = 0
         self.examples = 0
