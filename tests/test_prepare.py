@@ -536,3 +536,22 @@ def test_progress_phases_of_prepare(tmp_path, records, write_jsonl):
     phases = Phases()
     prepare(src, out=tmp_path / "out", workers=1, progress=phases)
     assert phases.done[-2].startswith("write ") and phases.done[-1] == "publish"
+
+
+def test_a_line_that_reads_differently_when_written_is_an_error(tmp_path, records, write_jsonl, monkeypatch):
+    """Gemini lines are not spilled: the writer reads a kept line again. If it is not what the
+    check measured (the file changed), prepare stops with one line and publishes nothing."""
+    from sftgate.engine import prepare as prepare_module
+
+    src = write_jsonl(tmp_path / "t.jsonl", [records.good(i) for i in range(3)])
+    real = prepare_module._Reader.read
+
+    def read(self, offset, length):
+        data = real(self, offset, length)
+        return b'{"contents": []}' if offset and data is not None else data
+
+    monkeypatch.setattr(prepare_module._Reader, "read", read)
+    out = tmp_path / "out"
+    with pytest.raises(sftgate.SftgateError, match=r"t\.jsonl: the line at byte [\d,]+ is not what it was"):
+        prepare(src, out=out, workers=1)
+    assert not (out / "manifest.json").exists()

@@ -89,7 +89,7 @@ def canonical(obj: dict[str, Any], strip_unknown: bool = False) -> bytes:
     return dumps(obj, option=CANONICAL)
 
 
-def _canonical_or_none(obj: dict[str, Any], strip_unknown: bool) -> bytes | None:
+def canonical_or_none(obj: dict[str, Any], strip_unknown: bool) -> bytes | None:
     """`canonical`, or None for an object orjson cannot write back (the line has no canonical form)."""
     try:
         return canonical(obj, strip_unknown)
@@ -102,8 +102,11 @@ class EmitChunk:
     """What `prepare` needs to write a chunk's lines again without re-checking them.
 
     Per line: its status (an index into STATUSES), where it is in the input, and the size of
-    its canonical form in the chunk's spill file (0: none; the line is not an object, or the
-    object cannot be written).
+    its canonical form (0: none; the line is not an object, or the object cannot be written).
+    Records converted from another format are spilled, in their canonical form, to the file
+    `spill`; a Gemini line is its own record, so prepare's writers parse and write again only
+    the lines they keep, and `spill` is "" (no file: most of a file's bytes are not written
+    twice).
     """
 
     spill: str
@@ -314,7 +317,7 @@ class Checker:
                 self._keep(emit, spilled, number, status, obj if type(obj) is dict else None, offset, length)
         out.lines = number
         out.last_end = last_end
-        if emit is not None:
+        if emit is not None and self.reading.converts:
             emit.spill = self._spill(spilled)
         if self.features is not None:
             out.features = self.features.finish()
@@ -383,8 +386,8 @@ class Checker:
         emit.status.append(_STATUS_INDEX[status])
         emit.offsets.append(offset)
         emit.lengths.append(length)
-        data = _canonical_or_none(obj, self.strip_unknown) if obj is not None else None
-        if data is not None:
+        data = canonical_or_none(obj, self.strip_unknown) if obj is not None else None
+        if data is not None and self.reading.converts:
             spilled.append(data)
         emit.canonical.append(0 if data is None else len(data))  # 0: the emit pass quarantines it, saying why
 

@@ -32,10 +32,10 @@ import orjson
 from sftgate._version import __version__
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
 from sftgate.engine.local import LocalExecutor
-from sftgate.engine.passes import GEMINI, STATUSES, Checker, EmitChunk, Reading, canonical
+from sftgate.engine.passes import GEMINI, STATUSES, Checker, EmitChunk, Reading, canonical_or_none, canonical
 from sftgate.engine.progress import Progress
 from sftgate.engine.run import Execution, PathLike, _FileRun, execute
-from sftgate.errors import UsageError
+from sftgate.errors import SftgateError, UsageError
 from sftgate.io import gcs
 from sftgate.io.reader import BROKEN, NEWLINE, LineReader
 from sftgate.io.sinks import (
@@ -50,6 +50,7 @@ from sftgate.model import Action, Finding, LineStatus
 from sftgate.report import json as json_report
 from sftgate.report.model import Report
 from sftgate.rules import REGISTRY
+from sftgate.rules.fmt import decode_line
 
 MANIFEST_VERSION = "1.0"
 _BLANK = STATUSES.index(LineStatus.BLANK)
@@ -272,8 +273,10 @@ class _Reader:
         self.pending: tuple[int, int] | None = None
 
     def window(self, start: int, end: int) -> None:
+        """The next reads are in [start, end): it is read whole at the first (a stream's always,
+        since it cannot go back for a record it passed)."""
         self.span, self.view = (0, 0), memoryview(b"")
-        self.pending = (start, end) if end - start <= self.WINDOW_MAX else None
+        self.pending = (start, end) if end - start <= self.WINDOW_MAX or not self.seekable else None
 
     def read(self, offset: int, length: int) -> bytes | memoryview | None:
         """`length` bytes at `offset` (a view of the window when they lie in it), or None."""
@@ -396,9 +399,18 @@ class _ChunkWriter:
         emit = task.emit
         fate = np.frombuffer(task.fate, dtype=np.uint8)
         sizes = np.frombuffer(emit.canonical, dtype=np.int64)
-        spill = _spilled(emit.spill, int(sizes[(fate >= TRAIN) & (fate <= FIX_VALIDATION)].sum()))
+        spill = _spilled(emit.spill, int(sizes[(fate >= TRAIN) & (fate <= FIX_VALIDATION)].sum())) \
+            if emit.spill else None
         ends = np.cumsum(sizes)
         offsets, lengths, status = emit.offsets, emit.lengths, emit.status
+        ends_at, sizes_at = ends.tolist(), sizes.tolist()
+
+        def record(i: int) -> bytes:
+            """Line i's canonical form: spilled (a converted record), or its line parsed again."""
+            if spill is not None:
+                return spill[ends_at[i] - sizes_at[i]:ends_at[i]]
+            return self._again(task, reader, offsets[i], lengths[i], sizes_at[i])
+
         if len(offsets):
             reader.window(offsets[0], offsets[-1] + lengths[-1])
         part = _Part(train_sizes=sizes[:0], validation_count=0, validation_bytes=0, quarantined=0,
@@ -408,12 +420,11 @@ class _ChunkWriter:
         reasons = iter(task.reasons)
         pending = next(reasons, None)
         source, split, limit = task.source.name, task.split, self.settings.quarantine_record_max_bytes
-        fates, ends_at, base, reason, entry = fate.tolist(), ends.tolist(), task.base, self.reason, self._render
+        fates, base, reason, entry = fate.tolist(), task.base, self.reason, self._render
         for i in np.flatnonzero(fate >= FIX_TRAIN).tolist():
             kind, line, code, offset, length = fates[i], base + i + 1, status[i], offsets[i], lengths[i]
             if kind <= FIX_VALIDATION:
-                data = spill[ends_at[i] - int(sizes[i]):ends_at[i]]
-                fixed[i] = self._fix(task, reader, part, quarantine, line, code, offset, length, data)
+                fixed[i] = self._fix(task, reader, part, quarantine, line, code, offset, length, record(i))
                 continue
             # the bytes, unless the entry points to them instead (a drop's re-check reads them anyway)
             raw = None if code == _TOO_LONG or (length > limit and kind != DROP) else reader.read(offset, length)
@@ -432,13 +443,12 @@ class _ChunkWriter:
             quarantine.append(entry(part, source, split, line, code, offset, length, why, raw, limit))
         pieces: list[bytes] = []
         for kinds in ((TRAIN, FIX_TRAIN), (VALIDATION, FIX_VALIDATION)):
-            if not fixed:
+            if not fixed and spill is not None:
                 keep = fate == kinds[0]
                 records, kept = _gather(spill, ends, sizes, keep), sizes[keep]
-            else:  # a chunk with fixes (rare): record by record
+            else:  # record by record
                 keep = (fate == kinds[0]) | (fate == kinds[1])
-                chosen = [fixed[i] if i in fixed else spill[ends_at[i] - int(sizes[i]):ends_at[i]]
-                          for i in np.flatnonzero(keep).tolist()]
+                chosen = [fixed[i] if i in fixed else record(i) for i in np.flatnonzero(keep).tolist()]
                 chosen = [data for data in chosen if data is not None]
                 records = b"".join(chosen)
                 kept = np.array([len(data) for data in chosen], dtype=np.int64)
@@ -453,6 +463,23 @@ class _ChunkWriter:
         if isinstance(spill, mmap.mmap):
             spill.close()
         return part
+
+    def _again(self, task: _ChunkTask, reader: _Reader, offset: int, length: int, size: int) -> bytes:
+        """A Gemini line's canonical form, from the line read again: the check pass parsed it
+        as here (orjson; `decode_line` for what orjson refuses, such as a BOM) and measured it."""
+        raw = reader.read(offset, length)
+        obj: Any = None
+        if raw is not None:
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                obj = decode_line(bytes(raw), length, source=task.source.name, line=0, first=offset == 0,
+                                  max_line_bytes=length + 1)[1]
+        data = canonical_or_none(obj, self.settings.unknown_keys == "strip") if type(obj) is dict else None
+        if data is None or len(data) != size:  # the input changed under us
+            raise SftgateError(f"{task.source.name}: the line at byte {offset:,} is not what it was when it was "
+                               "checked; did the file change during the run?")
+        return data
 
     def _recheck(self, task: _ChunkTask, line: int, code: int, offset: int, length: int, data: bytes | None,
                  reading: Reading = GEMINI) -> list[Finding]:
