@@ -54,7 +54,6 @@ from sftgate.rules.fmt import decode_line
 
 MANIFEST_VERSION = "1.0"
 _BLANK = STATUSES.index(LineStatus.BLANK)
-_RECORD = np.array([status.is_record for status in STATUSES])
 
 
 @dataclass(frozen=True)
@@ -181,6 +180,7 @@ BLANK, TRAIN, VALIDATION, FIX_TRAIN, FIX_VALIDATION, DROP, DATASET, OVER_CAP = r
 _STATUS_VALUE = [status.value for status in STATUSES]
 _TOO_LONG = STATUSES.index(LineStatus.TOO_LONG)
 _NOT_RECORD = [not status.is_record for status in STATUSES]
+_RECORD = ~np.array(_NOT_RECORD)  # by status index, for arrays of them
 
 
 @dataclass
@@ -420,7 +420,7 @@ class _ChunkWriter:
         reasons = iter(task.reasons)
         pending = next(reasons, None)
         source, split, limit = task.source.name, task.split, self.settings.quarantine_record_max_bytes
-        fates, base, reason, entry = fate.tolist(), task.base, self.reason, self._render
+        fates, base, reason, render = fate.tolist(), task.base, self.reason, self._render
         for i in np.flatnonzero(fate >= FIX_TRAIN).tolist():
             kind, line, code, offset, length = fates[i], base + i + 1, status[i], offsets[i], lengths[i]
             if kind <= FIX_VALIDATION:
@@ -440,7 +440,7 @@ class _ChunkWriter:
             else:
                 assert task.over_cap is not None
                 why = [task.over_cap]
-            quarantine.append(entry(part, source, split, line, code, offset, length, why, raw, limit))
+            quarantine.append(render(part, source, split, line, code, offset, length, why, raw, limit))
         pieces: list[bytes] = []
         for kinds in ((TRAIN, FIX_TRAIN), (VALIDATION, FIX_VALIDATION)):
             if not fixed and spill is not None:

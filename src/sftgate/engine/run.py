@@ -181,7 +181,7 @@ def execute(
     if workers is not None and workers < 1:
         raise UsageError(f"workers must be at least 1, not {workers}")
     if emit is not None and emit_dir is None:
-        raise ValueError("emit needs emit_dir: without the spilled records every line would be quarantined")
+        raise ValueError("emit needs emit_dir: without it the pass keeps nothing to write the lines from")
     if isinstance(profile, Profile):
         resolved = profile
     else:
