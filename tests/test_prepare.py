@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import copy
 import gzip
+import hashlib
+import itertools
 import json
 from pathlib import Path
 
@@ -132,6 +134,20 @@ def _force_small_ranges(monkeypatch: pytest.MonkeyPatch, size: int = 2048) -> No
     monkeypatch.setattr(local, "plan_ranges", lambda stream, total, _chunk: plan(stream, total, size))
 
 
+def _count_maps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of items of each `LocalExecutor.map` call from now on (the chunks the workers write)."""
+    mapped: list[int] = []
+    real_map = local.LocalExecutor.map
+
+    def map_(self, fn, items):
+        items = list(items)
+        mapped.append(len(items))
+        return real_map(self, fn, items)
+
+    monkeypatch.setattr(local.LocalExecutor, "map", map_)
+    return mapped
+
+
 def _outputs(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.suffix == ".jsonl"}
 
@@ -179,15 +195,7 @@ def test_chunks_written_over_the_workers_match_one_process(tmp_path, records, wr
     val = write_jsonl(tmp_path / "val.jsonl", [records.long_text(i, 200 + i) for i in range(30)] + _messy(records))
     rules = write_rules(tmp_path / "r.yaml", "extends: gemini-2.5-flash\nlimits:\n  max_validation_examples: 9\n")
     _force_small_ranges(monkeypatch, 1024)
-    mapped = []
-    real_map = local.LocalExecutor.map
-
-    def map_(self, fn, items):
-        items = list(items)
-        mapped.append(len(items))
-        return real_map(self, fn, items)
-
-    monkeypatch.setattr(local.LocalExecutor, "map", map_)
+    mapped = _count_maps(monkeypatch)
     results = {}
     for workers in (1, 2):
         out = tmp_path / f"out{workers}"
@@ -212,8 +220,9 @@ def test_chunks_written_over_the_workers_match_one_process(tmp_path, records, wr
 @given(sizes=st.lists(st.integers(1, 50), max_size=60), cuts=st.lists(st.integers(0, 60), max_size=6),
        max_bytes=st.integers(1, 120), max_examples=st.none() | st.integers(1, 8))
 def test_shards_cut_blocks_as_one_record_at_a_time(tmp_path, sizes, cuts, max_bytes, max_examples):
-    """`_Shards.write` takes blocks of records; the shards are those of writing each record alone."""
-    from sftgate.engine.prepare import _Shards
+    """Chunks place blocks of records (`_cut`, `_place`); the shards are those of writing each
+    record alone, and the parent's staged shards hash what the writers placed."""
+    from sftgate.engine.prepare import _SHARD, _Ledger, _Part, _place, _Shards, _Targets
     from sftgate.io.sinks import LocalDestination
 
     records = [bytes([65 + i % 26]) * (n - 1) + b"\n" for i, n in enumerate(sizes)]
@@ -227,13 +236,30 @@ def test_shards_cut_blocks_as_one_record_at_a_time(tmp_path, sizes, cuts, max_by
     out = tmp_path / f"shards-{len(list(tmp_path.iterdir()))}"
     destination = LocalDestination(out)
     destination.claim(overwrite=False)
-    shards = _Shards(destination, max_bytes, max_examples)
+    shards = _Shards(destination)
+    quarantine = destination.stage("quarantine", placed=True)
+    targets = _Targets(ledger=str(destination.staged_path("ledger")), quarantine=str(quarantine.path),
+                       validation=None, shards=str(destination.staged_path(_SHARD)), max_bytes=max_bytes,
+                       max_examples=max_examples)
+    ledger = _Ledger(targets.ledger, create=True)
+    ledger.post(0, (0, 0, 0, 0, 0))
+    ledger.close()
     bounds = sorted({0, len(records), *(c for c in cuts if c <= len(records))})
-    for a, b in zip(bounds, bounds[1:]):
-        shards.write(b"".join(records[a:b]), np.array(sizes[a:b], dtype=np.int64))
+    for index, (a, b) in enumerate(itertools.pairwise(bounds)):
+        part = _Part(train_sizes=np.array(sizes[a:b], dtype=np.int64), validation_count=0, validation_bytes=0,
+                     quarantined=1, blank=0, content=(0, 0), data=b"".join(records[a:b]) + b"{}\n")
+        part = _place(part, targets, index)
+        assert part.data == b"" and sum(n for _, _, n in part.train_pieces) == b - a
+        for shard, length, examples in part.train_pieces:
+            shards.placed(shard, length, examples)
+        quarantine.placed(part.quarantine_bytes, 1)
     files = shards.close()
     assert [(out / f.staged.name).read_bytes() for f in files] == [b"".join(s) for s in expected or [[]]]
     assert [f.examples for f in files] == [len(s) for s in expected or [[]]]
+    for f in files:
+        assert f.sha256 == hashlib.sha256((out / f.staged.name).read_bytes()).hexdigest()
+    assert (out / quarantine.path.name).read_bytes() == b"{}\n" * (len(bounds) - 1)
+    quarantine.close("quarantine.jsonl")
 
 
 def test_shards_respect_the_limits_and_join_to_the_whole(tmp_path, records, write_jsonl):
@@ -413,18 +439,18 @@ def test_a_failure_while_writing_leaves_only_temporary_names_and_cleans_them(tmp
 
     src = write_jsonl(tmp_path / "t.jsonl", [records.long_text(i, 400 + i) for i in range(12)])
     out = tmp_path / "out"
-    real = prepare_module._Shards.write
+    real = prepare_module._Shards.placed
     calls = []
 
-    def write(self, data, sizes):
+    def placed(self, shard, length, examples):
         calls.append(1)
         if len(calls) == 3:  # shards with records in them are staged by now
             assert [p for p in out.iterdir() if p.name.startswith(".sftgate-tmp-train-")]
             raise OSError("disk full")
-        real(self, data, sizes)
+        real(self, shard, length, examples)
 
     _force_small_ranges(monkeypatch, 1024)  # a chunk writes several times
-    monkeypatch.setattr(prepare_module._Shards, "write", write)
+    monkeypatch.setattr(prepare_module._Shards, "placed", placed)
     with pytest.raises(OSError):
         prepare(src, out=out, workers=1, max_shard_bytes=1000)
     assert len(calls) == 3
@@ -555,3 +581,111 @@ def test_a_line_that_reads_differently_when_written_is_an_error(tmp_path, record
     with pytest.raises(sftgate.SftgateError, match=r"t\.jsonl: the line at byte [\d,]+ is not what it was"):
         prepare(src, out=out, workers=1)
     assert not (out / "manifest.json").exists()
+
+
+
+def test_a_chunk_that_fails_in_a_worker_stops_the_chunks_after_it(tmp_path, records, write_jsonl, monkeypatch):
+    """Chunks are placed in turn through the ledger: when one fails in a worker, the writers
+    of the chunks after it stop instead of waiting for it, the run reports that chunk's error,
+    and nothing is left behind, not even the ledger."""
+    from sftgate.engine import prepare as prepare_module
+
+    src = write_jsonl(tmp_path / "t.jsonl", [records.long_text(i, 300 + i) for i in range(60)])
+    real = prepare_module._ChunkWriter.write
+    failing = 3
+
+    def write(self, task, reader):
+        if task.index == failing:
+            raise sftgate.SftgateError(f"chunk {task.index} cannot be written")
+        return real(self, task, reader)
+
+    _force_small_ranges(monkeypatch, 2048)
+    monkeypatch.setattr(prepare_module._ChunkWriter, "write", write)  # the workers fork after this
+    log = tmp_path / "abandoned"  # written by the worker processes
+    real_wait = prepare_module._Ledger.wait
+
+    def wait(self, index):
+        try:
+            return real_wait(self, index)
+        except prepare_module._Abandoned:
+            with open(log, "a") as fh:
+                fh.write(f"{index}\n")
+            raise
+
+    monkeypatch.setattr(prepare_module._Ledger, "wait", wait)
+    mapped = _count_maps(monkeypatch)
+    out = tmp_path / "out"
+    with pytest.raises(sftgate.SftgateError, match=f"chunk {failing} cannot be written"):
+        prepare(src, out=out, workers=2)
+    assert mapped and mapped[0] > failing + 2  # over the workers, with chunks after the failed one
+    assert list(out.iterdir()) == []
+    stopped = sorted(int(n) for n in log.read_text().split()) if log.exists() else []
+    assert stopped and min(stopped) == failing + 1  # the next chunk's writer stopped, it did not wait
+    # in this process, the chunks after the failed one are not even started
+    log.unlink()
+    with pytest.raises(sftgate.SftgateError, match=f"chunk {failing} cannot be written"):
+        prepare(src, out=out, workers=1)
+    assert list(out.iterdir()) == [] and not log.exists()
+
+
+def test_the_ledger_hands_out_only_whole_slots(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from sftgate.engine.prepare import _Abandoned, _Ledger
+
+    path = str(tmp_path / "ledger")
+    ledger = _Ledger(path, create=True)
+    ledger.post(0, (1, 2, 3, 4, 5))
+    assert ledger.wait(0) == (1, 2, 3, 4, 5)
+    # the fields of slot 1 without their check: not taken until the check is written
+    slot = _Ledger.SLOT
+    os_fields = slot.pack(6, 7, 8, 9, 10, 0)[:-8]
+    import os
+
+    os.pwrite(ledger.fd, os_fields, slot.size)
+    later = threading.Timer(0.05, lambda: ledger.post(1, (6, 7, 8, 9, 10)))
+    later.start()
+    started = time.perf_counter()
+    assert ledger.wait(1) == (6, 7, 8, 9, 10)
+    assert time.perf_counter() - started >= 0.04
+    later.join()
+    ledger.fail(2)
+    with pytest.raises(_Abandoned, match="chunk 1 failed"):
+        ledger.wait(2)
+    parents = iter([1, 2])  # the parent process goes while the writer waits
+    monkeypatch.setattr(os, "getppid", lambda: next(parents))
+    with pytest.raises(_Abandoned, match="parent process is gone"):
+        ledger.wait(3)
+    ledger.close()
+    with pytest.raises(FileNotFoundError):  # only the parent creates it
+        _Ledger(str(tmp_path / "none"))
+
+
+def test_placed_files_hash_what_others_wrote_and_check_their_size(tmp_path):
+    import hashlib
+
+    import google_crc32c
+
+    from sftgate.io.sinks import Staged
+
+    staged = Staged(tmp_path / "f", placed=True)
+    with pytest.raises(ValueError, match="written by its chunk writers"):
+        staged.write(b"x")
+    data = bytes(range(256)) * 40000  # ~10 MiB: read back in several pieces
+    with open(tmp_path / "f", "r+b") as other:  # another process's writes, out of order
+        other.seek(5000)
+        other.write(data[5000:])
+        other.seek(0)
+        other.write(data[:5000])
+    staged.placed(5000, 1)
+    staged.placed(len(data) - 5000, 2)
+    done = staged.close("f.jsonl")
+    assert done.bytes == len(data) and done.examples == 3
+    assert done.sha256 == hashlib.sha256(data).hexdigest()
+    assert base64.b64decode(done.crc32c) == google_crc32c.Checksum(data).digest()
+    short = Staged(tmp_path / "g", placed=True)
+    (tmp_path / "g").write_bytes(b"abc")
+    short.placed(2, 1)
+    with pytest.raises(OSError, match="3 bytes staged where 2 were placed"):
+        short.close("g.jsonl")

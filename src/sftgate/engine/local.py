@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 
 import numpy as np
 
@@ -205,9 +205,11 @@ class LocalExecutor:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
-        finally:  # the caller stopped early (an error): what has not started does not start
+        finally:  # the caller stopped early (an error): what has not started does not start, and
+            # what has is waited for, so that no task still writes when the caller cleans up
             for future in pending:
                 future.cancel()
+            wait(pending)
 
     def map_blocks(self, table: Any, fn: BlockFn, args: tuple) -> Iterator[Any]:
         """`features.map_blocks` over the worker processes: the table's records cut into

@@ -1,12 +1,14 @@
 """`prepare`: check, then write what passed: Vertex-ready shards, the quarantine, the manifest.
 
 The check pass (`run.execute` with an emit directory) keeps, per chunk, each line's status and
-its canonical form, spilled to a temporary file (`passes.EmitChunk`). The plan gives every line
-one place: a training shard, the validation file, the quarantine (with the findings whose
-action is drop, or a record fix that failed), or the blank-line count. The emit pass walks the
-lines in input order and copies canonical bytes from the spill; only quarantined and fixed
-records are read or checked again. Nothing depends on the number of workers: outputs are
-byte-identical for the same inputs, profile and seed.
+the size of its canonical form (`passes.EmitChunk`; records converted from another format are
+spilled in that form). The plan gives every line one place: a training shard, the validation
+file, the quarantine (with the findings whose action is drop, or a record fix that failed), or
+the blank-line count. The emit pass writes the chunks over the workers: kept lines are parsed
+again and written in canonical form, quarantined and fixed ones read or checked again; each
+chunk's writer places its bytes at the offsets a shared ledger hands out in input order.
+Nothing depends on the number of workers: outputs are byte-identical for the same inputs,
+profile and seed.
 
 Accounting, per input: lines = examples written + lines quarantined + blank lines. It is
 checked before anything is published.
@@ -18,7 +20,9 @@ import base64
 import mmap
 import os
 import shlex
+import struct
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -46,7 +50,7 @@ from sftgate.io.sinks import (
     open_destination,
 )
 from sftgate.io.sources import Source
-from sftgate.model import Action, Finding, LineStatus
+from sftgate.model import Finding, LineStatus
 from sftgate.report import json as json_report
 from sftgate.report.model import Report
 from sftgate.rules import REGISTRY
@@ -172,9 +176,10 @@ def prepare(
 # --- the emit pass ---------------------------------------------------------------------------
 #
 # The parent decides each line's fate with array operations (`_Emitter._fates`); chunk by
-# chunk, a `_ChunkWriter` (in a worker process for plain files, here for streams) copies the
-# kept canonical records and renders the quarantine entries; the parent appends the results
-# in input order, cutting training shards by the records' sizes.
+# chunk, a `_ChunkWriter` (in a worker process for plain files, here for streams) writes the
+# kept canonical records and renders the quarantine entries, then places them in the staged
+# files itself (`_place`): the ledger gives each chunk, in input order, its offsets and the
+# training shards it falls in. The parent only reads back what was placed, in order, to hash it.
 
 BLANK, TRAIN, VALIDATION, FIX_TRAIN, FIX_VALIDATION, DROP, DATASET, OVER_CAP = range(8)
 _STATUS_VALUE = [status.value for status in STATUSES]
@@ -217,43 +222,170 @@ class _Written:
 
 
 class _Shards:
-    """Training shards: a new one starts when the next record would pass a limit."""
+    """The staged training shards, as the chunk writers place records in them (`_cut`)."""
 
-    def __init__(self, destination: Destination, max_bytes: int, max_examples: int | None) -> None:
+    def __init__(self, destination: Destination) -> None:
         self.destination = destination
-        self.max_bytes = max_bytes
-        self.max_examples = max_examples
-        self.done: list[Staged] = []
-        self.current: Staged | None = None
+        self.staged: list[Staged] = []
 
-    def write(self, data: bytes | memoryview, sizes: np.ndarray) -> None:
-        """Records laid end to end in `data`, `sizes` bytes each, cut between shards as
-        writing them one at a time would: a shard takes records while they fit, and at least one."""
-        ends = np.cumsum(sizes)
-        done = 0  # records written
-        while done < len(sizes):
-            current = self.current
-            if current is None:
-                current = self.current = self.destination.stage(f"train-{len(self.done):05d}")
-            at = int(ends[done - 1]) if done else 0
-            fit = int(np.searchsorted(ends[done:], at + self.max_bytes - current.bytes, side="right"))
-            if self.max_examples is not None:
-                fit = min(fit, self.max_examples - current.examples)
-            if fit <= 0 and current.examples:
-                self.done.append(current)
-                self.current = None
-                continue
-            fit = max(fit, 1)
-            end = int(ends[done + fit - 1])
-            current.write(data[at:end], fit)
-            done += fit
+    def placed(self, shard: int, length: int, examples: int) -> None:
+        while len(self.staged) <= shard:
+            self.staged.append(self.destination.stage(f"{_SHARD}{len(self.staged):05d}", placed=True))
+        self.staged[shard].placed(length, examples)
 
     def close(self) -> list[OutputFile]:
-        staged = [*self.done, self.current or self.destination.stage("train-00000")]
+        staged = self.staged or [self.destination.stage(f"{_SHARD}00000")]
         if len(staged) == 1:
             return [staged[0].close("train.jsonl")]
         n = len(staged)
         return [s.close(f"train-{i:05d}-of-{n:05d}.jsonl") for i, s in enumerate(staged)]
+
+
+_SHARD = "train-"  # staged shards are keyed train-00000, train-00001, ...
+
+
+def _cut(sizes: np.ndarray, shard: int, used: int, held: int, max_bytes: int, max_examples: int | None
+         ) -> tuple[list[tuple[int, int, int, int, int]], tuple[int, int, int]]:
+    """Records laid end to end, `sizes` bytes each, cut between shards as writing them one at a
+    time would: a shard takes records while they fit, and at least one. The current shard is
+    `shard`, with `used` bytes and `held` records in it. Returns the pieces, as (shard, offset
+    in it, start, end in the records, records), and the shard state after them."""
+    ends = np.cumsum(sizes)
+    pieces = []
+    done = 0  # records placed
+    while done < len(sizes):
+        at = int(ends[done - 1]) if done else 0
+        fit = int(np.searchsorted(ends[done:], at + max_bytes - used, side="right"))
+        if max_examples is not None:
+            fit = min(fit, max_examples - held)
+        if fit <= 0 and held:
+            shard, used, held = shard + 1, 0, 0
+            continue
+        fit = max(fit, 1)
+        end = int(ends[done + fit - 1])
+        pieces.append((shard, used, at, end, fit))
+        used, held, done = used + end - at, held + fit, done + fit
+    return pieces, (shard, used, held)
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """Where chunk writers put their records: the staged files, at offsets the ledger gives."""
+
+    ledger: str
+    quarantine: str
+    validation: str | None
+    shards: str  # a shard's path is this followed by its number, as `_Shards` stages it
+    max_bytes: int
+    max_examples: int | None
+
+
+class _Ledger:
+    """Where each chunk's outputs end, shared by the processes that write the chunks.
+
+    Slot i holds the state before chunk i (the quarantine's and the validation file's sizes,
+    the current shard, its bytes and records); chunk i's writer waits for slot i, takes its
+    offsets, and posts slot i + 1 before writing, so the next chunk's writer need not wait for
+    its bytes, only for its sizes. A writer that fails posts a failure instead: the chunks
+    after it stop, and the caller reports the first error (results are taken in order). Chunks
+    are handed out in order, so every chunk a writer waits for has a writer of its own."""
+
+    SLOT = struct.Struct("<6q")  # five fields, then a check that they were written whole
+    FAILED = -1
+
+    def __init__(self, path: str, *, create: bool = False) -> None:
+        self.fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+
+    @staticmethod
+    def _check(fields: Sequence[int]) -> int:
+        return (hash(tuple(fields)) & 0x7FFF_FFFF_FFFF_FFFF) | 1  # never 0 (unwritten) nor FAILED
+
+    def wait(self, index: int) -> tuple[int, int, int, int, int]:
+        parent, delay = os.getppid(), 0.0002
+        while True:
+            data = os.pread(self.fd, self.SLOT.size, index * self.SLOT.size)
+            if len(data) == self.SLOT.size:
+                *fields, check = self.SLOT.unpack(data)
+                if check == self.FAILED:
+                    raise _Abandoned(f"chunk {index - 1} failed")
+                if check and check == self._check(fields):
+                    return tuple(fields)  # type: ignore[return-value]
+            if os.getppid() != parent:
+                raise _Abandoned("the parent process is gone")
+            time.sleep(delay)
+            delay = min(2 * delay, 0.005)
+
+    def post(self, index: int, fields: Sequence[int]) -> None:
+        # The fields, then the check: a reader never takes a half-written slot.
+        os.pwrite(self.fd, self.SLOT.pack(*fields, 0)[:-8], index * self.SLOT.size)
+        os.pwrite(self.fd, self.SLOT.pack(*fields, self._check(fields))[-8:], (index + 1) * self.SLOT.size - 8)
+
+    def fail(self, index: int) -> None:
+        os.pwrite(self.fd, self.SLOT.pack(0, 0, 0, 0, 0, self.FAILED), index * self.SLOT.size)
+
+    @classmethod
+    def abandon(cls, path: str, index: int) -> None:
+        ledger = cls(path)
+        try:
+            ledger.fail(index)
+        finally:
+            ledger.close()
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class _Abandoned(RuntimeError):
+    """A chunk writer stopped because an earlier chunk failed (whose error is the one reported)."""
+
+
+def _pwrite(path: str, data: memoryview, offset: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while data:
+            done = os.pwrite(fd, data, offset)
+            data, offset = data[done:], offset + done
+    finally:
+        os.close(fd)
+
+
+def _write_placed(writer: _ChunkWriter, task: _ChunkTask, reader: _Reader) -> _Part:
+    """Write one chunk and place its outputs in the staged files (in this process or a worker)."""
+    try:
+        part = writer.write(task, reader)
+    except BaseException:
+        _Ledger.abandon(task.targets.ledger, task.index + 1)
+        raise
+    return _place(part, task.targets, task.index)
+
+
+def _place(part: _Part, targets: _Targets, index: int) -> _Part:
+    """Write a chunk's outputs where the ledger's slot `index` says, once the chunks before
+    it are placed; `part` keeps what it wrote where, not the bytes."""
+    ledger = _Ledger(targets.ledger)
+    try:
+        try:
+            quarantined, validated, shard, used, held = ledger.wait(index)
+            pieces, after = _cut(part.train_sizes, shard, used, held, targets.max_bytes, targets.max_examples)
+            train, validation, quarantine = part.take()
+            ledger.post(index + 1, (quarantined + len(quarantine), validated + len(validation), *after))
+        except BaseException:
+            ledger.fail(index + 1)
+            raise
+        for shard, offset, start, end, _ in pieces:
+            _pwrite(f"{targets.shards}{shard:05d}", train[start:end], offset)
+        if validation:
+            assert targets.validation is not None
+            _pwrite(targets.validation, validation, validated)
+        if quarantine:
+            _pwrite(targets.quarantine, quarantine, quarantined)
+    finally:
+        ledger.close()
+    part.train_pieces = [(shard, end - start, n) for shard, _, start, end, n in pieces]
+    part.quarantine_bytes = len(quarantine)
+    del train, validation, quarantine
+    part.data = b""
+    return part
 
 
 class _Reader:
@@ -314,8 +446,8 @@ class _Reader:
 
 
 # A dataset rule's finding that quarantines a line, as the chunk writer needs it:
-# (line, code, message, pointer, column, related, similarity). Tuples pickle ten times faster
-# than findings.
+# (line, code, message, pointer, column, related, similarity). A chunk's go to its writer as
+# one JSON array (orjson writes and reads them ten times faster than pickle).
 _DatasetReason = tuple[int, str, str, str | None, int | None, str | None, float | None]
 
 
@@ -329,9 +461,11 @@ class _ChunkTask:
     base: int  # lines before the chunk
     emit: EmitChunk
     fate: bytes  # one of BLANK ... OVER_CAP per line
-    reasons: list[_DatasetReason]  # of the chunk's DATASET lines, in line order
+    reasons: bytes  # the chunk's DATASET lines' `_DatasetReason`s in line order, a JSON array
     over_cap: dict[str, Any] | None  # the reason of OVER_CAP lines
     settings: OutputSettings
+    targets: _Targets
+    index: int  # the chunk's slot in the ledger
 
 
 @dataclass
@@ -350,6 +484,9 @@ class _Part:
     by_status: Counter[str] = field(default_factory=Counter)  # ... of lines that are no record
     fixed_by_rule: Counter[str] = field(default_factory=Counter)
     fixed: int = 0
+    # once placed (`_write_placed`), `data` is gone and these say where it went:
+    train_pieces: list[tuple[int, int, int]] = field(default_factory=list)  # (shard, bytes, records)
+    quarantine_bytes: int = 0
 
     def take(self) -> tuple[memoryview, memoryview, memoryview]:
         """The training records, validation records and quarantine entries (views of `data`)."""
@@ -417,7 +554,7 @@ class _ChunkWriter:
                      blank=int(np.count_nonzero(fate == BLANK)), content=(sum(lengths) + len(lengths), len(lengths)))
         quarantine: list[bytes] = []
         fixed: dict[int, bytes | None] = {}  # index -> the fixed record, or None when it went to the quarantine
-        reasons = iter(task.reasons)
+        reasons = iter(orjson.loads(task.reasons))
         pending = next(reasons, None)
         source, split, limit = task.source.name, task.split, self.settings.quarantine_record_max_bytes
         fates, base, reason, render = fate.tolist(), task.base, self.reason, self._render
@@ -596,7 +733,7 @@ def _write_chunk(profile: Profile, task: _ChunkTask) -> _Part:
         writer = _WRITER = _ChunkWriter(profile, task.settings)
     reader = _Reader(task.source)
     try:
-        return writer.write(task, reader)
+        return _write_placed(writer, task, reader)
     finally:
         reader.close()
 
@@ -609,19 +746,36 @@ class _Emitter:
         self.settings = settings
         self.destination = destination
         self.seed = seed
-        self.shards = _Shards(destination, settings.max_shard_bytes, settings.max_shard_examples)
+        self.shards = _Shards(destination)
         self.validation: Staged | None = None
-        self.quarantine = destination.stage("quarantine")
+        self.quarantine = destination.stage("quarantine", placed=True)
         self.out = _Written(files=[], tallies=[])
+        self.targets: _Targets | None = None
+        self.chunks = 0  # chunks placed so far: the next one's ledger slot
 
     def run(self, runs: list[_FileRun], executor: LocalExecutor | None = None) -> _Written:
         wants_validation = any(r.split == "validation" for r in runs) or any(r.split_plan for r in runs)
         if wants_validation:
-            self.validation = self.destination.stage("validation")
-        for run in runs:
-            if run.split in ("train", "validation"):
-                self.progress.phase(f"write {run.source.name}", run.stats.content_bytes)
-                self._emit(run, executor)
+            self.validation = self.destination.stage("validation", placed=True)
+        ledger = self.destination.staged_path("ledger")
+        self.targets = _Targets(
+            ledger=str(ledger), quarantine=str(self.quarantine.path),
+            validation=None if self.validation is None else str(self.validation.path),
+            shards=str(self.destination.staged_path(_SHARD)), max_bytes=self.settings.max_shard_bytes,
+            max_examples=self.settings.max_shard_examples,
+        )
+        first = _Ledger(str(ledger), create=True)
+        try:
+            first.post(0, (0, 0, 0, 0, 0))
+        finally:
+            first.close()
+        try:
+            for run in runs:
+                if run.split in ("train", "validation"):
+                    self.progress.phase(f"write {run.source.name}", run.stats.content_bytes)
+                    self._emit(run, executor)
+        finally:
+            ledger.unlink(missing_ok=True)
         files = self.shards.close()
         if self.validation is not None:
             files.append(self.validation.close("validation.jsonl"))
@@ -640,6 +794,7 @@ class _Emitter:
             raise RuntimeError(f"{run.source.name}: {tally.lines} lines read but {tally.placed} placed")
 
     def _emit_chunks(self, run: _FileRun, executor: LocalExecutor | None, tally: _Tally) -> None:
+        assert self.targets is not None
         fate, reasons, over_cap = self._fates(run)
         lines = np.array([row[0] for row in reasons], dtype=np.int64)
         # Over the workers when they run (they checked a large file) and can read this one in ranges.
@@ -650,29 +805,30 @@ class _Emitter:
             n = len(chunk.status)
             first, last = np.searchsorted(lines, [base + 1, base + n + 1]).tolist()
             tasks.append(_ChunkTask(run.source, run.split, run.reading, base, chunk, fate[base:base + n].tobytes(),
-                                    reasons[first:last], over_cap, self.settings))
+                                    orjson.dumps(reasons[first:last]), over_cap, self.settings, self.targets,
+                                    self.chunks))
+            self.chunks += 1
         if parallel:
             assert executor is not None
-            self._append(executor.map(_write_chunk, tasks), tally)
+            self._account(executor.map(_write_chunk, tasks), tally)
             return
         writer, reader = _ChunkWriter(self.profile, self.settings), _Reader(run.source)
         try:
-            self._append((writer.write(task, reader) for task in tasks), tally)
+            self._account((_write_placed(writer, task, reader) for task in tasks), tally)
         finally:
             reader.close()
 
-    def _append(self, parts: Iterator[_Part], tally: _Tally) -> None:
-        """Chunks' outputs, in input order, to the shards, the validation file and the quarantine."""
+    def _account(self, parts: Iterator[_Part], tally: _Tally) -> None:
+        """Chunks placed in the staged files, in input order: hash what they wrote, count them."""
         out = self.out
         for part in parts:
-            train, validation, quarantine = part.take()
-            if len(part.train_sizes):
-                self.shards.write(train, part.train_sizes)
+            for shard, length, examples in part.train_pieces:
+                self.shards.placed(shard, length, examples)
             if part.validation_count:
                 assert self.validation is not None
-                self.validation.write(validation, part.validation_count)
+                self.validation.placed(part.validation_bytes, part.validation_count)
             if part.quarantined:
-                self.quarantine.write(quarantine, part.quarantined)
+                self.quarantine.placed(part.quarantine_bytes, part.quarantined)
             tally.train += len(part.train_sizes)
             tally.validation += part.validation_count
             tally.quarantine += part.quarantined
@@ -688,7 +844,6 @@ class _Emitter:
     def _fates(self, run: _FileRun) -> tuple[np.ndarray, list[_DatasetReason], dict[str, Any] | None]:
         """Each line's fate (BLANK ... OVER_CAP), the dataset rules' reasons for the lines they
         quarantine (in line order), and the reason of lines over the validation cap."""
-        profile = self.profile
         n = run.stats.lines
         status = np.concatenate([np.frombuffer(bytes(c.status), dtype=np.uint8) for _, c in run.emits])
         sizes = np.concatenate([np.frombuffer(c.canonical, dtype=np.int64) for _, c in run.emits])
@@ -696,16 +851,7 @@ class _Emitter:
         dropped[run.drop_lines] = True
         fixing = np.zeros(n + 1, dtype=bool)
         fixing[run.fix_lines] = True
-        quarantines: dict[str, bool] = {}
-        reasons: list[_DatasetReason] = []
-        for f in run.findings:
-            code = f.code
-            if code not in quarantines:
-                quarantines[code] = getattr(REGISTRY.get(code), "kind", "") == "dataset" \
-                    and profile.action(code) is Action.DROP
-            if quarantines[code] and f.line is not None:
-                reasons.append((f.line, code, f.message, f.pointer, f.column, f.related, f.similarity))
-        reasons.sort(key=itemgetter(0))  # stable: a line's reasons keep their order
+        reasons: list[_DatasetReason] = sorted(run.reasons or (), key=itemgetter(0))  # stable: a line's keep their order
         dataset = np.zeros(n + 1, dtype=bool)
         dataset[[row[0] for row in reasons]] = True
         to_validation = np.zeros(n + 1, dtype=bool)
@@ -747,22 +893,34 @@ class _Emitter:
         """An input the pass did not read line by line (a JSON array file): every line goes
         to the quarantine, with the file's finding as the reason."""
         writer = _ChunkWriter(self.profile, self.settings)
-        why = [writer.finding_reason(f) for f in run.findings if f.line is None and f.code == "FMT010"] \
+        why = [writer.finding_reason(f) for f in run.listed() if f.line is None and f.code == "FMT010"] \
             or [{"code": None, "message": "the file is not JSON Lines"}]
         codes = sorted({r["code"] for r in why if r["code"]})
         limit = self.settings.quarantine_record_max_bytes
         status = LineStatus.JSON_ARRAY_FILE.value
         reader = _Reader(run.source)
+        entries: list[bytes] = []
+
+        def place() -> None:  # the entries so far, as one chunk
+            part = _Part(train_sizes=np.zeros(0, dtype=np.int64), validation_count=0, validation_bytes=0,
+                         quarantined=len(entries), blank=0, content=(0, 0), data=b"".join(entries))
+            entries.clear()
+            self._account(iter([_place(part, self.targets, self.chunks)]), tally)  # type: ignore[arg-type]
+            self.chunks += 1
+
         try:
             with run.source.open() as stream:
                 lines = LineReader(stream, max_line_bytes=limit)
                 for number, (offset, _, length, _) in enumerate(lines, 1):
                     raw = reader.read(offset, length) if length <= limit else None
-                    self.quarantine.write(_entry(run.source.name, run.split, number, status, offset, length, codes,
-                                                 why, raw, limit))
+                    entries.append(_entry(run.source.name, run.split, number, status, offset, length, codes,
+                                          why, raw, limit))
                     self.out.quarantined_by_rule.update(codes)
                     self.out.quarantined_by_status[status] += 1
-                    tally.quarantine += 1
+                    if len(entries) >= 4096:
+                        place()
+            if entries:
+                place()
         finally:
             reader.close()
 

@@ -54,7 +54,7 @@ from sftgate.formats.gemini import display_text
 from sftgate.formats.prompts import prompt_json, prompt_record
 from sftgate.io.reader import BROKEN, NEWLINE
 from sftgate.io.sources import Source, open_source
-from sftgate.model import FileStats, Finding, LineStatus, Origin, Severity
+from sftgate.model import Action, FileStats, Finding, LineStatus, Origin, Severity
 from sftgate.report.model import Gate, InputSummary, Report, RuleSummary
 from sftgate.rules import REGISTRY, FileRule, RuleContext, dedup, leakage
 from sftgate.rules import skew as skew_rules
@@ -501,9 +501,13 @@ class _FileRun:
     reading: Reading = GEMINI  # how its records are read (converted from another format)
     bare_prompts: int = 0  # production samples read from a bare prompt (no system instruction known)
     # Findings of file and dataset rules kept per code: the first `keep` in report order are all
-    # a report lists. None keeps every one (prepare, which quarantines by them).
+    # a report lists. None keeps every one.
     keep: int | None = None
     capped: dict[str, list[Finding]] = field(default_factory=dict)
+    # For prepare (else None): every dataset-rule finding whose action is drop, as the reason its
+    # line is quarantined: (line, code, message, pointer, column, related, similarity), in the
+    # order found. Tuples, not findings: a million of them are light and leave the GC alone.
+    reasons: list[tuple] | None = None
 
     def parse(self, data: bytes) -> object:
         """A line of this input as the checks saw it: parsed, converted to Gemini when the input
@@ -545,13 +549,16 @@ class _FileRun:
         fail_rank = profile.fail_on.rank
         found = [f for f in found if f.code in selected]
         prints = iter(self.fingerprints_of([f.line for f in found if f.fingerprint is None]))
-        severities: dict[str, tuple[Severity, bool, int]] = {}
+        severities: dict[str, tuple[Severity, bool, int, bool]] = {}
+        reasons = self.reasons
         for f in found:
             code = f.code
             if code not in severities:
                 severity = profile.severity(code)
-                severities[code] = (severity, getattr(REGISTRY.get(code), "escalates", False), severity.rank)
-            severity, escalates, rank = severities[code]
+                rule = REGISTRY.get(code)
+                drops = getattr(rule, "kind", "") == "dataset" and profile.action(code) is Action.DROP
+                severities[code] = (severity, getattr(rule, "escalates", False), severity.rank, drops)
+            severity, escalates, rank, drops = severities[code]
             if escalates and f.severity.rank > rank:
                 severity, rank = f.severity, f.severity.rank  # the rule's own second threshold (SKEW002 at skew.auc_error)
             finding = Finding(code, severity, f.message, f.source, f.line, f.pointer, f.column, f.hint, f.related,
@@ -559,6 +566,8 @@ class _FileRun:
             if suppress is not None and (why := suppress.why(finding)) is not None:
                 self.suppressed[why, code] += 1
                 continue
+            if drops and reasons is not None and f.line is not None:
+                reasons.append((f.line, code, f.message, f.pointer, f.column, f.related, f.similarity))
             if self.keep is None:
                 self.findings.append(finding)
             else:
@@ -613,7 +622,7 @@ def _check_one(executor: LocalExecutor, read: Input, split: str, name: str, prof
                    summary=_summary(read, split, stats, digest.result()),
                    lines=np.frombuffer(result.record_lines, dtype=np.int64),
                    findings=list(result.findings), counts=Counter(result.counts), failing=set(result.failing_lines),
-                   keep=None if emit_dir is not None else profile.max_findings_per_rule,
+                   keep=profile.max_findings_per_rule, reasons=None if emit_dir is None else [],
                    emits=result.emits, drop_lines=np.frombuffer(result.drop_lines, dtype=np.int64),
                    fix_lines=np.frombuffer(result.fix_lines, dtype=np.int64),
                    fingerprints=bytes(result.record_fingerprints), suppressed=Counter(result.suppressed),

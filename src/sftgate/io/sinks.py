@@ -52,16 +52,25 @@ class OutputFile:
 class Staged:
     """A file being written in the staging area, hashed (sha256, CRC32C) as it is written.
 
-    Small writes are gathered into 1 MiB blocks, larger ones handed on as they are (a chunk's
-    records from `prepare`'s writers); a thread writes and hashes each block (hashlib and file
-    writes release the GIL), so the caller's loop and the hashing share two cores. At most 8
-    blocks wait for the thread, which bounds the memory they hold."""
+    Small writes are gathered into 1 MiB blocks, larger ones handed on as they are; a thread
+    writes and hashes each block (hashlib and file writes release the GIL), so the caller's
+    loop and the hashing share two cores. At most 8 blocks wait for the thread, which bounds
+    the memory they hold.
+
+    A `placed` file is written by other processes (`prepare`'s chunk writers), each at the
+    offset it was given, and not truncated when opened: `placed(length)` says the next
+    `length` bytes are there, and the thread reads them back to hash them."""
 
     BLOCK = 1 << 20
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, placed: bool = False) -> None:
         self.path = path
-        self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._placed = placed
+        self._hashed = 0  # of a placed file: the bytes read back and hashed
+        if placed:
+            self._fh: BinaryIO = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+b")
+        else:
+            self._fh = open(path, "wb")  # noqa: SIM115 - closed by close()
         self._sha = hashlib.sha256()
         self._crc = google_crc32c.Checksum()
         self._buffer: list[bytes | memoryview] = []
@@ -76,6 +85,8 @@ class Staged:
     def write(self, data: bytes | memoryview, examples: int = 1) -> None:
         """Append `data` (`examples` records). A block of 1 MiB or more goes to the writer as
         it is, not copied: a view must not change until the file is closed."""
+        if self._placed:
+            raise ValueError(f"{self.path}: a placed file is written by its chunk writers, not by write()")
         self.bytes += len(data)
         self.examples += examples
         if len(data) >= self.BLOCK:
@@ -93,15 +104,40 @@ class Staged:
         self._buffer.clear()
         self._buffered = 0
 
-    def _put(self, block: bytes | memoryview) -> None:
+    def placed(self, length: int, examples: int) -> None:
+        """`length` more bytes (`examples` records) are in a placed file, from offset `bytes` on."""
+        if not self._placed:
+            raise ValueError(f"{self.path}: only a placed file is written by others")
+        self.bytes += length
+        self.examples += examples
+        if length:
+            self._put(length)
+
+    def _put(self, block: bytes | memoryview | int) -> None:
         if self._error is not None:
             raise self._error
         self._blocks.put(block)
+
+    def _hash_back(self, length: int) -> None:
+        """Read back and hash the next `length` bytes of a placed file."""
+        fd, at = self._fh.fileno(), self._hashed
+        while length:
+            data = os.pread(fd, min(length, 4 * self.BLOCK), at)
+            if not data:
+                raise OSError(f"{self.path}: {length:,} bytes expected at offset {at:,} are not there")
+            self._sha.update(data)
+            self._crc.update(data)
+            at += len(data)
+            length -= len(data)
+        self._hashed = at
 
     def _drain(self) -> None:
         while (block := self._blocks.get()) is not None:
             if self._error is None:
                 try:
+                    if isinstance(block, int):
+                        self._hash_back(block)
+                        continue
                     self._fh.write(block)
                     self._sha.update(block)
                     if isinstance(block, bytes):
@@ -127,6 +163,8 @@ class Staged:
         self._finish()
         if self._error is not None:
             raise self._error
+        if self._placed and (size := self.path.stat().st_size) != self.bytes:
+            raise OSError(f"{self.path}: {size:,} bytes staged where {self.bytes:,} were placed")
         return OutputFile(name=name, staged=self.path, bytes=self.bytes,
                           examples=self.examples if examples else None, sha256=self._sha.hexdigest(),
                           crc32c=base64.b64encode(self._crc.digest()).decode())
@@ -156,11 +194,17 @@ class Destination(ABC):
     def claim(self, overwrite: bool) -> None:
         """Refuse a location that holds a finished run or foreign files (unless `overwrite`)."""
 
-    def stage(self, key: str) -> Staged:
-        """A new staged file; `key` only needs to be unique within the run."""
-        staged = Staged(self.staging / f"{TMP_PREFIX}{key}")
+    def stage(self, key: str, *, placed: bool = False) -> Staged:
+        """A new staged file; `key` only needs to be unique within the run. A `placed` one
+        (see `Staged`) is written by other processes at `staged_path(key)`."""
+        staged = Staged(self.staged_path(key), placed=placed)
         self._open.append(staged)
         return staged
+
+    def staged_path(self, key: str) -> Path:
+        """Where the file staged as `key` is written. The staging area starts empty of our
+        temporary names (`claim` removes them locally; Cloud Storage stages in a new directory)."""
+        return self.staging / f"{TMP_PREFIX}{key}"
 
     def _discard_open(self) -> None:
         """Stop the writers of staged files a failed run left open (their threads end)."""
