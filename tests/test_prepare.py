@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import itertools
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -139,10 +140,10 @@ def _count_maps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     mapped: list[int] = []
     real_map = local.LocalExecutor.map
 
-    def map_(self, fn, items):
+    def map_(self, fn, items, **kwargs):
         items = list(items)
         mapped.append(len(items))
-        return real_map(self, fn, items)
+        return real_map(self, fn, items, **kwargs)
 
     monkeypatch.setattr(local.LocalExecutor, "map", map_)
     return mapped
@@ -238,10 +239,10 @@ def test_shards_cut_blocks_as_one_record_at_a_time(tmp_path, sizes, cuts, max_by
     destination.claim(overwrite=False)
     shards = _Shards(destination)
     quarantine = destination.stage("quarantine", placed=True)
-    targets = _Targets(ledger=str(destination.staged_path("ledger")), quarantine=str(quarantine.path),
+    targets = _Targets(ledger=str(destination.staged_path("ledger")), owner=os.getpid(), quarantine=str(quarantine.path),
                        validation=None, shards=str(destination.staged_path(_SHARD)), max_bytes=max_bytes,
                        max_examples=max_examples)
-    ledger = _Ledger(targets.ledger, create=True)
+    ledger = _Ledger(targets.ledger, os.getpid(), create=True)
     ledger.post(0, (0, 0, 0, 0, 0))
     ledger.close()
     bounds = sorted({0, len(records), *(c for c in cuts if c <= len(records))})
@@ -341,16 +342,20 @@ def test_unknown_keys_kept_or_stripped(tmp_path, records, write_jsonl, write_rul
     assert _jsonl(out / "train.jsonl") == [records.good(0)]
 
 
-def test_a_json_array_file_goes_to_the_quarantine_line_by_line(tmp_path, records):
+@pytest.mark.parametrize("listed", [None, 0])
+def test_a_json_array_file_goes_to_the_quarantine_line_by_line(tmp_path, records, write_rules, listed):
+    """Every line, with the file's FMT010 as the reason, even when the report lists no findings."""
     src = tmp_path / "array.json"
     src.write_text(json.dumps([records.good(0), records.good(1)], indent=2))
     out = tmp_path / "out"
-    done = prepare(src, out=out, workers=1, input_format="gemini")  # as Vertex reads it; auto unpacks it
+    rules = None if listed is None else write_rules(tmp_path / "r.yaml", f"report:\n  max_findings_per_rule: {listed}\n")
+    done = prepare(src, out=out, workers=1, input_format="gemini", rules=rules)  # as Vertex reads it; auto unpacks it
     quarantine = _jsonl(out / "quarantine.jsonl")
     assert len(quarantine) == src.read_text().count("\n") + 1
-    assert quarantine[0]["codes"] == ["FMT010"]
+    assert {tuple(q["codes"]) for q in quarantine} == {("FMT010",)}
     assert "".join(q["record"] + "\n" for q in quarantine).rstrip("\n") == src.read_text()
     assert done.manifest["counts"]["train_examples"] == 0 and done.exit_code == 1
+    assert done.manifest["counts"]["quarantined_by_rule"]["FMT010"] == len(quarantine)
 
 
 def test_gzip_input(tmp_path, records):
@@ -433,8 +438,11 @@ def test_an_interrupted_run_leaves_no_manifest_and_resumes(tmp_path, records, wr
     assert done.manifest["complete"] and (out / "manifest.json").exists()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_failure_while_writing_leaves_only_temporary_names_and_cleans_them(tmp_path, records, write_jsonl,
-                                                                           monkeypatch):
+                                                                           monkeypatch, workers):
+    """The parent fails while chunks are placed (in this process, or in the workers, where
+    writers wait for chunks that will not come): it stops them, and cleans up after them."""
     from sftgate.engine import prepare as prepare_module
 
     src = write_jsonl(tmp_path / "t.jsonl", [records.long_text(i, 400 + i) for i in range(12)])
@@ -451,9 +459,10 @@ def test_a_failure_while_writing_leaves_only_temporary_names_and_cleans_them(tmp
 
     _force_small_ranges(monkeypatch, 1024)  # a chunk writes several times
     monkeypatch.setattr(prepare_module._Shards, "placed", placed)
+    mapped = _count_maps(monkeypatch)
     with pytest.raises(OSError):
-        prepare(src, out=out, workers=1, max_shard_bytes=1000)
-    assert len(calls) == 3
+        prepare(src, out=out, workers=workers, max_shard_bytes=1000)
+    assert len(calls) == 3 and bool(mapped) == (workers > 1)
     assert list(out.iterdir()) == []
 
 
@@ -628,22 +637,21 @@ def test_a_chunk_that_fails_in_a_worker_stops_the_chunks_after_it(tmp_path, reco
     assert list(out.iterdir()) == [] and not log.exists()
 
 
-def test_the_ledger_hands_out_only_whole_slots(tmp_path, monkeypatch):
+def test_the_ledger_hands_out_only_whole_slots_and_stops_waiting_writers(tmp_path):
+    import subprocess
+    import sys
     import threading
     import time
 
     from sftgate.engine.prepare import _Abandoned, _Ledger
 
     path = str(tmp_path / "ledger")
-    ledger = _Ledger(path, create=True)
+    ledger = _Ledger(path, os.getpid(), create=True)
     ledger.post(0, (1, 2, 3, 4, 5))
     assert ledger.wait(0) == (1, 2, 3, 4, 5)
-    # the fields of slot 1 without their check: not taken until the check is written
+    # the fields of chunk 1's slot without their check: not taken until the check is written
     slot = _Ledger.SLOT
-    os_fields = slot.pack(6, 7, 8, 9, 10, 0)[:-8]
-    import os
-
-    os.pwrite(ledger.fd, os_fields, slot.size)
+    os.pwrite(ledger.fd, slot.pack(6, 7, 8, 9, 10, 0)[:-8], 2 * slot.size)
     later = threading.Timer(0.05, lambda: ledger.post(1, (6, 7, 8, 9, 10)))
     later.start()
     started = time.perf_counter()
@@ -653,13 +661,20 @@ def test_the_ledger_hands_out_only_whole_slots(tmp_path, monkeypatch):
     ledger.fail(2)
     with pytest.raises(_Abandoned, match="chunk 1 failed"):
         ledger.wait(2)
-    parents = iter([1, 2])  # the parent process goes while the writer waits
-    monkeypatch.setattr(os, "getppid", lambda: next(parents))
-    with pytest.raises(_Abandoned, match="parent process is gone"):
+    stopping = threading.Timer(0.05, ledger.stop)  # the owner stops the run while a writer waits
+    stopping.start()
+    with pytest.raises(_Abandoned, match="the run stopped"):
         ledger.wait(3)
+    stopping.join()
     ledger.close()
-    with pytest.raises(FileNotFoundError):  # only the parent creates it
-        _Ledger(str(tmp_path / "none"))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    orphan = _Ledger(str(tmp_path / "other"), int(gone.stdout), create=True)  # its owner has exited
+    with pytest.raises(_Abandoned, match="the run stopped"):
+        orphan.wait(0)
+    orphan.close()
+    with pytest.raises(FileNotFoundError):  # only the owner creates it
+        _Ledger(str(tmp_path / "none"), os.getpid())
 
 
 def test_placed_files_hash_what_others_wrote_and_check_their_size(tmp_path):

@@ -188,10 +188,13 @@ class LocalExecutor:
         parts = self.pool().map(_verify_block, blocks, slices, [verification] * len(blocks))
         return np.concatenate(list(parts))
 
-    def map(self, fn: Callable[[Profile, Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    def map(self, fn: Callable[[Profile, Any], Any], items: Iterable[Any],
+            on_stop: Callable[[], None] | None = None) -> Iterator[Any]:
         """`fn(profile, item)` for each item over the worker processes (which hold the profile),
         results in order, a few tasks ahead of the caller; here with one worker. `fn`, the
-        items and the results must pickle."""
+        items and the results must pickle. If it stops early (a task's error, or the caller
+        closes it), `on_stop()` is called, the tasks not started are cancelled and those that
+        have are waited for: tasks that wait for each other must stop on `on_stop`'s signal."""
         if self.workers < 2:
             for item in items:
                 yield fn(self.profile, item)
@@ -205,11 +208,13 @@ class LocalExecutor:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
-        finally:  # the caller stopped early (an error): what has not started does not start, and
-            # what has is waited for, so that no task still writes when the caller cleans up
-            for future in pending:
-                future.cancel()
-            wait(pending)
+        finally:
+            if pending:  # stopped early: no task is still running when the caller cleans up
+                if on_stop is not None:
+                    on_stop()
+                for future in pending:
+                    future.cancel()
+                wait(pending)
 
     def map_blocks(self, table: Any, fn: BlockFn, args: tuple) -> Iterator[Any]:
         """`features.map_blocks` over the worker processes: the table's records cut into

@@ -273,6 +273,7 @@ class _Targets:
     """Where chunk writers put their records: the staged files, at offsets the ledger gives."""
 
     ledger: str
+    owner: int  # the process that accounts for the chunks (`_Ledger`)
     quarantine: str
     validation: str | None
     shards: str  # a shard's path is this followed by its number, as `_Shards` stages it
@@ -283,49 +284,73 @@ class _Targets:
 class _Ledger:
     """Where each chunk's outputs end, shared by the processes that write the chunks.
 
-    Slot i holds the state before chunk i (the quarantine's and the validation file's sizes,
-    the current shard, its bytes and records); chunk i's writer waits for slot i, takes its
-    offsets, and posts slot i + 1 before writing, so the next chunk's writer need not wait for
-    its bytes, only for its sizes. A writer that fails posts a failure instead: the chunks
-    after it stop, and the caller reports the first error (results are taken in order). Chunks
-    are handed out in order, so every chunk a writer waits for has a writer of its own."""
+    Chunk i's slot holds the state before it (the quarantine's and the validation file's
+    sizes, the current shard, its bytes and records); chunk i's writer waits for it, takes its
+    offsets, and posts chunk i + 1's before writing, so the next chunk's writer need not wait
+    for its bytes, only for its sizes. Chunks are handed out in order, so every chunk a writer
+    waits for has a writer of its own, unless the run stops: a writer that fails posts a
+    failure in the next slot, and the owner (the process that accounts for the chunks) posts
+    one in the run's own slot, before them all, whenever it stops early (a chunk's error, its
+    own, an interrupt), so no writer waits for a chunk that will not come. A writer also stops
+    if the owner is gone."""
 
     SLOT = struct.Struct("<6q")  # five fields, then a check that they were written whole
     FAILED = -1
 
-    def __init__(self, path: str, *, create: bool = False) -> None:
-        self.fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+    def __init__(self, path: str, owner: int, *, create: bool = False) -> None:
+        self.fd = os.open(path, os.O_RDWR | (os.O_CREAT | os.O_TRUNC if create else 0), 0o644)
+        self.owner = owner
 
     @staticmethod
     def _check(fields: Sequence[int]) -> int:
         return (hash(tuple(fields)) & 0x7FFF_FFFF_FFFF_FFFF) | 1  # never 0 (unwritten) nor FAILED
 
+    def _at(self, index: int) -> int:
+        return (index + 1) * self.SLOT.size  # slot 0 is the run's
+
     def wait(self, index: int) -> tuple[int, int, int, int, int]:
-        parent, delay = os.getppid(), 0.0002
+        delay = 0.0002
         while True:
-            data = os.pread(self.fd, self.SLOT.size, index * self.SLOT.size)
+            data = os.pread(self.fd, self.SLOT.size, self._at(index))
             if len(data) == self.SLOT.size:
                 *fields, check = self.SLOT.unpack(data)
                 if check == self.FAILED:
                     raise _Abandoned(f"chunk {index - 1} failed")
                 if check and check == self._check(fields):
                     return tuple(fields)  # type: ignore[return-value]
-            if os.getppid() != parent:
-                raise _Abandoned("the parent process is gone")
+            if self._stopped():
+                raise _Abandoned("the run stopped")
             time.sleep(delay)
             delay = min(2 * delay, 0.005)
 
+    def _stopped(self) -> bool:
+        data = os.pread(self.fd, self.SLOT.size, 0)
+        if len(data) == self.SLOT.size and self.SLOT.unpack(data)[-1] == self.FAILED:
+            return True
+        try:
+            os.kill(self.owner, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # there, someone else's: the pid was reused, so the owner is gone
+            return True
+        return False
+
     def post(self, index: int, fields: Sequence[int]) -> None:
         # The fields, then the check: a reader never takes a half-written slot.
-        os.pwrite(self.fd, self.SLOT.pack(*fields, 0)[:-8], index * self.SLOT.size)
-        os.pwrite(self.fd, self.SLOT.pack(*fields, self._check(fields))[-8:], (index + 1) * self.SLOT.size - 8)
+        at = self._at(index)
+        os.pwrite(self.fd, self.SLOT.pack(*fields, 0)[:-8], at)
+        os.pwrite(self.fd, self.SLOT.pack(*fields, self._check(fields))[-8:], at + self.SLOT.size - 8)
 
     def fail(self, index: int) -> None:
-        os.pwrite(self.fd, self.SLOT.pack(0, 0, 0, 0, 0, self.FAILED), index * self.SLOT.size)
+        os.pwrite(self.fd, self.SLOT.pack(0, 0, 0, 0, 0, self.FAILED), self._at(index))
+
+    def stop(self) -> None:
+        """Stop every writer that waits (the owner stops early)."""
+        os.pwrite(self.fd, self.SLOT.pack(0, 0, 0, 0, 0, self.FAILED), 0)
 
     @classmethod
-    def abandon(cls, path: str, index: int) -> None:
-        ledger = cls(path)
+    def abandon(cls, targets: _Targets, index: int) -> None:
+        ledger = cls(targets.ledger, targets.owner)
         try:
             ledger.fail(index)
         finally:
@@ -354,7 +379,7 @@ def _write_placed(writer: _ChunkWriter, task: _ChunkTask, reader: _Reader) -> _P
     try:
         part = writer.write(task, reader)
     except BaseException:
-        _Ledger.abandon(task.targets.ledger, task.index + 1)
+        _Ledger.abandon(task.targets, task.index + 1)
         raise
     return _place(part, task.targets, task.index)
 
@@ -362,7 +387,7 @@ def _write_placed(writer: _ChunkWriter, task: _ChunkTask, reader: _Reader) -> _P
 def _place(part: _Part, targets: _Targets, index: int) -> _Part:
     """Write a chunk's outputs where the ledger's slot `index` says, once the chunks before
     it are placed; `part` keeps what it wrote where, not the bytes."""
-    ledger = _Ledger(targets.ledger)
+    ledger = _Ledger(targets.ledger, targets.owner)
     try:
         try:
             quarantined, validated, shard, used, held = ledger.wait(index)
@@ -751,31 +776,30 @@ class _Emitter:
         self.quarantine = destination.stage("quarantine", placed=True)
         self.out = _Written(files=[], tallies=[])
         self.targets: _Targets | None = None
+        self.ledger: _Ledger  # opened by run()
         self.chunks = 0  # chunks placed so far: the next one's ledger slot
 
     def run(self, runs: list[_FileRun], executor: LocalExecutor | None = None) -> _Written:
         wants_validation = any(r.split == "validation" for r in runs) or any(r.split_plan for r in runs)
         if wants_validation:
             self.validation = self.destination.stage("validation", placed=True)
-        ledger = self.destination.staged_path("ledger")
+        path = self.destination.staged_path("ledger")
         self.targets = _Targets(
-            ledger=str(ledger), quarantine=str(self.quarantine.path),
+            ledger=str(path), owner=os.getpid(), quarantine=str(self.quarantine.path),
             validation=None if self.validation is None else str(self.validation.path),
             shards=str(self.destination.staged_path(_SHARD)), max_bytes=self.settings.max_shard_bytes,
             max_examples=self.settings.max_shard_examples,
         )
-        first = _Ledger(str(ledger), create=True)
+        self.ledger = _Ledger(str(path), os.getpid(), create=True)
         try:
-            first.post(0, (0, 0, 0, 0, 0))
-        finally:
-            first.close()
-        try:
+            self.ledger.post(0, (0, 0, 0, 0, 0))
             for run in runs:
                 if run.split in ("train", "validation"):
                     self.progress.phase(f"write {run.source.name}", run.stats.content_bytes)
                     self._emit(run, executor)
-        finally:
-            ledger.unlink(missing_ok=True)
+        finally:  # no writer is running by now (`_emit_chunks` waits for them)
+            self.ledger.close()
+            path.unlink(missing_ok=True)
         files = self.shards.close()
         if self.validation is not None:
             files.append(self.validation.close("validation.jsonl"))
@@ -810,7 +834,13 @@ class _Emitter:
             self.chunks += 1
         if parallel:
             assert executor is not None
-            self._account(executor.map(_write_chunk, tasks), tally)
+            # If anything stops this early, the ledger stops the writers that wait, and closing
+            # the map waits for those that run, so none writes while the outputs are cleaned up.
+            parts = executor.map(_write_chunk, tasks, on_stop=self.ledger.stop)
+            try:
+                self._account(parts, tally)
+            finally:
+                parts.close()
             return
         writer, reader = _ChunkWriter(self.profile, self.settings), _Reader(run.source)
         try:
@@ -893,7 +923,10 @@ class _Emitter:
         """An input the pass did not read line by line (a JSON array file): every line goes
         to the quarantine, with the file's finding as the reason."""
         writer = _ChunkWriter(self.profile, self.settings)
-        why = [writer.finding_reason(f) for f in run.listed() if f.line is None and f.code == "FMT010"] \
+        # The file's FMT010 is one of the findings a report may list, which the profile may cap
+        # at none: taken from those kept before the report's cap applies.
+        kept = [*run.findings, *run.capped.get("FMT010", ())]
+        why = [writer.finding_reason(f) for f in kept if f.line is None and f.code == "FMT010"] \
             or [{"code": None, "message": "the file is not JSON Lines"}]
         codes = sorted({r["code"] for r in why if r["code"]})
         limit = self.settings.quarantine_record_max_bytes
