@@ -95,8 +95,11 @@ def run_speed(args: argparse.Namespace, gen, log_dir: Path) -> dict:
         return {"checks": checks, "prepares": prepares}
     kept = [Path(o["uri"]) for o in manifest["outputs"] if o["role"] in ("train", "validation")]
     quarantine = [Path(o["uri"]) for o in manifest["outputs"] if o["role"] == "quarantine"]
-    copy_kept = min(copy_seconds(kept, args.data_dir / "copy-scratch") for _ in range(3))
-    copy_all = min(copy_seconds(kept + quarantine, args.data_dir / "copy-scratch") for _ in range(3))
+    # The first of three copies writes into memory the machine has not just freed, as prepare
+    # does; on a VM whose free memory goes back to the host, that costs several times the best.
+    kept_times = [copy_seconds(kept, args.data_dir / "copy-scratch") for _ in range(3)]
+    all_times = [copy_seconds(kept + quarantine, args.data_dir / "copy-scratch") for _ in range(3)]
+    copy_kept, copy_all = min(kept_times), min(all_times)
     ok = [r for r in checks if r.ok], [r for r in prepares if r.ok]
     check_s = statistics.median(r.wall_s for r in ok[0]) if ok[0] else None
     prepare_s = statistics.median(r.wall_s for r in ok[1]) if ok[1] else None
@@ -106,6 +109,7 @@ def run_speed(args: argparse.Namespace, gen, log_dir: Path) -> dict:
         "checks": checks, "prepares": prepares, "check_median_s": check_s, "prepare_median_s": prepare_s,
         "paired_excess_s": [round(x, 2) for x in pairs],
         "copy_kept_s": round(copy_kept, 3), "copy_kept_and_quarantine_s": round(copy_all, 3),
+        "copy_kept_first_s": round(kept_times[0], 3), "copy_kept_and_quarantine_first_s": round(all_times[0], 3),
         "kept_bytes": sum(f.stat().st_size for f in kept),
         "quarantine_bytes": sum(f.stat().st_size for f in quarantine),
         "counts": {k: counts[k] for k in ("lines_read", "train_examples", "validation_examples", "quarantined",
@@ -140,7 +144,8 @@ def print_speed(sp: dict) -> None:
         print(f"| {kind} | {walls} | {sp[f'{kind}_median_s']:.1f} |")
     print(f"paired excess (prepare - check, s): {sp['paired_excess_s']}")
     print(f"kept bytes {sp['kept_bytes']:,}, copied once in {sp['copy_kept_s']:.2f} s; with the quarantine "
-          f"({sp['quarantine_bytes']:,} bytes) {sp['copy_kept_and_quarantine_s']:.2f} s")
+          f"({sp['quarantine_bytes']:,} bytes) {sp['copy_kept_and_quarantine_s']:.2f} s (best of 3; the first "
+          f"copies {sp['copy_kept_first_s']:.2f} s and {sp['copy_kept_and_quarantine_first_s']:.2f} s)")
     print(f"counts: {sp['counts']}")
     limit = sp["check_median_s"] + sp["copy_kept_s"]
     print(f"target: prepare {sp['prepare_median_s']:.1f} s <= check {sp['check_median_s']:.1f} s + copy "

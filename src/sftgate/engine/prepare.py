@@ -819,24 +819,24 @@ class _Emitter:
 
     def _emit_chunks(self, run: _FileRun, executor: LocalExecutor | None, tally: _Tally) -> None:
         assert self.targets is not None
-        fate, reasons, over_cap = self._fates(run)
-        lines = np.array([row[0] for row in reasons], dtype=np.int64)
+        fate, reasons, lines, over_cap = self._fates(run)
         # Over the workers when they run (they checked a large file) and can read this one in ranges.
         parallel = executor is not None and executor.workers > 1 and executor.running and run.source.seekable \
             and len(run.emits) > 1
-        tasks = []
-        for base, chunk in run.emits:
-            n = len(chunk.status)
-            first, last = np.searchsorted(lines, [base + 1, base + n + 1]).tolist()
-            tasks.append(_ChunkTask(run.source, run.split, run.reading, base, chunk, fate[base:base + n].tobytes(),
-                                    orjson.dumps(reasons[first:last]), over_cap, self.settings, self.targets,
-                                    self.chunks))
-            self.chunks += 1
+        start, self.chunks = self.chunks, self.chunks + len(run.emits)
+
+        def tasks() -> Iterator[_ChunkTask]:  # made as they are handed out: a few exist at a time
+            for index, (base, chunk) in enumerate(run.emits, start):
+                n = len(chunk.status)
+                first, last = np.searchsorted(lines, [base + 1, base + n + 1]).tolist()
+                yield _ChunkTask(run.source, run.split, run.reading, base, chunk, fate[base:base + n].tobytes(),
+                                 orjson.dumps(reasons[first:last]), over_cap, self.settings, self.targets, index)
+
         if parallel:
             assert executor is not None
             # If anything stops this early, the ledger stops the writers that wait, and closing
             # the map waits for those that run, so none writes while the outputs are cleaned up.
-            parts = executor.map(_write_chunk, tasks, on_stop=self.ledger.stop)
+            parts = executor.map(_write_chunk, tasks(), on_stop=self.ledger.stop)
             try:
                 self._account(parts, tally)
             finally:
@@ -844,7 +844,7 @@ class _Emitter:
             return
         writer, reader = _ChunkWriter(self.profile, self.settings), _Reader(run.source)
         try:
-            self._account((_write_placed(writer, task, reader) for task in tasks), tally)
+            self._account((_write_placed(writer, task, reader) for task in tasks()), tally)
         finally:
             reader.close()
 
@@ -871,9 +871,9 @@ class _Emitter:
             out.fixed += part.fixed
             self.progress.advance(*part.content)
 
-    def _fates(self, run: _FileRun) -> tuple[np.ndarray, list[_DatasetReason], dict[str, Any] | None]:
+    def _fates(self, run: _FileRun) -> tuple[np.ndarray, list[_DatasetReason], np.ndarray, dict[str, Any] | None]:
         """Each line's fate (BLANK ... OVER_CAP), the dataset rules' reasons for the lines they
-        quarantine (in line order), and the reason of lines over the validation cap."""
+        quarantine (in line order) and those lines, and the reason of lines over the validation cap."""
         n = run.stats.lines
         status = np.concatenate([np.frombuffer(bytes(c.status), dtype=np.uint8) for _, c in run.emits])
         sizes = np.concatenate([np.frombuffer(c.canonical, dtype=np.int64) for _, c in run.emits])
@@ -882,8 +882,9 @@ class _Emitter:
         fixing = np.zeros(n + 1, dtype=bool)
         fixing[run.fix_lines] = True
         reasons: list[_DatasetReason] = sorted(run.reasons or (), key=itemgetter(0))  # stable: a line's keep their order
+        lines = np.fromiter((row[0] for row in reasons), dtype=np.int64, count=len(reasons))
         dataset = np.zeros(n + 1, dtype=bool)
-        dataset[[row[0] for row in reasons]] = True
+        dataset[lines] = True
         to_validation = np.zeros(n + 1, dtype=bool)
         if run.split_plan:
             to_validation[np.asarray(run.split_plan["validation_lines"], dtype=np.int64)] = True
@@ -898,7 +899,7 @@ class _Emitter:
         fate[dataset[1:]] = DATASET
         fate[~_RECORD[status] | dropped[1:] | (sizes == 0)] = DROP
         fate[status == _BLANK] = BLANK
-        return fate, reasons, over_cap
+        return fate, reasons, lines, over_cap
 
     def _cap_validation(self, n: int, status: np.ndarray, sizes: np.ndarray, dropped: np.ndarray,
                         dataset: np.ndarray, keep: np.ndarray) -> dict[str, Any] | None:
