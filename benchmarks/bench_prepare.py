@@ -4,9 +4,10 @@
     python benchmarks/bench_prepare.py --size-mb 100 --rounds 2
     python benchmarks/bench_prepare.py --determinism    # also: 1 vs 2 workers, byte-identical outputs
 
-Each round runs, as fresh child processes on a warm page cache, `sftgate check FILE` and
-`sftgate prepare FILE --out DIR --overwrite` (same profile, same workers), in alternating order
-so drift in the machine's speed hits both alike. Then the kept bytes (the training shards and
+Each round runs, as fresh child processes on a warm page cache, `sftgate check FILE -v` and
+`sftgate prepare FILE --out DIR --overwrite -v` (same profile, same workers), in alternating
+order so drift in the machine's speed hits both alike; the pass times `-v` prints are tabled
+side by side, so a pair's excess can be told by pass. Then the kept bytes (the training shards and
 validation file prepare wrote) are copied once with `shutil.copyfile`, and so are the kept plus
 quarantined bytes: the two yardsticks of "the time to copy the kept bytes once".
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import statistics
 import sys
@@ -63,6 +65,18 @@ def run_prepare(name: str, path: Path, out: Path, workers: int, log_dir: Path, e
     return r, manifest
 
 
+_PASS = re.compile(r"^sftgate: (\w+)[^:]*: ([\d.]+) s")
+
+
+def pass_seconds(stderr: Path) -> dict[str, float]:
+    """The pass times a `-v` run printed: check, duplicates, composition, write, publish..."""
+    out: dict[str, float] = {}
+    for line in stderr.read_text(errors="replace").splitlines() if stderr.exists() else []:
+        if m := _PASS.match(line):
+            out[m[1]] = out.get(m[1], 0.0) + float(m[2])
+    return out
+
+
 def copy_seconds(files: list[Path], scratch: Path) -> float:
     """One copy of `files` (warm cache) into `scratch`: the yardstick of the target."""
     warm(*files)
@@ -76,7 +90,7 @@ def copy_seconds(files: list[Path], scratch: Path) -> float:
 
 
 def run_speed(args: argparse.Namespace, gen, log_dir: Path) -> dict:
-    from bench_leak import measure_cli
+    from bench_leak import _slug, measure_cli
 
     out = args.data_dir / "prepare-out"
     warm(gen.path)
@@ -85,12 +99,13 @@ def run_speed(args: argparse.Namespace, gen, log_dir: Path) -> dict:
         order = ("check", "prepare") if i % 2 == 0 else ("prepare", "check")
         for kind in order:
             if kind == "check":
-                r, _ = measure_cli(f"check #{i + 1}", [str(gen.path), "--workers", str(args.workers)], log_dir,
+                r, _ = measure_cli(f"check #{i + 1}", [str(gen.path), "--workers", str(args.workers), "-v"], log_dir,
                                    show_cpu=True)
                 checks.append(r)
             else:
-                r, manifest = run_prepare(f"prepare #{i + 1}", gen.path, out, args.workers, log_dir)
+                r, manifest = run_prepare(f"prepare #{i + 1}", gen.path, out, args.workers, log_dir, ["-v"])
                 prepares.append(r)
+            r.detail["passes"] = pass_seconds(log_dir / f"{_slug(r.name)}.stderr")
     if not manifest:
         return {"checks": checks, "prepares": prepares}
     kept = [Path(o["uri"]) for o in manifest["outputs"] if o["role"] in ("train", "validation")]
@@ -143,6 +158,16 @@ def print_speed(sp: dict) -> None:
         walls = ", ".join(f"{r.wall_s:.1f}" if r.ok else "failed" for r in sp[f"{kind}s"])
         print(f"| {kind} | {walls} | {sp[f'{kind}_median_s']:.1f} |")
     print(f"paired excess (prepare - check, s): {sp['paired_excess_s']}")
+    runs = [r for pair in zip(sp["checks"], sp["prepares"], strict=True) for r in pair]
+    passes = [r.detail.get("passes", {}) for r in runs]
+    order = ["check", "duplicates", "leakage", "validation", "composition", "skew", "media", "write", "publish"]
+    names = sorted({k for p in passes for k in p}, key=lambda k: (order.index(k) if k in order else len(order), k))
+    print()
+    print("| pass (-v), s | " + " | ".join(r.name for r in runs) + " |")
+    print("| --- |" + " ---: |" * len(runs))
+    for name in names:
+        print(f"| {name} | " + " | ".join(f"{p.get(name, 0.0):.1f}" for p in passes) + " |")
+    print("| wall | " + " | ".join(f"{r.wall_s:.1f}" for r in runs) + " |")
     print(f"kept bytes {sp['kept_bytes']:,}, copied once in {sp['copy_kept_s']:.2f} s; with the quarantine "
           f"({sp['quarantine_bytes']:,} bytes) {sp['copy_kept_and_quarantine_s']:.2f} s (best of 3; the first "
           f"copies {sp['copy_kept_first_s']:.2f} s and {sp['copy_kept_and_quarantine_first_s']:.2f} s)")
