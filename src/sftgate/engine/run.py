@@ -501,8 +501,8 @@ class _FileRun:
     reading: Reading = GEMINI  # how its records are read (converted from another format)
     bare_prompts: int = 0  # production samples read from a bare prompt (no system instruction known)
     # Findings of file and dataset rules kept per code: the first `keep` in report order are all
-    # a report lists. None keeps every one.
-    keep: int | None = None
+    # a report lists (every one with `all_findings`, whose cap is out of reach).
+    keep: int = 0
     capped: dict[str, list[Finding]] = field(default_factory=dict)
     # For prepare (else None): every dataset-rule finding whose action is drop, as the reason its
     # line is quarantined: (line, code, message, pointer, column, related, similarity), in the
@@ -537,7 +537,7 @@ class _FileRun:
 
     def _trim(self, code: str) -> list[Finding]:
         kept = self.capped[code]
-        if self.keep is not None and len(kept) > self.keep:
+        if len(kept) > self.keep:
             kept.sort(key=_order([self.source.name]))
             del kept[self.keep:]
         return kept
@@ -568,13 +568,10 @@ class _FileRun:
                 continue
             if drops and reasons is not None and f.line is not None:
                 reasons.append((f.line, code, f.message, f.pointer, f.column, f.related, f.similarity))
-            if self.keep is None:
-                self.findings.append(finding)
-            else:
-                kept = self.capped.setdefault(code, [])
-                kept.append(finding)
-                if len(kept) >= max(4 * self.keep, _ADD_BATCH):
-                    self._trim(code)
+            kept = self.capped.setdefault(code, [])
+            kept.append(finding)
+            if len(kept) >= max(4 * self.keep, _ADD_BATCH):
+                self._trim(code)
             self.counts[code] += 1
             if rank >= fail_rank:
                 if finding.line is None:

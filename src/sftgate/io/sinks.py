@@ -73,18 +73,18 @@ class Staged:
             self._fh = open(path, "wb")  # noqa: SIM115 - closed by close()
         self._sha = hashlib.sha256()
         self._crc = google_crc32c.Checksum()
-        self._buffer: list[bytes | memoryview] = []
+        self._buffer: list[bytes] = []
         self._buffered = 0
         self.bytes = 0
         self.examples = 0
-        self._blocks: queue.Queue[bytes | memoryview | None] = queue.Queue(maxsize=8)
+        self._blocks: queue.Queue[bytes | int | None] = queue.Queue(maxsize=8)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, daemon=True)
         self._thread.start()
 
-    def write(self, data: bytes | memoryview, examples: int = 1) -> None:
+    def write(self, data: bytes, examples: int = 1) -> None:
         """Append `data` (`examples` records). A block of 1 MiB or more goes to the writer as
-        it is, not copied: a view must not change until the file is closed."""
+        it is, not copied."""
         if self._placed:
             raise ValueError(f"{self.path}: a placed file is written by its chunk writers, not by write()")
         self.bytes += len(data)
@@ -113,7 +113,7 @@ class Staged:
         if length:
             self._put(length)
 
-    def _put(self, block: bytes | memoryview | int) -> None:
+    def _put(self, block: bytes | int) -> None:
         if self._error is not None:
             raise self._error
         self._blocks.put(block)
@@ -140,11 +140,7 @@ class Staged:
                         continue
                     self._fh.write(block)
                     self._sha.update(block)
-                    if isinstance(block, bytes):
-                        self._crc.update(block)
-                    else:  # google_crc32c takes bytes only: a piece at a time, so the copies stay small
-                        for at in range(0, len(block), self.BLOCK):
-                            self._crc.update(bytes(block[at:at + self.BLOCK]))
+                    self._crc.update(block)
                 except BaseException as exc:  # noqa: BLE001 - raised in the writer's thread
                     self._error = exc
 
