@@ -64,3 +64,14 @@ def run_child(spec_json: str, kinds: dict[str, Callable[[dict], dict]], children
         result["rss_children_mib"] = _rss_mib(resource.RUSAGE_CHILDREN)
     print(json.dumps(result), flush=True)
     return 0
+
+
+def generated_file_args(ap: Any, here: Path, shared: Path) -> None:
+    """The options of a benchmark of bench_check's generated file: its seed, where it is cached
+    (with the outputs and logs), the shared/ folder, regenerating it, and a JSON copy of the figures."""
+    ap.add_argument("--seed", type=int, default=20240601, help="generator seed (default 20240601)")
+    ap.add_argument("--data-dir", type=Path, default=here / ".data", help="generated files, outputs and logs")
+    ap.add_argument("--shared", type=Path, default=shared, help="shared/ folder (data/real)")
+    ap.add_argument("--regen", action="store_true", help="regenerate the file even if cached")
+    ap.add_argument("--json", type=Path, metavar="OUT", help="also write the figures as JSON")
+

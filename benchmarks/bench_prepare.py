@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _report import jsonable, verdict, warm
+from _report import generated_file_args, jsonable, verdict, warm
 
 DEFAULT_SHARED = HERE.parent.parent / "shared"
 
@@ -185,11 +185,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=2, help="sftgate workers (default 2)")
     ap.add_argument("--determinism", action="store_true", help="also compare 1 and 2 workers' outputs")
     ap.add_argument("--determinism-mb", type=int, default=100, help="file size for --determinism (default 100)")
-    ap.add_argument("--seed", type=int, default=20240601, help="generator seed (default 20240601)")
-    ap.add_argument("--data-dir", type=Path, default=HERE / ".data", help="generated files, outputs and logs")
-    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="shared/ folder (data/real)")
-    ap.add_argument("--regen", action="store_true", help="regenerate the file even if cached")
-    ap.add_argument("--json", type=Path, metavar="OUT", help="also write the figures as JSON")
+    generated_file_args(ap, HERE, DEFAULT_SHARED)
     return ap.parse_args(argv)
 
 

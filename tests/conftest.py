@@ -285,3 +285,33 @@ def family_report(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     train, validation, heldout = family_dataset(tmp_path_factory.mktemp("family"))
     return sftgate.check(train, validation=validation, eval_sets=[heldout], workers=1)
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterable[str]:
+    """A local Ray instance for the session (2 CPUs, a small object store, sort-based shuffle):
+    its address, for runs that connect as to a cluster. Skips when the ray extra is missing."""
+    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'sftgate[ray]'")
+    import logging
+
+    import ray
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    if hasattr(context, "shuffle_strategy"):
+        from ray.data.context import ShuffleStrategy
+
+        context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    else:  # before Ray 2.50
+        context.use_push_based_shuffle = False
+    ray.init(num_cpus=2, object_store_memory=96 << 20, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests on the session's Ray instance run last: once it runs, this process has Ray's
+    threads and daemons, so the local executor starts its workers by forkserver, not fork."""
+    items.sort(key=lambda item: "ray_address" in getattr(item, "fixturenames", ()))
+

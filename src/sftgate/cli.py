@@ -145,7 +145,15 @@ def _run_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--select", metavar="CODES", help="only these rules: codes or prefixes, comma-separated "
                                                        "(e.g. STR,FMT001)")
     cmd.add_argument("--ignore", metavar="CODES", help="skip these rules: codes or prefixes")
-    cmd.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
+    cmd.add_argument("--workers", type=int, metavar="N",
+                     help="worker processes (default: one per core); with --executor ray, the CPUs to use "
+                          "(default: a local instance's cores, or all of the cluster's)")
+    cmd.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="where the work runs: local worker processes (default), or Ray Data (needs the "
+                          "ray extra); the outputs are the same")
+    cmd.add_argument("--ray-address", metavar="ADDRESS",
+                     help="with --executor ray: the cluster to use (auto, ray://HOST:PORT, HOST:PORT); "
+                          "default: start a local Ray instance")
     cmd.add_argument("--verify-media", action="store_true",
                      help="ask Cloud Storage whether every gs:// fileUri of the training and validation files "
                           "exists and is within the target's size limit for its modality (MED rules); http(s) "
@@ -304,7 +312,8 @@ def _run_arguments(args: argparse.Namespace) -> dict:
         tokenizer=args.tokenizer, exact_tokens=args.exact_tokens, epochs=args.epochs,
         price_per_million=args.price_per_million, verify_media=args.verify_media, baseline=args.baseline,
         input_format=args.input_format or ("table" if args.map else None), mapping=args.map,
-        production=args.production, keep_source=args.keep_source,
+        production=args.production, keep_source=args.keep_source, executor=args.executor,
+        ray_address=args.ray_address,
     )
 
 

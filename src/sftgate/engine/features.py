@@ -469,17 +469,20 @@ class FeatureTable:
             self.spill_path = None
 
 
-def _read_blocks(fd: int, first: int, start: np.ndarray, base: int, prompt: np.ndarray, response: np.ndarray,
-                 max_tokens: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+def _read_blocks(fd: int | np.ndarray, first: int, start: np.ndarray, base: int, prompt: np.ndarray,
+                 response: np.ndarray, max_tokens: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """`blocks` of records first, first + 1, ... whose tokens start at base + start[i] in the
-    spill file `fd` (start[0] == 0)."""
+    spill file `fd` (or in the array `fd`; start[0] == 0)."""
     ends = start + prompt + response
     i, n = 0, prompt.size
     while i < n:
         stop = max(int(np.searchsorted(ends, start[i] + max_tokens, side="right")), i + 1)
         lo, hi = base + int(start[i]), base + int(ends[stop - 1])
-        data = os.pread(fd, 4 * (hi - lo), 4 * lo) if hi > lo else b""
-        yield first + i, np.frombuffer(data, dtype=np.uint32), prompt[i:stop], response[i:stop]
+        if isinstance(fd, np.ndarray):
+            tokens = fd[lo:hi]
+        else:
+            tokens = np.frombuffer(os.pread(fd, 4 * (hi - lo), 4 * lo) if hi > lo else b"", dtype=np.uint32)
+        yield first + i, tokens, prompt[i:stop], response[i:stop]
         i = stop
 
 
@@ -494,10 +497,21 @@ class TokenRange:
     prompt: np.ndarray
     response: np.ndarray
 
+    data: np.ndarray | None = None  # its tokens, once loaded: then no file is read
+
     def blocks(self, max_tokens: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         total = self.prompt + self.response
-        yield from _read_blocks(_open(self.path), self.first, np.cumsum(total) - total, self.base, self.prompt,
-                                self.response, max_tokens)
+        source = _open(self.path) if self.data is None else self.data
+        yield from _read_blocks(source, self.first, np.cumsum(total) - total, 0 if self.data is not None else self.base,
+                                self.prompt, self.response, max_tokens)
+
+    def load(self) -> TokenRange:
+        """The same records with their tokens in memory, for a worker that cannot read the
+        spill file (on another machine)."""
+        total = int(self.prompt.sum() + self.response.sum())
+        data = np.frombuffer(os.pread(_open(self.path), 4 * total, 4 * self.base), dtype=np.uint32) if total \
+            else np.zeros(0, dtype=np.uint32)
+        return TokenRange("", self.first, 0, self.prompt, self.response, data)
 
 
 def prompt_band_block(first: int, tokens: np.ndarray, prompt: np.ndarray, response: np.ndarray,
@@ -514,8 +528,13 @@ def prompt_band_block(first: int, tokens: np.ndarray, prompt: np.ndarray, respon
                                       MULTIPLIERS)
 
 
-def _gather(fd: int, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The uint32 values of some runs of a spill file, one after the other."""
+def _gather(fd: int | np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The uint32 values of some runs of a spill file (or of an array), one after the other."""
+    if isinstance(fd, np.ndarray):
+        if not counts.size:
+            return np.zeros(0, dtype=np.uint32)
+        ends = np.cumsum(counts)
+        return fd[np.arange(int(ends[-1])) - np.repeat(ends - counts - starts, counts)]
     read = os.pread
     data = b"".join([read(fd, 4 * n, 4 * at) for at, n in zip(starts.tolist(), counts.tolist(), strict=True) if n])
     return np.frombuffer(data, dtype=np.uint32)
@@ -544,20 +563,31 @@ class SpillSlice:
     start: np.ndarray
     prompt_tokens: np.ndarray
     response_tokens: np.ndarray
+    data: np.ndarray | None = None  # the records' tokens, once loaded: `start` then indexes this
+
+    def _source(self) -> int | np.ndarray:
+        return _open(self.path) if self.data is None else self.data
 
     def tokens(self, record: int) -> tuple[list[int], list[int]]:
         i = int(np.searchsorted(self.records, record))
         n_prompt, total = int(self.prompt_tokens[i]), int(self.prompt_tokens[i] + self.response_tokens[i])
         if total == 0:
             return [], []
-        data = os.pread(_open(self.path), 4 * total, 4 * int(self.start[i]))
-        values = np.frombuffer(data, dtype=np.uint32).tolist()
+        values = _gather(self._source(), self.start[i:i + 1], np.array([total])).tolist()
         return values[:n_prompt], values[n_prompt:]
 
     def token_arrays(self, records: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         i = np.searchsorted(self.records, records)
         prompt, response = self.prompt_tokens[i], self.response_tokens[i]
-        return _gather(_open(self.path), self.start[i], prompt + response), prompt, response
+        return _gather(self._source(), self.start[i], prompt + response), prompt, response
+
+    def load(self) -> SpillSlice:
+        """The same records with their tokens in memory, for a worker that cannot read the
+        spill file (on another machine)."""
+        counts = self.prompt_tokens + self.response_tokens
+        data = _gather(self._source(), self.start, counts)
+        return SpillSlice("", self.records, np.cumsum(counts) - counts, self.prompt_tokens, self.response_tokens,
+                          data)
 
 
 @dataclass
@@ -597,6 +627,10 @@ class SliceSet:
 
     offsets: np.ndarray
     parts: dict[int, SpillSlice]
+
+    def load(self) -> SliceSet:
+        """`SpillSlice.load` of each part."""
+        return SliceSet(self.offsets, {k: part.load() for k, part in self.parts.items()})
 
     def tokens(self, record: int) -> tuple[list[int], list[int]]:
         k = int(np.searchsorted(self.offsets, record, side="right")) - 1

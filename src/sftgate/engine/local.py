@@ -99,6 +99,9 @@ def _check_batch(source_name: str, split: str, features: bool, token_sample: flo
 class LocalExecutor:
     """Runs the check pass over files with up to `workers` processes."""
 
+    shares_disk = True  # the workers see the files this process writes (spill files, staged outputs)
+    start_phase: str | None = None  # a pass of its own for starting the workers (`-v`), when it takes long
+
     def __init__(self, profile: Profile, workers: int, progress: Progress | None = None) -> None:
         self.profile = profile
         self.workers = workers
@@ -137,6 +140,11 @@ class LocalExecutor:
             return source.size > RUNNING_POOL_BYTES
         return source.size > (CHUNK_BYTES if source.seekable else BATCH_LINES_BYTES // 4)
 
+    def reads_ranges(self, source: Source) -> bool:
+        """Whether the workers read `source` themselves, by byte ranges (else this process
+        streams its lines to them)."""
+        return source.seekable
+
     def check_source(self, source: Source, split: str, *, features: bool = True, prompts: bool = False,
                      token_sample: float | None = 1.0, emit_dir: str | None = None,
                      reading: Reading = GEMINI, skew: bool = False) -> tuple[ChunkResult, str | None]:
@@ -148,7 +156,7 @@ class LocalExecutor:
         result = ChunkResult()
         cap = self.profile.max_findings_per_rule
         task = (split, features, token_sample, emit_dir, reading, skew)
-        if self.uses_pool(source) and source.seekable and not prompts:
+        if self.uses_pool(source) and self.reads_ranges(source) and not prompts:
             for chunk in self._ranges(source, task):
                 self._merge(result, chunk, cap)
             return result, None

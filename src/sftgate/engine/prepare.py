@@ -17,6 +17,7 @@ checked before anything is published.
 from __future__ import annotations
 
 import base64
+import bisect
 import mmap
 import os
 import shlex
@@ -120,6 +121,8 @@ def prepare(
     mapping: str | dict[str, str] | None = None,
     production: Sequence[str | os.PathLike[str]] = (),
     keep_source: str | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
     progress: Progress | None = None,
 ) -> Prepared:
     """Check `train` (and `validation`, or plan a split with `split_validation`; eval sets are
@@ -137,6 +140,8 @@ def prepare(
     `production` samples are compared with the training data (the SKEW rules, see `check`);
     they are read, never written.
     `keep_source` picks each duplicate cluster's survivor by a record field (see `check`).
+    `executor` and `ray_address` say where the work runs (see `check`); the outputs are the
+    same byte for byte.
     Raises `SftgateError` for usage errors.
     """
     progress = progress or Progress()
@@ -155,8 +160,8 @@ def prepare(
                 split_validation=split_validation, seed=seed, stratify_by=stratify_by, tokenizer=tokenizer,
                 exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
                 verify_media=verify_media, baseline=baseline, input_format=input_format, mapping=mapping,
-                production=production, keep_source=keep_source, emit_dir=spill, progress=progress,
-                emit=emit,
+                production=production, keep_source=keep_source, executor=executor, ray_address=ray_address,
+                emit_dir=spill, progress=progress, emit=emit,
             )
             written = execution.emitted
         progress.phase("publish")
@@ -180,6 +185,8 @@ def prepare(
 # kept canonical records and renders the quarantine entries, then places them in the staged
 # files itself (`_place`): the ledger gives each chunk, in input order, its offsets and the
 # training shards it falls in. The parent only reads back what was placed, in order, to hash it.
+# Workers that do not share this machine's disk (Ray) only render (`_render_chunk`); the parent
+# places their parts in order, through the same ledger.
 
 BLANK, TRAIN, VALIDATION, FIX_TRAIN, FIX_VALIDATION, DROP, DATASET, OVER_CAP = range(8)
 _STATUS_VALUE = [status.value for status in STATUSES]
@@ -470,6 +477,46 @@ class _Reader:
         self.stream.close()
 
 
+class _Span(_Reader):
+    """A `_Reader` of one chunk's bytes, read by the parent (`_pieces`)."""
+
+    def __init__(self, pieces: list[tuple[int, bytes]]) -> None:  # noqa: D107 - no stream: the bytes are here
+        self.seekable, self.at, self.pending = True, 0, None
+        self.pieces = pieces
+        self.starts = [start for start, _ in pieces]
+
+    def window(self, start: int, end: int) -> None:
+        pass  # the pieces are all there is
+
+    def read(self, offset: int, length: int) -> bytes | memoryview | None:
+        i = bisect.bisect_right(self.starts, offset) - 1
+        if i < 0:
+            return None
+        start, data = self.pieces[i]
+        if offset + length > start + len(data):
+            return None  # not sent: a line too long to be read, or one the parent could not read
+        return memoryview(data)[offset - start:offset - start + length]
+
+    def close(self) -> None:
+        pass
+
+
+def _pieces(chunk: EmitChunk, reader: _Reader) -> list[tuple[int, bytes]]:
+    """A chunk's bytes as (offset, bytes) runs of consecutive lines, read with `reader` (in
+    input order, so a stream does too); the lines too long to be loaded are left out."""
+    status = np.frombuffer(bytes(chunk.status), dtype=np.uint8)
+    offsets = np.frombuffer(chunk.offsets, dtype=np.int64)
+    ends = offsets + np.frombuffer(chunk.lengths, dtype=np.int64)
+    out: list[tuple[int, bytes]] = []
+    runs = np.flatnonzero(np.diff(np.r_[0, (status != _TOO_LONG).astype(np.int8), 0]))  # starts, stops
+    for first, stop in zip(runs[0::2].tolist(), runs[1::2].tolist(), strict=True):
+        at = int(offsets[first])
+        data = reader._read(at, int(ends[stop - 1]) - at)
+        if data is not None:
+            out.append((at, data))
+    return out
+
+
 # A dataset rule's finding that quarantines a line, as the chunk writer needs it:
 # (line, code, message, pointer, column, related, similarity). A chunk's go to its writer as
 # one JSON array (orjson writes and reads them ten times faster than pickle).
@@ -491,6 +538,7 @@ class _ChunkTask:
     settings: OutputSettings
     targets: _Targets
     index: int  # the chunk's slot in the ledger
+    span: list[tuple[int, bytes]] | None = None  # the chunk's bytes (`_pieces`) for a writer that cannot open the input
 
 
 @dataclass
@@ -750,15 +798,30 @@ def _entry(source: str, split: str, line: int, status: str, offset: int, length:
 _WRITER: _ChunkWriter | None = None  # a worker's writer, kept while the profile and settings are the same
 
 
-def _write_chunk(profile: Profile, task: _ChunkTask) -> _Part:
-    """Write one chunk in a worker process (`LocalExecutor.map`)."""
+def _writer(profile: Profile, settings: OutputSettings) -> _ChunkWriter:
     global _WRITER
     writer = _WRITER
-    if writer is None or writer.profile is not profile or writer.settings != task.settings:
-        writer = _WRITER = _ChunkWriter(profile, task.settings)
+    if writer is None or writer.profile is not profile or writer.settings != settings:
+        writer = _WRITER = _ChunkWriter(profile, settings)
+    return writer
+
+
+def _write_chunk(profile: Profile, task: _ChunkTask) -> _Part:
+    """Write one chunk in a worker process (`LocalExecutor.map`)."""
     reader = _Reader(task.source)
     try:
-        return _write_placed(writer, task, reader)
+        return _write_placed(_writer(profile, task.settings), task, reader)
+    finally:
+        reader.close()
+
+
+def _render_chunk(profile: Profile, task: _ChunkTask) -> _Part:
+    """Write one chunk's outputs into its `_Part` (a worker that does not share the staged
+    files: `RayExecutor.map`); the caller places them. The chunk's bytes are read from the
+    input, or come with the task (`span`)."""
+    reader = _Reader(task.source) if task.span is None else _Span(task.span)
+    try:
+        return _writer(profile, task.settings).write(task, reader)
     finally:
         reader.close()
 
@@ -820,18 +883,35 @@ class _Emitter:
     def _emit_chunks(self, run: _FileRun, executor: LocalExecutor | None, tally: _Tally) -> None:
         assert self.targets is not None
         fate, reasons, lines, over_cap = self._fates(run)
-        # Over the workers when they run (they checked a large file) and can read this one in ranges.
-        parallel = executor is not None and executor.workers > 1 and executor.running and run.source.seekable \
-            and len(run.emits) > 1
+        # Over the workers when they run (they checked a large file) and can read this one in
+        # ranges, or when this process sends them what they write (workers elsewhere: Ray).
+        parallel = executor is not None and executor.workers > 1 and executor.running and len(run.emits) > 1 and \
+            (executor.reads_ranges(run.source) or not executor.shares_disk)
         start, self.chunks = self.chunks, self.chunks + len(run.emits)
 
-        def tasks() -> Iterator[_ChunkTask]:  # made as they are handed out: a few exist at a time
+        def tasks(spans: _Reader | None = None) -> Iterator[_ChunkTask]:  # made as handed out: a few at a time
             for index, (base, chunk) in enumerate(run.emits, start):
                 n = len(chunk.status)
                 first, last = np.searchsorted(lines, [base + 1, base + n + 1]).tolist()
-                yield _ChunkTask(run.source, run.split, run.reading, base, chunk, fate[base:base + n].tobytes(),
-                                 orjson.dumps(reasons[first:last]), over_cap, self.settings, self.targets, index)
+                task = _ChunkTask(run.source, run.split, run.reading, base, chunk, fate[base:base + n].tobytes(),
+                                  orjson.dumps(reasons[first:last]), over_cap, self.settings, self.targets, index)
+                if spans is not None:  # the chunk's bytes go with it, read here in input order
+                    task.span = _pieces(chunk, spans)
+                yield task
 
+        if parallel and not executor.shares_disk:  # type: ignore[union-attr]
+            assert executor is not None
+            # Workers elsewhere render; this process places their outputs, in order.
+            spans = None if executor.reads_ranges(run.source) else _Reader(run.source)
+            rendered = executor.map(_render_chunk, tasks(spans))
+            try:
+                self._account((_place(part, self.targets, index) for index, part in enumerate(rendered, start)),
+                              tally)
+            finally:
+                rendered.close()
+                if spans is not None:
+                    spans.close()
+            return
         if parallel:
             assert executor is not None
             # If anything stops this early, the ledger stops the writers that wait, and closing

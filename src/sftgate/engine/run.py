@@ -90,6 +90,8 @@ def check(
     mapping: str | dict[str, str] | None = None,
     production: Sequence[PathLike] = (),
     keep_source: str | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> Report:
     """Check a training file (and a validation file, and eval sets) against a profile; return
     the `Report`.
@@ -117,6 +119,8 @@ def check(
     `keep_source` (`"/source=human,curated"`: a JSON pointer into each record as read, then
     its preferred values, most preferred first) sets the survivor policy `source`: each
     duplicate cluster keeps a member of the most preferred source (`dedup.source`).
+    `executor` is `local` (worker processes on this machine) or `ray` (Ray Data, extra
+    `[ray]`: a local Ray instance, or the cluster at `ray_address`); both give the same report.
 
     Raises `SftgateError` (exit code 2 on the command line) for what stops the run from
     starting: a missing input, an invalid rules file, a bad option. Problems inside the files
@@ -127,7 +131,7 @@ def check(
         ignore=ignore, workers=workers, split_validation=split_validation, seed=seed, stratify_by=stratify_by,
         tokenizer=tokenizer, exact_tokens=exact_tokens, epochs=epochs, price_per_million=price_per_million,
         verify_media=verify_media, baseline=baseline, input_format=input_format, mapping=mapping,
-        production=production, keep_source=keep_source,
+        production=production, keep_source=keep_source, executor=executor, ray_address=ray_address,
     ).report
 
 
@@ -165,6 +169,8 @@ def execute(
     mapping: str | dict[str, str] | None = None,
     production: Sequence[PathLike] = (),
     keep_source: str | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
     emit_dir: str | None = None,
     emit: Callable[[list[_FileRun], LocalExecutor], Any] | None = None,
     all_findings: bool = False,
@@ -216,7 +222,7 @@ def execute(
     for path in production:
         source = open_source(path)
         opened.append((source, "production", source.name))
-    n_workers = workers or default_workers()
+    run_on = _executor(executor, ray_address, resolved, workers, progress or Progress())
     leak_on = any(c.startswith("LEAK") for c in resolved.selected) and compared
     dup_on = any(c.startswith("DUP") for c in resolved.selected)
     skew_on = bool(production) and any(c.startswith("SKEW") for c in resolved.selected)
@@ -234,13 +240,14 @@ def execute(
     runs: list[_FileRun] = []
     leakage = split_report = skew_result = None
     examples: dict[str, str] = {}
-    progress = progress or Progress()
+    progress = run_on.progress
     media_summary = None
-    with _worker_errors(), LocalExecutor(resolved, n_workers, progress) as executor, \
-            _staging(emit_dir) as stage_dir:
+    with _worker_errors(), run_on as executor, _staging(emit_dir) as stage_dir:
         try:
             inputs = [(_resolve(source, split, resolved, stage_dir), split, name) for source, split, name in opened]
             if any(executor.uses_pool(read.source) for read, _, _ in inputs):
+                if executor.start_phase:
+                    progress.phase(executor.start_phase)
                 executor.pool()  # start workers before the hashing threads exist
             for read, split, name in inputs:
                 if split == "production":
@@ -305,7 +312,7 @@ def execute(
         rules=rule_summaries,
         findings=findings,
         gate=gate,
-        workers=n_workers,
+        workers=run_on.workers,
         severity_counts=dict(by_severity),
         duplicates=[run.duplicates for run in runs if run.duplicates is not None],
         leakage=leakage,
@@ -460,6 +467,23 @@ def _eval_name(source: Source, taken: set[str]) -> str:
         name, n = f"{base}-{n}", n + 1
     taken.add(name)
     return name
+
+
+EXECUTORS = ("local", "ray")
+
+
+def _executor(kind: str, address: str | None, profile: Profile, workers: int | None,
+              progress: Progress) -> LocalExecutor:
+    """The executor a run asked for; Ray is imported only for `ray`."""
+    if kind not in EXECUTORS:
+        raise UsageError(f"unknown executor {kind!r}: choose one of {', '.join(EXECUTORS)}")
+    if kind == "local":
+        if address is not None:
+            raise UsageError("--ray-address needs --executor ray")
+        return LocalExecutor(profile, workers or default_workers(), progress)
+    from sftgate.engine.ray_executor import RayExecutor  # a UsageError when the extra is missing
+
+    return RayExecutor(profile, workers, progress, address)
 
 
 @contextmanager

@@ -1,0 +1,374 @@
+"""The Ray executor (`--executor ray`, extra `[ray]`): the local executor's work on Ray Data.
+
+Every piece of work the local executor hands its worker processes (`engine.local`) is handed
+here to Ray Data: a row of a dataset, mapped with `map_batches` over Arrow batches on whichever
+node has a free CPU. The functions are the very same (`passes.Checker.check_lines` by byte
+range or by batch of lines, `rules.dedup.verify_edges` over blocks of candidate edges, the
+block scans of `analysis.blocks`, prepare's chunk writer), and their results come back to the
+driver in input order (`preserve_order`), where they are merged exactly as the local executor
+merges them. So the outputs are byte-identical to the local executor's, whatever the number of
+nodes or CPUs.
+
+What travels: a task's arguments and its result are pickled into one binary column (a row per
+task, `batch_size=1`). Input files are read by the workers themselves, by byte range, when they
+can see them: on a local Ray instance (no address) every local path is theirs. Connected to a
+cluster, the driver reads the inputs and ships batches of lines (as it does for compressed and
+gs:// inputs everywhere): a local path need not exist on the other nodes. Spill files never
+leave the driver: the tokens a verification or scan task needs are loaded and travel with it
+(`features.SpillSlice.load`, `TokenRange.load`). Prepare's chunk writers render their outputs
+on the workers and the driver places them (`prepare._place`): the staged files are the driver's.
+
+The dataset rules (exact groups, LSH candidates, connected components, leakage's indexes,
+skew) run on the driver over the merged feature columns, as with the local executor; see the
+README's "Scaling out on Ray" for the memory that takes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import tempfile
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from sftgate.analysis.arrays import unique
+from sftgate.analysis.blocks import BlockFn, map_blocks, run_blocks
+from sftgate.config import Profile
+from sftgate.engine import local
+from sftgate.engine.features import FeatureTable, TableSet
+from sftgate.engine.local import LocalExecutor
+from sftgate.engine.passes import ChunkResult
+from sftgate.engine.progress import Progress
+from sftgate.errors import SftgateError, UsageError
+from sftgate.io.reader import LineReader, plan_ranges
+from sftgate.io.sources import Source
+from sftgate.rules.dedup import TokenSource, Verification, verify_edges
+
+MIN_BYTES = 32 << 20  # a smaller input is checked on the driver: a dataset's start costs about a second
+RANGE_BYTES = 16 << 20  # a file the workers read is cut into ranges of about this size ...
+MIN_RANGE_BYTES = 1 << 20  # ... and no smaller
+BATCH_LINES_BYTES = 8 << 20  # lines the driver streams go out in batches of about this size
+WINDOW_BYTES = 256 << 20  # streamed lines go out in datasets of about this many bytes
+IN_FLIGHT = 2  # Ray tasks (verification, scans, prepare's writers) submitted ahead, per worker
+VERIFY_BLOCK = 4096  # candidate edges verified per task
+MAP_MIN_RECORDS = 20_000  # fewer records are scanned on the driver
+
+try:
+    import pyarrow as pa
+    import ray
+    import ray.data
+    import ray.util.client
+except ImportError as exc:  # the executor is imported only when asked for
+    raise UsageError("--executor ray needs the ray extra: pip install 'sftgate[ray]'") from exc
+
+
+# --- worker side -----------------------------------------------------------------------------
+
+_KEY: str | None = None  # the run whose profile this worker process holds (local._init_worker)
+
+
+def _outcome(key: str, profile: Profile, fn: Callable[[Profile, Any], Any], item: Any) -> tuple[bool, Any]:
+    """`(True, fn(profile, item))`, or `(False, exception)` when `fn` raised: the driver raises
+    the worker's own exception, as a process pool does, not Ray's wrapper of it."""
+    global _KEY
+    if _KEY != key:  # the first task of this run in this process: its checkers are built once
+        local._init_worker(profile)
+        _KEY = key
+    try:
+        return True, fn(profile, item)
+    except Exception as exc:  # noqa: BLE001 - raised again on the driver
+        try:
+            pickle.dumps(exc)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            return False, RuntimeError(f"{type(exc).__name__}: {exc}")
+        return False, exc
+
+
+class _Apply:
+    """`_outcome` for each pickled item of an Arrow batch (a `map_batches` function), pickled."""
+
+    def __init__(self, key: str, profile: Profile, fn: Callable[[Profile, Any], Any]) -> None:
+        self.key = key
+        self.profile = profile
+        self.fn = fn
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        results = [pickle.dumps(_outcome(self.key, self.profile, self.fn, pickle.loads(data)),
+                                protocol=pickle.HIGHEST_PROTOCOL)
+                   for data in batch.column("item").to_pylist()]
+        return pa.table({"result": pa.array(results, type=pa.large_binary())})
+
+
+_task = None  # `_outcome` as a Ray remote function, made on first use
+
+
+def _remote() -> Any:
+    global _task
+    if _task is None:
+        _task = ray.remote(_outcome)
+    return _task
+
+
+def _all_here() -> bool:
+    """Whether every live node of the Ray cluster is this machine (a local instance, started
+    here or by a notebook): then the workers see this machine's files."""
+    if ray.util.client.ray.is_connected():  # Ray Client (ray://): this driver is outside the cluster
+        return False
+    here = ray.util.get_node_ip_address()
+    return all(node["NodeManagerAddress"] == here for node in ray.nodes() if node["Alive"])
+
+
+@contextmanager
+def _ray_errors() -> Iterator[None]:
+    """Ray's own failures (a worker process killed, an object lost, the cluster gone) as one
+    line: the work's own exceptions come back as themselves (`_outcome`)."""
+    try:
+        yield
+    except ray.exceptions.RayError as exc:
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        raise SftgateError(f"Ray failed: {type(exc).__name__}: {lines[0] if lines else ''}") from None
+
+
+def _get(ref: Any) -> tuple[bool, Any]:
+    with _ray_errors():
+        return ray.get(ref)
+
+
+def _result(outcome: tuple[bool, Any]) -> Any:
+    ok, result = outcome
+    if not ok:
+        raise result
+    return result
+
+
+_SPILL_HERE = "\0here"  # a task's emit_dir: spill in this worker's temporary directory and send the spill back
+
+
+def _check_range(profile: Profile, item: tuple) -> ChunkResult:
+    return _checked(local._check_range, item)
+
+
+def _check_batch(profile: Profile, item: tuple) -> ChunkResult:
+    return _checked(local._check_batch, item)
+
+
+def _checked(check: Callable[..., ChunkResult], item: tuple) -> ChunkResult:
+    """`check(*item)`; when the driver asked for the spill back (emit_dir, argument 4, is
+    _SPILL_HERE), spilled in this worker's temporary directory and sent back (`_shipped`)."""
+    if item[4] != _SPILL_HERE:
+        return check(*item)
+    return _shipped(check(*item[:4], tempfile.gettempdir(), *item[5:]))
+
+
+def _shipped(result: ChunkResult) -> ChunkResult:
+    """A chunk's spill file (prepare's converted records) read into the result and removed:
+    the driver, maybe on another machine, writes it again (`_landed`)."""
+    emit = result.emit
+    if emit is not None and emit.spill:
+        with open(emit.spill, "rb") as fh:
+            data = fh.read()
+        os.unlink(emit.spill)
+        emit.spill = data  # type: ignore[assignment]
+    return result
+
+
+def _landed(result: ChunkResult, emit_dir: str | None) -> ChunkResult:
+    """`_shipped`'s spill written again in the driver's `emit_dir`, where prepare reads it."""
+    emit = result.emit
+    if emit is not None and isinstance(emit.spill, bytes):
+        assert emit_dir is not None
+        fd, path = tempfile.mkstemp(dir=emit_dir, suffix=".spill")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(emit.spill)
+        emit.spill = path
+    return result
+
+
+def _verify_block(profile: Profile, item: tuple) -> np.ndarray:
+    return verify_edges(*item)
+
+
+def _run_blocks(profile: Profile, item: tuple) -> list[Any]:
+    tokens, fn, args = item
+    return run_blocks(tokens, fn, ray.get(args))  # the arguments (an n-gram index) are broadcast
+
+
+# --- driver side -----------------------------------------------------------------------------
+
+
+class RayExecutor(LocalExecutor):
+    """The local executor's interface on Ray Data: `address` is a cluster's (`auto`,
+    `ray://host:port`, `host:port`), or None to start a local Ray instance with `workers` CPUs;
+    an instance this process already runs (`ray.init` in a notebook) is used as it is."""
+
+    shares_disk = False  # workers may be on other machines: what they need travels with the task
+    start_phase = "ray start"  # what `-v` calls connecting (starting a local instance takes seconds)
+
+    def __init__(self, profile: Profile, workers: int | None, progress: Progress | None = None,
+                 address: str | None = None) -> None:
+        super().__init__(profile, workers or local.default_workers(), progress)
+        self.address = address
+        self._asked = workers
+        self._started = False  # this executor started Ray (and stops it)
+        self._connected = False
+        self.local_instance = False  # every node is this machine (known once connected)
+        self._key = ""
+
+    def __exit__(self, *exc: object) -> None:
+        if self._started:
+            ray.shutdown()
+
+    def pool(self) -> Any:
+        """Connect to Ray (start a local instance without an address); returns None: there is
+        no process pool here."""
+        if self._connected:
+            return None
+        if not ray.is_initialized():
+            try:
+                ray.init(address=self.address, num_cpus=None if self.address else self.workers,
+                         include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+            except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the message says what
+                where = self.address or "a local Ray instance"
+                raise UsageError(f"could not start or reach {where}: {exc}".splitlines()[0]) from None
+            self._started = True
+        if self.address or not self._started:
+            self.workers = self._asked or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # no per-dataset chatter on stderr
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # results in input order: the merge needs it
+        context.enable_progress_bars = False  # sftgate's own progress bar says how far it is
+        self.local_instance = _all_here()
+        self._key = uuid.uuid4().hex
+        self._profile = ray.put(self.profile)  # sent to the object store once, not with each task
+        self._connected = True
+        return None
+
+    @property
+    def running(self) -> bool:
+        return self._connected
+
+    def uses_pool(self, source: Source) -> bool:
+        return source.size > MIN_BYTES
+
+    def reads_ranges(self, source: Source) -> bool:
+        """Whether the workers read `source` by byte ranges: a file, and every node is this
+        machine (on a cluster a local path need not exist elsewhere: the driver streams it)."""
+        self.pool()
+        return source.seekable and self.local_instance
+
+    def records(self, fn: Callable[[Profile, Any], Any], items: Iterable[Any], window: int) -> Iterator[Any]:
+        """`fn(profile, item)` for each item as `map_batches` over a Ray Dataset of the pickled
+        items (one row each), results in order. Items go out in windows of about `window` bytes
+        (each window a dataset): the object store holds one window's payload at a time, and a
+        window of small items (byte ranges) is the whole input."""
+        self.pool()
+        it = iter(items)
+        apply = _Apply(self._key, self.profile, fn)
+        while True:
+            rows, size = [], 0
+            for item in it:
+                data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+                rows.append({"item": data})
+                size += len(data)
+                if size >= window:
+                    break
+            if not rows:
+                return
+            dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
+            del rows
+            mapped = dataset.map_batches(apply, batch_size=1, batch_format="pyarrow", zero_copy_batch=True)
+            with _ray_errors():
+                for out in mapped.iter_batches(batch_size=None, batch_format="pyarrow"):
+                    for data in out.column("result").to_pylist():
+                        yield _result(pickle.loads(data))
+
+    def map(self, fn: Callable[[Profile, Any], Any], items: Iterable[Any],
+            on_stop: Callable[[], None] | None = None) -> Iterator[Any]:
+        """`fn(profile, item)` for each item as Ray tasks, results in order, a few tasks ahead
+        of the caller (as `LocalExecutor.map`). The tasks here never wait for each other, so
+        stopping early only cancels those not done; `on_stop` is still called then."""
+        self.pool()
+        remote = _remote()
+        pending: deque[Any] = deque()
+        try:
+            for item in items:
+                pending.append(remote.remote(self._key, self._profile, fn, item))
+                if len(pending) > IN_FLIGHT * self.workers:
+                    yield _result(_get(pending.popleft()))
+            while pending:
+                yield _result(_get(pending.popleft()))
+        finally:
+            if pending:
+                if on_stop is not None:
+                    on_stop()
+                for ref in pending:
+                    ray.cancel(ref)
+
+    def verify_edges(self, edges: np.ndarray, tokens: TokenSource, verification: Verification) -> np.ndarray:
+        """`rules.dedup.verify_edges` over blocks of edges as Ray tasks, each carrying the
+        tokens of the records its edges name. Here, when Ray has not been started (small
+        inputs): starting it would take longer than the work."""
+        if not self._connected or edges.shape[0] <= VERIFY_BLOCK or not isinstance(tokens, FeatureTable | TableSet):
+            return verify_edges(edges, tokens, verification)
+        blocks = (edges[i:i + VERIFY_BLOCK] for i in range(0, edges.shape[0], VERIFY_BLOCK))
+        items = ((block, tokens.slice(unique(block)).load(), verification) for block in blocks)
+        return np.concatenate(list(self.map(_verify_block, items)))
+
+    def map_blocks(self, table: Any, fn: BlockFn, args: tuple) -> Iterator[Any]:
+        """`features.map_blocks` as Ray tasks: the table's records cut into runs whose tokens
+        travel with the task, and `args` (the validation and eval sets' n-gram index, the
+        smaller side of a leak scan) broadcast through the object store; results in record order."""
+        if not self._connected or not isinstance(table, FeatureTable) or len(table) < MAP_MIN_RECORDS:
+            yield from map_blocks(table, fn, args)
+            return
+        ranges = table.ranges(self.workers * 4)
+        shared = ray.put(args)  # once in the object store, read there by every task (on each node once)
+        for part in self.map(_run_blocks, ((r.load(), fn, shared) for r in ranges)):
+            yield from part
+
+    def _ranges(self, source: Source, task: tuple) -> Iterator[ChunkResult]:
+        chunk = max(MIN_RANGE_BYTES, min(RANGE_BYTES, source.size // (self.workers * 4) + 1))
+        with open(source.path, "rb") as stream:
+            ranges = plan_ranges(stream, source.size, chunk)
+        # Ranges are small to send: one dataset reads them all, as fast as the workers go.
+        items = ((source, *self._for_workers(task), start, end) for start, end in ranges)
+        for chunk in self.records(_check_range, items, WINDOW_BYTES):
+            yield _landed(chunk, task[3])
+
+    def _batches(self, source: Source, task: tuple, result: ChunkResult, cap: int) -> str | None:
+        max_line = self.profile.format["max_line_bytes"]
+        with source.open() as stream:
+            reader = LineReader(stream, max_line_bytes=max_line)
+            for chunk in self.records(_check_batch, _line_batches(reader, source.name, self._for_workers(task)),
+                                      WINDOW_BYTES):
+                self._merge(result, _landed(chunk, task[3]), cap)
+        return reader.broken
+
+    def _for_workers(self, task: tuple) -> tuple:
+        """A check task's arguments for the workers: with an emit_dir (prepare) that workers on
+        other machines cannot see, they spill where they run and send the spill back."""
+        if task[3] is None or self.local_instance:
+            return task
+        return (*task[:3], _SPILL_HERE, *task[4:])
+
+
+def _line_batches(reader: LineReader, name: str, task: tuple) -> Iterator[tuple]:
+    """`local._check_batch`'s arguments for batches of about BATCH_LINES_BYTES of lines (one,
+    empty, for an empty input)."""
+    batch: list = []
+    size = 0
+    first = True
+    for line in reader:
+        batch.append(line)
+        size += line[2]
+        if size >= BATCH_LINES_BYTES:
+            yield (name, *task, batch, first)
+            batch, size, first = [], 0, False
+    if batch or first:
+        yield (name, *task, batch, first)

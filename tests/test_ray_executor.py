@@ -1,0 +1,276 @@
+"""`--executor ray`: the same report and the same prepared files as the local executor.
+
+One local Ray instance serves the whole session (conftest's `ray_address`; the tests that use
+it run last). The inputs are small real files, so the executor's thresholds are lowered to make
+every input go through Ray in many ranges, candidate edges in many blocks and the n-gram scans
+over the workers. A cluster's other machines are played by the session's own nodes, taken
+not to be this machine: then the driver streams the lines, and converted records' spills and
+prepare's chunks travel back.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from sftgate.engine.features import FeatureTable, TableSet
+from sftgate.engine.prepare import prepare
+from sftgate.engine.run import check
+from sftgate.report import json as json_report
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'sftgate[ray]'")
+rx = pytest.importorskip("sftgate.engine.ray_executor")
+
+REPO = Path(__file__).resolve().parents[1]
+OASST = REPO / "examples" / "oasst"
+ALPACA = REPO.parent / "shared" / "data" / "real" / "alpaca" / "alpaca_5000.json"
+
+
+@pytest.fixture()
+def small_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everything through Ray, in pieces: ranges of 16-64 KiB, 16 edges a block, every scan."""
+    monkeypatch.setattr(rx, "MIN_BYTES", 0)
+    monkeypatch.setattr(rx, "RANGE_BYTES", 64 << 10)
+    monkeypatch.setattr(rx, "MIN_RANGE_BYTES", 16 << 10)
+    monkeypatch.setattr(rx, "BATCH_LINES_BYTES", 48 << 10)
+    monkeypatch.setattr(rx, "VERIFY_BLOCK", 16)
+    monkeypatch.setattr(rx, "MAP_MIN_RECORDS", 0)
+    monkeypatch.setattr(rx, "WINDOW_BYTES", 100 << 10)  # streamed lines in several datasets
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A training file with duplicates, near-duplicates, broken lines and rule findings; a
+    validation file sharing some of it; an eval prompt list with one training prompt."""
+    root = tmp_path_factory.mktemp("ray-inputs")
+    train = OASST.joinpath("train.jsonl").read_bytes().splitlines()
+    validation = OASST.joinpath("validation.jsonl").read_bytes().splitlines()
+    near = orjson.loads(train[5])
+    near["contents"][-1]["parts"][0]["text"] += " Thanks!"
+    broken = [b'{"contents": [', b"[1, 2]", b"", b'{"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}',
+              b'{"contents": [{"role": "assistant", "parts": [{"text": "hi"}]}, {"role": "model", "parts": []}]}']
+    lines = [*train[:300], *train[:40], orjson.dumps(near), *broken, *train[300:], validation[3], validation[7]]
+    paths = {"train": root / "train.jsonl", "validation": root / "validation.jsonl", "eval": root / "prompts.txt"}
+    paths["train"].write_bytes(b"\n".join(lines) + b"\n")
+    paths["validation"].write_bytes(b"\n".join([*validation, train[11], train[12]]) + b"\n")
+    first = orjson.loads(train[20])["contents"][0]["parts"][0]["text"].replace("\n", " ")
+    paths["eval"].write_text(f"{first}\nWhat is the tallest mountain on Mars?\n")
+    paths["gzip"] = root / "train.jsonl.gz"
+    paths["gzip"].write_bytes(gzip.compress(paths["train"].read_bytes(), mtime=0))
+    return paths
+
+
+def _stable_report(report) -> dict:
+    data = orjson.loads(json_report.render(report))
+    for key in ("started_at", "duration_s", "workers"):
+        data.pop(key)
+    return data
+
+
+def _stable_manifest(out: Path) -> dict:
+    manifest = copy.deepcopy(json.loads((out / "manifest.json").read_text()))
+    for key in ("created_at", "location"):
+        manifest.pop(key)
+    manifest["tuning"].pop("upload")
+    for entry in manifest["outputs"]:
+        entry.pop("uri")
+        if entry["role"] == "report":
+            for key in ("bytes", "sha256", "crc32c"):
+                entry.pop(key)
+    return manifest
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.suffix == ".jsonl"}
+
+
+def test_check_reports_are_the_same(ray_address, small_work, inputs):
+    args = {"validation": inputs["validation"], "eval_sets": [inputs["eval"]], "workers": 2}
+    local_report = check(inputs["train"], **args)
+    ray_report = check(inputs["train"], executor="ray", **args)
+    assert _stable_report(ray_report) == _stable_report(local_report)
+    codes = {f.code for f in local_report.findings}
+    # the run exercised what it should: broken lines, structure, duplicates and every leak kind
+    assert {"FMT001", "FMT003", "DUP001", "DUP002", "LEAK001"} <= codes, codes
+    assert local_report.leakage and local_report.duplicates
+
+
+def test_split_and_streamed_inputs_are_the_same(ray_address, small_work, inputs):
+    """A compressed input is streamed by the driver in batches of lines; a planned split runs
+    its leak check rounds through the executor's verification and scans."""
+    args = {"split_validation": 0.1, "seed": 7, "workers": 2}
+    local_report = check(inputs["gzip"], **args)
+    ray_report = check(inputs["gzip"], executor="ray", **args)
+    assert _stable_report(ray_report) == _stable_report(local_report)
+    assert local_report.split["validation_examples"] > 0
+
+
+def test_prepare_writes_the_same_bytes(ray_address, small_work, inputs, tmp_path):
+    args = {"validation": inputs["validation"], "eval_sets": [inputs["eval"]], "workers": 2,
+            "max_shard_bytes": 200_000}
+    local_done = prepare(inputs["train"], out=tmp_path / "local", **args)
+    ray_done = prepare(inputs["train"], out=tmp_path / "ray", executor="ray", **args)
+    local_files, ray_files = _files(tmp_path / "local"), _files(tmp_path / "ray")
+    assert len([name for name in local_files if name.startswith("train-")]) > 2  # several shards
+    assert ray_files == local_files
+    assert _stable_manifest(tmp_path / "ray") == _stable_manifest(tmp_path / "local")
+    assert ray_done.exit_code == local_done.exit_code
+
+
+def test_prepare_on_a_cluster_is_the_same(ray_address, small_work, inputs, tmp_path, monkeypatch):
+    """On a cluster (here: the session's instance with its nodes taken to be other machines)
+    the driver streams the lines, the converted records' spill comes back from the workers,
+    and the chunk writers render while the driver places their parts."""
+    monkeypatch.setattr(rx, "_all_here", lambda: False)
+    calls = {"landed": 0, "render": 0}
+    landed, render = rx._landed, rx.RayExecutor.map
+
+    def count_landed(result, emit_dir):
+        calls["landed"] += isinstance(result.emit.spill, bytes) if result.emit else 0
+        return landed(result, emit_dir)
+
+    def count_map(self, fn, items, on_stop=None):
+        calls["render"] += fn.__name__ == "_render_chunk"
+        return render(self, fn, items, on_stop)
+
+    monkeypatch.setattr(rx, "_landed", count_landed)
+    monkeypatch.setattr(rx.RayExecutor, "map", count_map)
+    args = {"split_validation": 0.05, "workers": 2, "max_shard_bytes": 1_000_000}
+    local_done = prepare(ALPACA, out=tmp_path / "local", **args)
+    ray_done = prepare(ALPACA, out=tmp_path / "ray", executor="ray", ray_address=ray_address, **args)
+    assert ray_done.exit_code == local_done.exit_code
+    assert _files(tmp_path / "ray") == _files(tmp_path / "local")
+    assert _stable_manifest(tmp_path / "ray") == _stable_manifest(tmp_path / "local")
+    assert local_done.manifest["counts"]["train_examples"] > 4000
+    assert calls["landed"] > 5 and calls["render"] == 1  # the cluster paths ran
+
+
+def test_prepare_of_a_stream_with_long_lines_on_a_cluster(ray_address, small_work, inputs, tmp_path, monkeypatch):
+    """A compressed input on a cluster: the driver streams the lines to the checkers and the
+    chunks' bytes to the writers, leaving out lines too long to load (FMT008)."""
+    monkeypatch.setattr(rx, "_all_here", lambda: False)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("extends: gemini-2.5-flash\nformat:\n  max_line_bytes: 6000\n")
+    args = {"validation": inputs["validation"], "workers": 2, "rules": rules, "max_shard_bytes": 300_000}
+    prepare(inputs["gzip"], out=tmp_path / "local", **args)
+    done = prepare(inputs["gzip"], out=tmp_path / "ray", executor="ray", **args)
+    assert _files(tmp_path / "ray") == _files(tmp_path / "local")
+    assert _stable_manifest(tmp_path / "ray") == _stable_manifest(tmp_path / "local")
+    assert done.manifest["counts"]["quarantined_by_status"].get("too_long", 0) > 3
+
+
+def test_prepare_from_and_to_cloud_storage(ray_address, small_work, inputs, gcs_bucket):
+    """gs:// in and out (a real GCS API on loopback): the driver streams the object's lines to
+    the workers and writes the outputs; the objects are those of the local executor."""
+    from sftgate.io import gcs
+
+    source = f"gs://{gcs_bucket}/in/train.jsonl"
+    gcs.upload_bytes(inputs["train"].read_bytes(), source, content_type="application/jsonl")
+    written = {}
+    for executor in ("local", "ray"):
+        out = f"gs://{gcs_bucket}/out/{executor}"
+        done = prepare(source, out=out, split_validation=20, workers=2, executor=executor, max_shard_bytes=400_000)
+        written[executor] = {}
+        for entry in done.manifest["outputs"]:
+            if entry["role"] != "report":
+                with gcs.open_read(entry["uri"]) as fh:
+                    written[executor][entry["name"]] = fh.read()
+    assert len(written["local"]) > 3 and written["ray"] == written["local"]
+
+
+def test_a_worker_error_is_raised_as_itself(ray_address):
+    """A task that raises on a worker raises the same exception on the driver, not Ray's
+    wrapper: errors a chunk reports (an unreadable input) read as with the local executor."""
+    from sftgate.config import load_profile
+
+    executor = rx.RayExecutor(load_profile("gemini-2.5-flash"), 2, address=ray_address)
+    for results in (executor.records(getattr, ["target", "no_such_attribute"], 1 << 20),  # Ray Data
+                    executor.map(getattr, ["target", "no_such_attribute"])):  # Ray tasks
+        assert next(results) == "gemini-2.5-flash"
+        with pytest.raises(AttributeError, match="no_such_attribute"):
+            next(results)
+
+
+def test_the_cli_on_an_existing_cluster(ray_address, inputs, tmp_path):
+    """`--executor ray --ray-address` from another process: exit code and report as local."""
+    reports = {}
+    for name, extra in (("local", []), ("ray", ["--executor", "ray", "--ray-address", ray_address])):
+        reports[name] = tmp_path / f"{name}.json"
+        done = subprocess.run(
+            [sys.executable, "-m", "sftgate", "check", str(inputs["train"]), "--validation", str(inputs["validation"]),
+             "--workers", "2", "--report-json", str(reports[name]), "--quiet", *extra],
+            capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 1, done.stderr  # the gate fails on the broken lines
+        assert "Traceback" not in done.stderr
+    local_report, ray_report = (json.loads(reports[n].read_text()) for n in ("local", "ray"))
+    for data in (local_report, ray_report):
+        for key in ("started_at", "duration_s", "workers"):
+            data.pop(key)
+    assert ray_report == local_report
+
+
+def test_loaded_slices_read_as_the_spill_file(inputs):
+    """What a verification or scan task carries (`load`) reads the same tokens as the spill file."""
+    from sftgate.config import load_profile
+    from sftgate.engine.local import LocalExecutor
+
+    profile = load_profile("gemini-2.5-flash")
+    with LocalExecutor(profile, 1) as executor:
+        result, _ = executor.check_source(_source(inputs["train"]), "train")
+    table = result.features
+    assert isinstance(table, FeatureTable) and len(table) > 300
+    try:
+        records = np.array([0, 3, 4, 90, 91, len(table) - 1])
+        spilled = table.slice(records)
+        loaded = spilled.load()
+        assert loaded.path == "" and loaded.data is not None
+        for record in records.tolist():
+            assert loaded.tokens(record) == spilled.tokens(record) == table.tokens(record)
+        for got, want in zip(loaded.token_arrays(records[1:4]), spilled.token_arrays(records[1:4]), strict=True):
+            assert np.array_equal(got, want)
+        both = TableSet([table, table])
+        sliced = both.slice(np.array([2, len(table) + 5]))
+        assert sliced.load().tokens(len(table) + 5) == sliced.tokens(len(table) + 5) == table.tokens(5)
+        for part in table.ranges(3):
+            for got, want in zip(part.load().blocks(5000), part.blocks(5000), strict=True):
+                assert got[0] == want[0]
+                for a, b in zip(got[1:], want[1:], strict=True):
+                    assert np.array_equal(a, b)
+    finally:
+        table.close()
+
+
+def _source(path: Path):
+    from sftgate.io.sources import open_source
+
+    return open_source(path)
+
+
+def test_usage_errors(inputs, tmp_path):
+    """--ray-address without --executor ray, and --executor ray without the extra, are
+    one-line usage errors (exit 2)."""
+    base = [sys.executable, "-m", "sftgate", "check", str(inputs["train"]), "--quiet"]
+    done = subprocess.run([*base, "--ray-address", "auto"], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2 and "--ray-address needs --executor ray" in done.stderr
+    hide = "import sys; sys.modules['ray'] = None; from sftgate.cli import main; sys.exit(main())"
+    done = subprocess.run([sys.executable, "-c", hide, "check", str(inputs["train"]), "--executor", "ray", "--quiet"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'sftgate[ray]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_local_executor_never_imports_ray(inputs):
+    code = ("import sys, sftgate; sftgate.check(sys.argv[1], workers=2); "
+            "print('ray' in sys.modules, 'sftgate.engine.ray_executor' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(inputs["train"])], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"}, check=False)
+    assert done.stdout.split() == ["False", "False"], done.stderr
