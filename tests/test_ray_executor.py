@@ -93,11 +93,26 @@ def _files(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.suffix == ".jsonl"}
 
 
-def test_check_reports_are_the_same(ray_address, small_work, inputs):
+def _count_maps(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The Ray tasks `RayExecutor.map` runs from now on, by function name."""
+    calls: dict[str, int] = {}
+    real = rx.RayExecutor.map
+
+    def map_(self, fn, items, on_stop=None):
+        calls[fn.__name__] = calls.get(fn.__name__, 0) + 1
+        return real(self, fn, items, on_stop)
+
+    monkeypatch.setattr(rx.RayExecutor, "map", map_)
+    return calls
+
+
+def test_check_reports_are_the_same(ray_address, small_work, inputs, monkeypatch):
     args = {"validation": inputs["validation"], "eval_sets": [inputs["eval"]], "workers": 2}
     local_report = check(inputs["train"], **args)
+    calls = _count_maps(monkeypatch)
     ray_report = check(inputs["train"], executor="ray", **args)
     assert _stable_report(ray_report) == _stable_report(local_report)
+    assert calls.get("_verify_block", 0) >= 2 and calls.get("_run_blocks", 0) >= 1, calls  # on the workers
     codes = {f.code for f in local_report.findings}
     # the run exercised what it should: broken lines, structure, duplicates and every leak kind
     assert {"FMT001", "FMT003", "DUP001", "DUP002", "LEAK001"} <= codes, codes
@@ -130,6 +145,8 @@ def test_prepare_on_a_cluster_is_the_same(ray_address, small_work, inputs, tmp_p
     """On a cluster (here: the session's instance with its nodes taken to be other machines)
     the driver streams the lines, the converted records' spill comes back from the workers,
     and the chunk writers render while the driver places their parts."""
+    if not ALPACA.exists():
+        pytest.skip(f"real data not found: {ALPACA}")
     monkeypatch.setattr(rx, "_all_here", lambda: False)
     calls = {"landed": 0, "render": 0}
     landed, render = rx._landed, rx.RayExecutor.map
@@ -139,7 +156,11 @@ def test_prepare_on_a_cluster_is_the_same(ray_address, small_work, inputs, tmp_p
         return landed(result, emit_dir)
 
     def count_map(self, fn, items, on_stop=None):
-        calls["render"] += fn.__name__ == "_render_chunk"
+        if fn.__name__ == "_render_chunk":
+            calls["render"] += 1
+            items = list(items)
+            # nothing a task needs is a path on this machine: the bytes and the spill travel
+            assert all(task.span is not None and isinstance(task.emit.spill, bytes) for task in items)
         return render(self, fn, items, on_stop)
 
     monkeypatch.setattr(rx, "_landed", count_landed)
@@ -200,22 +221,39 @@ def test_a_worker_error_is_raised_as_itself(ray_address):
             next(results)
 
 
-def test_the_cli_on_an_existing_cluster(ray_address, inputs, tmp_path):
-    """`--executor ray --ray-address` from another process: exit code and report as local."""
+_CLI = ("import sys; from sftgate.engine import ray_executor; ray_executor.MIN_BYTES = 0; "
+        "from sftgate.cli import main; sys.exit(main())")  # the CLI, with every input through Ray
+
+
+@pytest.mark.parametrize("where", ["address", "local instance"])
+def test_the_cli(ray_address, inputs, tmp_path, where):
+    """`sftgate check --executor ray` in another process: on the session's instance by its
+    address, and on a local instance of its own (started and stopped); exit code and report as
+    with the local executor."""
     reports = {}
-    for name, extra in (("local", []), ("ray", ["--executor", "ray", "--ray-address", ray_address])):
+    ray = ["--executor", "ray", *(["--ray-address", ray_address] if where == "address" else [])]
+    for name, extra in (("local", []), ("ray", ray)):
         reports[name] = tmp_path / f"{name}.json"
         done = subprocess.run(
-            [sys.executable, "-m", "sftgate", "check", str(inputs["train"]), "--validation", str(inputs["validation"]),
-             "--workers", "2", "--report-json", str(reports[name]), "--quiet", *extra],
+            [sys.executable, "-c", _CLI, "check", str(inputs["train"]), "--validation", str(inputs["validation"]),
+             "--workers", "2", "--report-json", str(reports[name]), "-v", *extra],
             capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == 1, done.stderr  # the gate fails on the broken lines
         assert "Traceback" not in done.stderr
+        assert ("sftgate: ray start:" in done.stderr) == (name == "ray"), done.stderr
     local_report, ray_report = (json.loads(reports[n].read_text()) for n in ("local", "ray"))
     for data in (local_report, ray_report):
         for key in ("started_at", "duration_s", "workers"):
             data.pop(key)
     assert ray_report == local_report
+
+
+def test_an_unreachable_address_is_a_usage_error(inputs):
+    """Nothing listens there: one line, at once (Ray alone would retry for minutes)."""
+    done = subprocess.run([sys.executable, "-c", _CLI, "check", str(inputs["train"]), "--quiet", "--executor", "ray",
+                           "--ray-address", "127.0.0.1:9"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "could not reach the Ray cluster at 127.0.0.1:9" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_loaded_slices_read_as_the_spill_file(inputs):

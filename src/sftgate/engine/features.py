@@ -509,8 +509,9 @@ class TokenRange:
         """The same records with their tokens in memory, for a worker that cannot read the
         spill file (on another machine)."""
         total = int(self.prompt.sum() + self.response.sum())
-        data = np.frombuffer(os.pread(_open(self.path), 4 * total, 4 * self.base), dtype=np.uint32) if total \
-            else np.zeros(0, dtype=np.uint32)
+        with _private(self.path) as fd:  # not the worker cache of `_open`: the driver's file goes soon
+            data = np.frombuffer(os.pread(fd, 4 * total, 4 * self.base), dtype=np.uint32) if total \
+                else np.zeros(0, dtype=np.uint32)
         return TokenRange("", self.first, 0, self.prompt, self.response, data)
 
 
@@ -541,6 +542,16 @@ def _gather(fd: int | np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.
 
 
 _OPEN: dict[str, int] = {}  # spill files a worker process has open, by path
+
+
+@contextlib.contextmanager
+def _private(path: str) -> Iterator[int]:
+    """A descriptor of `path` for one read, closed after it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _open(path: str) -> int:
@@ -585,7 +596,11 @@ class SpillSlice:
         """The same records with their tokens in memory, for a worker that cannot read the
         spill file (on another machine)."""
         counts = self.prompt_tokens + self.response_tokens
-        data = _gather(self._source(), self.start, counts)
+        if self.data is not None:
+            data = _gather(self.data, self.start, counts)
+        else:
+            with _private(self.path) as fd:  # not the worker cache of `_open`: the driver's file goes soon
+                data = _gather(fd, self.start, counts)
         return SpillSlice("", self.records, np.cumsum(counts) - counts, self.prompt_tokens, self.response_tokens,
                           data)
 

@@ -480,7 +480,7 @@ class _Reader:
 class _Span(_Reader):
     """A `_Reader` of one chunk's bytes, read by the parent (`_pieces`)."""
 
-    def __init__(self, pieces: list[tuple[int, bytes]]) -> None:  # noqa: D107 - no stream: the bytes are here
+    def __init__(self, pieces: list[tuple[int, bytes]]) -> None:  # no stream: the bytes are here
         self.seekable, self.at, self.pending = True, 0, None
         self.pieces = pieces
         self.starts = [start for start, _ in pieces]
@@ -750,9 +750,12 @@ class _ChunkWriter:
         return _entry(source, split, line, _STATUS_VALUE[code], offset, length, codes, reasons, raw, limit)
 
 
-def _spilled(path: str, needed: int) -> bytes | mmap.mmap:
+def _spilled(path: str | bytes, needed: int) -> bytes | mmap.mmap:
     """A chunk's spill file, which goes now: read when most of it is `needed`, else mapped
-    into memory, so that only the records written are read."""
+    into memory, so that only the records written are read. (Its bytes, when they came with
+    the task: `_ChunkTask.span`.)"""
+    if isinstance(path, bytes):
+        return path
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if not size or 2 * needed >= size:
@@ -895,8 +898,11 @@ class _Emitter:
                 first, last = np.searchsorted(lines, [base + 1, base + n + 1]).tolist()
                 task = _ChunkTask(run.source, run.split, run.reading, base, chunk, fate[base:base + n].tobytes(),
                                   orjson.dumps(reasons[first:last]), over_cap, self.settings, self.targets, index)
-                if spans is not None:  # the chunk's bytes go with it, read here in input order
+                if spans is not None:  # the chunk's bytes go with it, read here in input order ...
                     task.span = _pieces(chunk, spans)
+                    if chunk.spill:  # ... and its converted records (the spill file is this machine's)
+                        with open(chunk.spill, "rb") as fh:
+                            task.emit = replace(chunk, spill=fh.read())
                 yield task
 
         if parallel and not executor.shares_disk:  # type: ignore[union-attr]

@@ -28,11 +28,13 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
+import socket
 import tempfile
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import numpy as np
@@ -56,6 +58,8 @@ MIN_RANGE_BYTES = 1 << 20  # ... and no smaller
 BATCH_LINES_BYTES = 8 << 20  # lines the driver streams go out in batches of about this size
 WINDOW_BYTES = 256 << 20  # streamed lines go out in datasets of about this many bytes
 IN_FLIGHT = 2  # Ray tasks (verification, scans, prepare's writers) submitted ahead, per worker
+STOP_WAIT = 30  # seconds a stopped map waits for its running tasks to end
+CONNECT_TIMEOUT = 10  # seconds to wait for a cluster's address to answer at all
 VERIFY_BLOCK = 4096  # candidate edges verified per task
 MAP_MIN_RECORDS = 20_000  # fewer records are scanned on the driver
 
@@ -73,19 +77,24 @@ except ImportError as exc:  # the executor is imported only when asked for
 _KEY: str | None = None  # the run whose profile this worker process holds (local._init_worker)
 
 
-def _outcome(key: str, profile: Profile, fn: Callable[[Profile, Any], Any], item: Any) -> tuple[bool, Any]:
+def _outcome(key: str, profile: Profile, fn: Callable[[Profile, Any], Any], item: Any,
+             cwd: str | None = None) -> tuple[bool, Any]:
     """`(True, fn(profile, item))`, or `(False, exception)` when `fn` raised: the driver raises
-    the worker's own exception, as a process pool does, not Ray's wrapper of it."""
+    the worker's own exception, as a process pool does, not Ray's wrapper of it. `cwd`: the
+    driver's working directory, when this worker shares its machine (relative paths)."""
     global _KEY
     if _KEY != key:  # the first task of this run in this process: its checkers are built once
         local._init_worker(profile)
         _KEY = key
+        if cwd is not None and os.path.isdir(cwd):
+            os.chdir(cwd)
     try:
-        return True, fn(profile, item)
+        # The profile this process keeps (not this task's copy): caches keyed by it hold.
+        return True, fn(local._PROFILE, item)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - raised again on the driver
         try:
-            pickle.dumps(exc)
-        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            pickle.loads(pickle.dumps(exc))
+        except Exception:  # noqa: BLE001 - an exception that does not travel
             return False, RuntimeError(f"{type(exc).__name__}: {exc}")
         return False, exc
 
@@ -93,13 +102,14 @@ def _outcome(key: str, profile: Profile, fn: Callable[[Profile, Any], Any], item
 class _Apply:
     """`_outcome` for each pickled item of an Arrow batch (a `map_batches` function), pickled."""
 
-    def __init__(self, key: str, profile: Profile, fn: Callable[[Profile, Any], Any]) -> None:
+    def __init__(self, key: str, profile: Profile, fn: Callable[[Profile, Any], Any], cwd: str | None) -> None:
         self.key = key
         self.profile = profile
         self.fn = fn
+        self.cwd = cwd
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        results = [pickle.dumps(_outcome(self.key, self.profile, self.fn, pickle.loads(data)),
+        results = [pickle.dumps(_outcome(self.key, self.profile, self.fn, pickle.loads(data), self.cwd),
                                 protocol=pickle.HIGHEST_PROTOCOL)
                    for data in batch.column("item").to_pylist()]
         return pa.table({"result": pa.array(results, type=pa.large_binary())})
@@ -111,8 +121,23 @@ _task = None  # `_outcome` as a Ray remote function, made on first use
 def _remote() -> Any:
     global _task
     if _task is None:
-        _task = ray.remote(_outcome)
+        # No retries: a task that failed because its worker died is Ray's failure, said once;
+        # a chunk writer run twice would find its spill gone.
+        _task = ray.remote(max_retries=0)(_outcome)
     return _task
+
+
+def _reachable(address: str) -> None:
+    """A usage error when nothing listens at a `HOST:PORT` or `ray://HOST:PORT` address (Ray
+    itself would keep retrying for minutes); other addresses (`auto`, a provider's scheme) are
+    left to `ray.init`."""
+    match = re.fullmatch(r"(?:ray://)?\[?([^\[\]/]+?)\]?:(\d+)", address)
+    if match is None:
+        return
+    try:
+        socket.create_connection((match[1], int(match[2])), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise UsageError(f"could not reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 def _all_here() -> bool:
@@ -130,9 +155,13 @@ def _ray_errors() -> Iterator[None]:
     line: the work's own exceptions come back as themselves (`_outcome`)."""
     try:
         yield
-    except ray.exceptions.RayError as exc:
-        lines = [line for line in str(exc).splitlines() if line.strip()]
-        raise SftgateError(f"Ray failed: {type(exc).__name__}: {lines[0] if lines else ''}") from None
+    except Exception as exc:  # noqa: BLE001 - only Ray's calls run here, never the work's own code
+        raise SftgateError(f"Ray failed: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 def _get(ref: Any) -> tuple[bool, Any]:
@@ -143,6 +172,8 @@ def _get(ref: Any) -> tuple[bool, Any]:
 def _result(outcome: tuple[bool, Any]) -> Any:
     ok, result = outcome
     if not ok:
+        if isinstance(result, ray.exceptions.RayError):  # Ray's, inside a task (a broadcast object lost)
+            raise SftgateError(f"Ray failed: {_first_line(result)}")
         raise result
     return result
 
@@ -218,6 +249,7 @@ class RayExecutor(LocalExecutor):
         self._started = False  # this executor started Ray (and stops it)
         self._connected = False
         self.local_instance = False  # every node is this machine (known once connected)
+        self._cwd: str | None = None
         self._key = ""
 
     def __exit__(self, *exc: object) -> None:
@@ -229,23 +261,31 @@ class RayExecutor(LocalExecutor):
         no process pool here."""
         if self._connected:
             return None
-        if not ray.is_initialized():
-            try:
+        where = self.address or "a local Ray instance"
+        if self.address and not ray.is_initialized():
+            _reachable(self.address)
+        try:
+            if not ray.is_initialized():
                 ray.init(address=self.address, num_cpus=None if self.address else self.workers,
                          include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-            except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the message says what
-                where = self.address or "a local Ray instance"
-                raise UsageError(f"could not start or reach {where}: {exc}".splitlines()[0]) from None
-            self._started = True
-        if self.address or not self._started:
-            self.workers = self._asked or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        logging.getLogger("ray.data").setLevel(logging.ERROR)  # no per-dataset chatter on stderr
+                self._started = True
+            cpus = int(ray.cluster_resources().get("CPU", 0))
+            self.local_instance = _all_here()
+            self._profile = ray.put(self.profile)  # sent to the object store once, not with each task
+        except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the message says what
+            raise UsageError(f"could not start or reach {where}: {_first_line(exc)}") from None
+        if cpus < 1:
+            raise UsageError(f"{where} has no CPU for sftgate's tasks (its nodes offer none yet)")
+        if not self._started:
+            self.workers = min(self._asked or cpus, cpus)
+        # Ray Data's logs (per-dataset chatter, and errors sftgate reports in one line of its own)
+        # stay in the session's log files.
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # results in input order: the merge needs it
         context.enable_progress_bars = False  # sftgate's own progress bar says how far it is
-        self.local_instance = _all_here()
         self._key = uuid.uuid4().hex
-        self._profile = ray.put(self.profile)  # sent to the object store once, not with each task
+        self._cwd = os.getcwd() if self.local_instance else None
         self._connected = True
         return None
 
@@ -269,7 +309,11 @@ class RayExecutor(LocalExecutor):
         window of small items (byte ranges) is the whole input."""
         self.pool()
         it = iter(items)
-        apply = _Apply(self._key, self.profile, fn)
+        apply = _Apply(self._key, self.profile, fn, self._cwd)
+        # At most `workers` tasks at once (a local instance has no more CPUs; on a cluster,
+        # --workers caps what the run takes).
+        cap = {"compute": ray.data.TaskPoolStrategy(size=self.workers)} if hasattr(ray.data, "TaskPoolStrategy") \
+            else {"concurrency": self.workers}  # Ray < 2.51
         while True:
             rows, size = [], 0
             for item in it:
@@ -282,11 +326,17 @@ class RayExecutor(LocalExecutor):
                 return
             dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
             del rows
-            mapped = dataset.map_batches(apply, batch_size=1, batch_format="pyarrow", zero_copy_batch=True)
+            mapped = dataset.map_batches(apply, batch_size=1, batch_format="pyarrow", zero_copy_batch=True, **cap)
             with _ray_errors():
-                for out in mapped.iter_batches(batch_size=None, batch_format="pyarrow"):
-                    for data in out.column("result").to_pylist():
-                        yield _result(pickle.loads(data))
+                batches = iter(mapped.iter_batches(batch_size=None, batch_format="pyarrow"))
+            while True:
+                with _ray_errors():  # Ray's failures here; the work's own exceptions below
+                    out = next(batches, None)
+                    outcomes = [] if out is None else [pickle.loads(data) for data in out.column("result").to_pylist()]
+                if out is None:
+                    break
+                for outcome in outcomes:
+                    yield _result(outcome)
 
     def map(self, fn: Callable[[Profile, Any], Any], items: Iterable[Any],
             on_stop: Callable[[], None] | None = None) -> Iterator[Any]:
@@ -298,17 +348,19 @@ class RayExecutor(LocalExecutor):
         pending: deque[Any] = deque()
         try:
             for item in items:
-                pending.append(remote.remote(self._key, self._profile, fn, item))
+                pending.append(remote.remote(self._key, self._profile, fn, item, self._cwd))
                 if len(pending) > IN_FLIGHT * self.workers:
                     yield _result(_get(pending.popleft()))
             while pending:
                 yield _result(_get(pending.popleft()))
         finally:
-            if pending:
+            if pending:  # stopped early: cancel what has not run, wait a while for what runs
                 if on_stop is not None:
                     on_stop()
-                for ref in pending:
-                    ray.cancel(ref)
+                with suppress(Exception):  # the cluster may be gone: the error that stopped us matters
+                    for ref in pending:
+                        ray.cancel(ref)
+                    ray.wait(list(pending), num_returns=len(pending), timeout=STOP_WAIT)
 
     def verify_edges(self, edges: np.ndarray, tokens: TokenSource, verification: Verification) -> np.ndarray:
         """`rules.dedup.verify_edges` over blocks of edges as Ray tasks, each carrying the

@@ -242,13 +242,13 @@ def execute(
     examples: dict[str, str] = {}
     progress = run_on.progress
     media_summary = None
-    with _worker_errors(), run_on as executor, _staging(emit_dir) as stage_dir:
+    with _worker_errors(), run_on, _staging(emit_dir) as stage_dir:
         try:
             inputs = [(_resolve(source, split, resolved, stage_dir), split, name) for source, split, name in opened]
-            if any(executor.uses_pool(read.source) for read, _, _ in inputs):
-                if executor.start_phase:
-                    progress.phase(executor.start_phase)
-                executor.pool()  # start workers before the hashing threads exist
+            if any(run_on.uses_pool(read.source) for read, _, _ in inputs):
+                if run_on.start_phase:
+                    progress.phase(run_on.start_phase)
+                run_on.pool()  # start workers before the hashing threads exist
             for read, split, name in inputs:
                 if split == "production":
                     features, skew = False, skew_on
@@ -258,14 +258,14 @@ def execute(
                     skew = skew_on and split == "train"
                 rate = None if not tokens_on else 1.0 if split in UNSCORED else \
                     token_settings.sample_rate(read.source.size, exact_tokens)
-                runs.append(_check_one(executor, read, split, name, resolved, features, rate,
+                runs.append(_check_one(run_on, read, split, name, resolved, features, rate,
                                        None if split in UNSCORED else emit_dir, skew))
             if leak_on:
                 progress.phase("leakage")
-                leakage = _leakage(runs, resolved, executor)
+                leakage = _leakage(runs, resolved, run_on)
             if plan_split is not None and runs[0].table is not None:
                 progress.phase("validation split")
-                split_report = runs[0].split_plan = _split(runs[0], resolved, plan_split, executor)
+                split_report = runs[0].split_plan = _split(runs[0], resolved, plan_split, run_on)
             if comp_on:
                 progress.phase("skew" if skew_on else "composition")
                 skew_result = _skew(runs, resolved, counter, skew_on)  # type: ignore[arg-type]
@@ -278,7 +278,7 @@ def execute(
             progress.phase("media")
             media_summary = _media(runs, resolved)
         checked = time.perf_counter() - clock  # the report's duration: the check's, not the writing's
-        emitted = emit(runs, executor) if emit is not None else None
+        emitted = emit(runs, run_on) if emit is not None else None
     progress.end_pass()
 
     summaries = [run.summary for run in runs]
