@@ -486,7 +486,7 @@ class _Span(_Reader):
         self.starts = [start for start, _ in pieces]
 
     def window(self, start: int, end: int) -> None:
-        pass  # the pieces are all there is
+        """Nothing to read ahead: the pieces are all there is."""
 
     def read(self, offset: int, length: int) -> bytes | memoryview | None:
         i = bisect.bisect_right(self.starts, offset) - 1
@@ -498,7 +498,7 @@ class _Span(_Reader):
         return memoryview(data)[offset - start:offset - start + length]
 
     def close(self) -> None:
-        pass
+        """No stream to close."""
 
 
 def _pieces(chunk: EmitChunk, reader: _Reader) -> list[tuple[int, bytes]]:
