@@ -6,6 +6,7 @@ own conftest.py, and two top-level `conftest` modules cannot both be imported by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -288,10 +289,13 @@ def family_report(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 @pytest.fixture(scope="session")
-def ray_address() -> Iterable[str]:
+def ray_address(request: pytest.FixtureRequest) -> Iterable[str]:
     """A local Ray instance for the session (2 CPUs, a small object store, sort-based shuffle):
-    its address, for runs that connect as to a cluster. Skips when the ray extra is missing."""
+    its address, for runs that connect as to a cluster. Skips when the ray extra is missing.
+    Started after the Cloud Storage emulator when there is one, so its workers reach it too."""
     pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'sftgate[ray]'")
+    with contextlib.suppress(pytest.skip.Exception):
+        request.getfixturevalue("gcs_server")
     import logging
 
     import ray

@@ -100,6 +100,12 @@ def _count_maps(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
     def map_(self, fn, items, on_stop=None):
         calls[fn.__name__] = calls.get(fn.__name__, 0) + 1
+        if fn.__name__ == "_render_chunk":  # what prepare's writers get: spill files by path or as bytes
+            items = list(items)
+            for task in items:
+                kind = "spill_bytes" if isinstance(task.emit.spill, bytes) else "spill_paths" if task.emit.spill else ""
+                if kind:
+                    calls[kind] = calls.get(kind, 0) + 1
         return real(self, fn, items, on_stop)
 
     monkeypatch.setattr(rx.RayExecutor, "map", map_)
@@ -189,23 +195,59 @@ def test_prepare_of_a_stream_with_long_lines_on_a_cluster(ray_address, small_wor
     assert done.manifest["counts"]["quarantined_by_status"].get("too_long", 0) > 3
 
 
-def test_prepare_from_and_to_cloud_storage(ray_address, small_work, inputs, gcs_bucket):
-    """gs:// in and out (a real GCS API on loopback): the driver streams the object's lines to
-    the workers and writes the outputs; the objects are those of the local executor."""
+def _openai(path: Path) -> bytes:
+    """A Gemini JSONL file's text conversations as OpenAI chat records (a format sftgate converts)."""
+    out = []
+    for line in path.read_bytes().splitlines():
+        try:
+            record = orjson.loads(line)
+            messages = [{"role": "assistant" if turn["role"] == "model" else "user",
+                         "content": " ".join(part.get("text", "") for part in turn["parts"])}
+                        for turn in record["contents"]]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            out.append(line)  # broken lines stay broken
+            continue
+        out.append(orjson.dumps({"messages": messages}))
+    return b"\n".join(out) + b"\n"
+
+
+@pytest.mark.parametrize("where", ["local instance", "cluster"])
+def test_prepare_from_and_to_cloud_storage(ray_address, small_work, inputs, gcs_bucket, monkeypatch, where):
+    """gs:// in and out (a real GCS API on loopback): the workers read the object by byte
+    ranges themselves (ranged GETs of its generation) and the driver writes the outputs; the
+    objects are those of the local executor. On a cluster, a converted input's spills and
+    prepare's chunks travel as bytes."""
     from sftgate.io import gcs
 
+    if where == "cluster":
+        monkeypatch.setattr(rx, "_all_here", lambda: False)
+    data = _openai(inputs["train"]) if where == "cluster" else inputs["train"].read_bytes()
     source = f"gs://{gcs_bucket}/in/train.jsonl"
-    gcs.upload_bytes(inputs["train"].read_bytes(), source, content_type="application/jsonl")
+    gcs.upload_bytes(data, source, content_type="application/jsonl")
     written = {}
     for executor in ("local", "ray"):
+        calls = _count_maps(monkeypatch) if executor == "ray" else {}
+        records = rx.RayExecutor.records
+        ranges = []
+
+        def count_records(self, fn, items, window, ranges=ranges, records=records):
+            ranges.append(fn.__name__)
+            return records(self, fn, items, window)
+
+        monkeypatch.setattr(rx.RayExecutor, "records", count_records)
         out = f"gs://{gcs_bucket}/out/{executor}"
         done = prepare(source, out=out, split_validation=20, workers=2, executor=executor, max_shard_bytes=400_000)
+        monkeypatch.setattr(rx.RayExecutor, "records", records)
         written[executor] = {}
         for entry in done.manifest["outputs"]:
             if entry["role"] != "report":
                 with gcs.open_read(entry["uri"]) as fh:
                     written[executor][entry["name"]] = fh.read()
     assert len(written["local"]) > 3 and written["ray"] == written["local"]
+    assert ranges == ["_check_range"] and calls.get("_render_chunk") == 1, (ranges, calls)
+    if where == "cluster":  # converted records: their spills went to the writers as bytes
+        assert done.report.inputs[0].format == "openai"
+        assert calls.get("spill_bytes", 0) > 5 and "spill_paths" not in calls, calls
 
 
 def test_a_worker_error_is_raised_as_itself(ray_address):

@@ -100,6 +100,7 @@ class LocalExecutor:
     """Runs the check pass over files with up to `workers` processes."""
 
     shares_disk = True  # the workers see the files this process writes (spill files, staged outputs)
+    sees_local_files = True  # the workers can open this machine's files by path (inputs, spills)
     start_phase: str | None = None  # a pass of its own for starting the workers (`-v`), when it takes long
 
     def __init__(self, profile: Profile, workers: int, progress: Progress | None = None) -> None:

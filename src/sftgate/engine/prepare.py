@@ -430,7 +430,7 @@ class _Reader:
 
     def __init__(self, source: Source) -> None:
         self.stream: BinaryIO = source.open()
-        self.seekable = source.seekable
+        self.seekable = source.ranged  # a plain object too: a seek starts a ranged GET there
         self.at = 0
         self.span = (0, 0)
         self.view = memoryview(b"")
@@ -892,24 +892,24 @@ class _Emitter:
             (executor.reads_ranges(run.source) or not executor.shares_disk)
         start, self.chunks = self.chunks, self.chunks + len(run.emits)
 
-        def tasks(spans: _Reader | None = None) -> Iterator[_ChunkTask]:  # made as handed out: a few at a time
+        def tasks(spans: _Reader | None = None, ship: bool = False) -> Iterator[_ChunkTask]:  # made as handed out
             for index, (base, chunk) in enumerate(run.emits, start):
                 n = len(chunk.status)
                 first, last = np.searchsorted(lines, [base + 1, base + n + 1]).tolist()
                 task = _ChunkTask(run.source, run.split, run.reading, base, chunk, fate[base:base + n].tobytes(),
                                   orjson.dumps(reasons[first:last]), over_cap, self.settings, self.targets, index)
-                if spans is not None:  # the chunk's bytes go with it, read here in input order ...
+                if spans is not None:  # the chunk's bytes go with it, read here in input order
                     task.span = _pieces(chunk, spans)
-                    if chunk.spill:  # ... and its converted records (the spill file is this machine's)
-                        with open(chunk.spill, "rb") as fh:
-                            task.emit = replace(chunk, spill=fh.read())
+                if ship and chunk.spill:  # its converted records too: the spill file is this machine's
+                    with open(chunk.spill, "rb") as fh:
+                        task.emit = replace(chunk, spill=fh.read())
                 yield task
 
         if parallel and not executor.shares_disk:  # type: ignore[union-attr]
             assert executor is not None
             # Workers elsewhere render; this process places their outputs, in order.
             spans = None if executor.reads_ranges(run.source) else _Reader(run.source)
-            rendered = executor.map(_render_chunk, tasks(spans))
+            rendered = executor.map(_render_chunk, tasks(spans, ship=not executor.sees_local_files))
             try:
                 self._account((_place(part, self.targets, index) for index, part in enumerate(rendered, start)),
                               tally)

@@ -293,14 +293,19 @@ class RayExecutor(LocalExecutor):
     def running(self) -> bool:
         return self._connected
 
+    @property
+    def sees_local_files(self) -> bool:  # type: ignore[override]
+        return self.local_instance
+
     def uses_pool(self, source: Source) -> bool:
         return source.size > MIN_BYTES
 
     def reads_ranges(self, source: Source) -> bool:
-        """Whether the workers read `source` by byte ranges: a file, and every node is this
-        machine (on a cluster a local path need not exist elsewhere: the driver streams it)."""
+        """Whether the workers read `source` by byte ranges: a plain Cloud Storage object
+        (every worker reaches the bucket), or a plain file when every node is this machine (on
+        a cluster a local path need not exist elsewhere: the driver streams it)."""
         self.pool()
-        return source.seekable and self.local_instance
+        return source.ranged and (source.remote or self.local_instance)
 
     def records(self, fn: Callable[[Profile, Any], Any], items: Iterable[Any], window: int) -> Iterator[Any]:
         """`fn(profile, item)` for each item as `map_batches` over a Ray Dataset of the pickled
@@ -386,7 +391,7 @@ class RayExecutor(LocalExecutor):
 
     def _ranges(self, source: Source, task: tuple) -> Iterator[ChunkResult]:
         chunk = max(MIN_RANGE_BYTES, min(RANGE_BYTES, source.size // (self.workers * 4) + 1))
-        with open(source.path, "rb") as stream:
+        with source.open_probe() as stream:
             ranges = plan_ranges(stream, source.size, chunk)
         # Ranges are small to send: one dataset reads them all, as fast as the workers go.
         items = ((source, *self._for_workers(task), start, end) for start, end in ranges)
@@ -405,7 +410,7 @@ class RayExecutor(LocalExecutor):
     def _for_workers(self, task: tuple) -> tuple:
         """A check task's arguments for the workers: with an emit_dir (prepare) that workers on
         other machines cannot see, they spill where they run and send the spill back."""
-        if task[3] is None or self.local_instance:
+        if task[3] is None or self.sees_local_files:
             return task
         return (*task[:3], _SPILL_HERE, *task[4:])
 

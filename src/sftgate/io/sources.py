@@ -48,6 +48,21 @@ class Source:
         """Plain local files can be read in parallel byte ranges; the rest only in order."""
         return self.compression is None and self.uri is None
 
+    @property
+    def ranged(self) -> bool:
+        """Whether any byte range can be read without the bytes before it: a plain local file,
+        or a plain Cloud Storage object (ranged GETs). Compressed streams only go in order."""
+        return self.compression is None
+
+    def open_probe(self) -> BinaryIO:
+        """A seekable reader for a few small reads far apart (planning byte ranges): the file,
+        or an object's ranged GETs of just what is read. Only for `ranged` sources."""
+        if self.uri is not None:
+            from sftgate.io import gcs
+
+            return gcs.RangeReader(self.uri, self.generation)  # type: ignore[return-value]
+        return open(self.path, "rb")
+
     def open_raw(self) -> BinaryIO:
         """A binary stream of the bytes as stored (still compressed), e.g. to hash the input."""
         if self.uri is not None:
