@@ -250,17 +250,34 @@ def test_prepare_from_and_to_cloud_storage(ray_address, small_work, inputs, gcs_
         assert calls.get("spill_bytes", 0) > 5 and "spill_paths" not in calls, calls
 
 
+def test_a_notebooks_ray_settings_are_put_back(ray_address):
+    """A run on the process's own Ray connection leaves Ray Data's settings as it found them."""
+    import logging
+
+    from sftgate.config import load_profile
+
+    context = ray.data.DataContext.get_current()
+    before = (context.execution_options.preserve_order, context.enable_progress_bars,
+              logging.getLogger("ray.data").level)
+    with rx.RayExecutor(load_profile("gemini-2.5-flash"), 2) as executor:
+        assert list(executor.records(getattr, ["target"], 1 << 20)) == ["gemini-2.5-flash"]
+        assert context.execution_options.preserve_order and not context.enable_progress_bars
+    assert (context.execution_options.preserve_order, context.enable_progress_bars,
+            logging.getLogger("ray.data").level) == before
+    assert ray.is_initialized()  # not this run's to stop
+
+
 def test_a_worker_error_is_raised_as_itself(ray_address):
     """A task that raises on a worker raises the same exception on the driver, not Ray's
     wrapper: errors a chunk reports (an unreadable input) read as with the local executor."""
     from sftgate.config import load_profile
 
-    executor = rx.RayExecutor(load_profile("gemini-2.5-flash"), 2, address=ray_address)
-    for results in (executor.records(getattr, ["target", "no_such_attribute"], 1 << 20),  # Ray Data
-                    executor.map(getattr, ["target", "no_such_attribute"])):  # Ray tasks
-        assert next(results) == "gemini-2.5-flash"
-        with pytest.raises(AttributeError, match="no_such_attribute"):
-            next(results)
+    with rx.RayExecutor(load_profile("gemini-2.5-flash"), 2, address=ray_address) as executor:
+        for results in (executor.records(getattr, ["target", "no_such_attribute"], 1 << 20),  # Ray Data
+                        executor.map(getattr, ["target", "no_such_attribute"])):  # Ray tasks
+            assert next(results) == "gemini-2.5-flash"
+            with pytest.raises(AttributeError, match="no_such_attribute"):
+                next(results)
 
 
 _CLI = ("import sys; from sftgate.engine import ray_executor; ray_executor.MIN_BYTES = 0; "

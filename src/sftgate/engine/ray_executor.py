@@ -35,6 +35,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -249,10 +250,14 @@ class RayExecutor(LocalExecutor):
         self._started = False  # this executor started Ray (and stops it)
         self._connected = False
         self.local_instance = False  # every node is this machine (known once connected)
+        self._restore: list[Callable[[], None]] = []  # puts back the Ray settings this run changed
         self._cwd: str | None = None
         self._key = ""
 
     def __exit__(self, *exc: object) -> None:
+        for restore in reversed(self._restore):  # a notebook's Ray settings as they were
+            restore()
+        self._restore.clear()
         if self._started:
             ray.shutdown()
 
@@ -279,10 +284,16 @@ class RayExecutor(LocalExecutor):
         if not self._started:
             self.workers = min(self._asked or cpus, cpus)
         # Ray Data's logs (per-dataset chatter, and errors sftgate reports in one line of its own)
-        # stay in the session's log files.
-        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+        # stay in the session's log files. These settings are the run's: __exit__ puts back
+        # what a notebook had.
+        logger = logging.getLogger("ray.data")
         context = ray.data.DataContext.get_current()
-        context.execution_options.preserve_order = True  # results in input order: the merge needs it
+        options = context.execution_options
+        self._restore = [partial(logger.setLevel, logger.level),
+                         partial(setattr, options, "preserve_order", options.preserve_order),
+                         partial(setattr, context, "enable_progress_bars", context.enable_progress_bars)]
+        logger.setLevel(logging.CRITICAL)
+        options.preserve_order = True  # results in input order: the merge needs it
         context.enable_progress_bars = False  # sftgate's own progress bar says how far it is
         self._key = uuid.uuid4().hex
         self._cwd = os.getcwd() if self.local_instance else None
