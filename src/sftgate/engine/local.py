@@ -28,7 +28,7 @@ from sftgate.engine.features import FeatureTable, SliceSet, SpillSlice, TableSet
 from sftgate.engine.passes import GEMINI, Checker, ChunkResult, Reading
 from sftgate.engine.progress import Progress
 from sftgate.formats.prompts import prompt_lines
-from sftgate.io.reader import LineReader, plan_ranges
+from sftgate.io.reader import Line, LineReader, plan_ranges
 from sftgate.io.sources import Source
 from sftgate.rules.dedup import TokenSource, Verification, verify_edges
 
@@ -247,22 +247,29 @@ class LocalExecutor:
     def _batches(self, source: Source, task: tuple, result: ChunkResult, cap: int) -> str | None:
         pool = self.pool()
         in_flight: deque[Future[ChunkResult]] = deque()
-        batch: list = []
-        size = 0
-        first = True
         max_line = self.profile.format["max_line_bytes"]
         with source.open() as stream:
             reader = LineReader(stream, max_line_bytes=max_line)
-            for line in reader:
-                batch.append(line)
-                size += line[2]
-                if size >= BATCH_LINES_BYTES:
-                    in_flight.append(pool.submit(_check_batch, source.name, *task, batch, first))
-                    batch, size, first = [], 0, False
-                    while len(in_flight) > self.workers * 2:  # bound memory: at most 2 batches per worker
-                        self._merge(result, in_flight.popleft().result(), cap)
-            if batch or first:
+            for batch, first in line_batches(reader, BATCH_LINES_BYTES):
                 in_flight.append(pool.submit(_check_batch, source.name, *task, batch, first))
+                while len(in_flight) > self.workers * 2:  # bound memory: at most 2 batches per worker
+                    self._merge(result, in_flight.popleft().result(), cap)
             while in_flight:
                 self._merge(result, in_flight.popleft().result(), cap)
         return reader.broken
+
+
+def line_batches(reader: Iterable[Line], limit: int) -> Iterator[tuple[list[Line], bool]]:
+    """(lines, whether they start the input) in batches of about `limit` bytes: what a stream's
+    lines go out to the workers in; one empty batch for an empty input."""
+    batch: list[Line] = []
+    size = 0
+    first = True
+    for line in reader:
+        batch.append(line)
+        size += line[2]
+        if size >= limit:
+            yield batch, first
+            batch, size, first = [], 0, False
+    if batch or first:
+        yield batch, first

@@ -427,16 +427,6 @@ class RayExecutor(LocalExecutor):
 
 
 def _line_batches(reader: LineReader, name: str, task: tuple) -> Iterator[tuple]:
-    """`local._check_batch`'s arguments for batches of about BATCH_LINES_BYTES of lines (one,
-    empty, for an empty input)."""
-    batch: list = []
-    size = 0
-    first = True
-    for line in reader:
-        batch.append(line)
-        size += line[2]
-        if size >= BATCH_LINES_BYTES:
-            yield (name, *task, batch, first)
-            batch, size, first = [], 0, False
-    if batch or first:
+    """`local._check_batch`'s arguments for the stream's batches of lines (`local.line_batches`)."""
+    for batch, first in local.line_batches(reader, BATCH_LINES_BYTES):
         yield (name, *task, batch, first)
