@@ -209,7 +209,13 @@ def test_band_keys_of_token_arrays_equal_the_numpy_definitions(counts, size, dat
     sizes = np.full(counts.size, size, dtype=np.int64)
     sh, owner = shingles(tokens, counts, sizes)
     want = band_keys(signatures(sh, owner, counts.size, 64, 3), 16, 4)
-    got = kernels.token_bands(tokens, counts, sizes, 64, mix64(np.full(1, 3, dtype=np.uint64))[0], 16, 4,
+    # The kernel reads records where they lie: here with gaps of other tokens between them.
+    gaps = np.array(data.draw(st.lists(st.integers(0, 3), min_size=counts.size, max_size=counts.size)), dtype=np.int64)
+    starts = np.cumsum(counts + gaps) - counts
+    spread = np.full(int(starts[-1] + counts[-1]), 7, dtype=np.uint64)
+    for start, count, first in zip(starts, counts, np.cumsum(counts) - counts, strict=True):
+        spread[start:start + count] = tokens[first:first + count]
+    got = kernels.token_bands(spread, starts, counts, sizes, 64, mix64(np.full(1, 3, dtype=np.uint64))[0], 16, 4,
                               MULTIPLIERS)
     assert np.array_equal(want, got)
 
@@ -370,3 +376,29 @@ def test_record_windows_are_the_windows_in_record_order(counts, data):
         order = np.lexsort((p, o))
         got = record_windows(tokens, at, side, size)
         assert all(np.array_equal(g, w[order]) for g, w in zip(got, (h, o, p), strict=True))
+
+
+# --- pairs sharing n-grams ------------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), n_query=st.integers(1, 6), n_train=st.integers(1, 8), base=st.integers(0, 5))
+def test_shared_pairs_count_the_grams_each_pair_holds_in_common(data, n_query, n_train, base):
+    # An index of query records' grams (numbered 0..n_grams-1) and training records' hits on
+    # them, against a count over Python sets.
+    n_grams = data.draw(st.integers(1, 10))
+    query_sets = [set(data.draw(st.lists(st.integers(0, n_grams - 1), max_size=6))) for _ in range(n_query)]
+    train_sets = [set(data.draw(st.lists(st.integers(0, n_grams - 1), max_size=6))) for _ in range(n_train)]
+    owners = [[base + q for q in range(n_query) if g in query_sets[q]] for g in range(n_grams)]
+    bounds = np.r_[0, np.cumsum([len(o) for o in owners])].astype(np.int64)
+    flat_owners = np.array([q for o in owners for q in o], dtype=np.int64)
+    hits = sorted((g, t) for t in range(n_train) for g in train_sets[t])  # by gram, then training record
+    hit_train = np.array([t for _, t in hits], dtype=np.int64)
+    hit_start = np.searchsorted(np.array([g for g, _ in hits], dtype=np.int64), np.arange(n_grams + 1))
+    want = sorted((base + q, t, len(query_sets[q] & train_sets[t]))
+                  for q in range(n_query) for t in range(n_train) if query_sets[q] & train_sets[t])
+    query, train, count = kernels.shared_pairs(hit_start, hit_train, bounds, flat_owners, base, n_query, n_train)
+    assert list(zip(query.tolist(), train.tolist(), count.tolist(), strict=True)) == want
+    start, grams = kernels.pair_grams(query, train, hit_start, hit_train, bounds, flat_owners, base, n_query)
+    for i, (q, t, _) in enumerate(want):
+        assert grams[start[i]:start[i + 1]].tolist() == sorted(query_sets[q - base] & train_sets[t])

@@ -419,17 +419,16 @@ def record_features(cp: np.ndarray, bounds: np.ndarray, table: np.ndarray, size:
 
 
 @nb.njit(cache=True)
-def token_bands(tokens: np.ndarray, counts: np.ndarray, sizes: np.ndarray, num_perm: int, seed: np.uint64,
-                bands: int, rows: int, multipliers: np.ndarray) -> np.ndarray:
-    """(n, bands) band keys of records given as tokens (uint64, record after record, counts[i]
-    each) with a window size each: `minhash.band_keys(signatures(shingles(...)))`."""
+def token_bands(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, sizes: np.ndarray, num_perm: int,
+                seed: np.uint64, bands: int, rows: int, multipliers: np.ndarray) -> np.ndarray:
+    """(n, bands) band keys of records given as tokens (uint64; record i is
+    tokens[starts[i]:starts[i] + counts[i]]) with a window size each:
+    `minhash.band_keys(signatures(shingles(...)))`."""
     n = counts.size
     keys = np.zeros((n, bands), dtype=np.uint64)
     sig = np.empty(num_perm, dtype=np.uint32)
-    at = 0
     for r in range(n):
-        _bands(tokens, at, counts[r], sizes[r], num_perm, seed, rows, multipliers, sig, keys[r])
-        at += counts[r]
+        _bands(tokens, starts[r], counts[r], sizes[r], num_perm, seed, rows, multipliers, sig, keys[r])
     return keys
 
 
@@ -580,25 +579,26 @@ def record_windows(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, s
 
 @nb.njit(cache=True)
 def window_hits(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, sizes: np.ndarray,
-                multipliers: np.ndarray, bitmap: np.ndarray, shift: np.uint64,
+                multipliers: np.ndarray, words: np.ndarray, shift: np.uint64,
                 indexed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The windows of records that occur in an `ngrams.NgramIndex`: (position in `indexed`,
     record).
 
     Record i is tokens[starts[i]:starts[i] + counts[i]], cut into windows of sizes[i] tokens
-    hashed as `ngrams.windows` does; a window is kept when the index's bitmap (`bitmap`, `shift`)
-    lets it through and its sorted distinct hashes (`indexed`) hold it. In record order, then
-    position order; a hash repeated in a record is listed each time."""
+    hashed as `ngrams.windows` does; a window is kept when the index's filter (`words`, `shift`:
+    `ngrams.NgramProbe`) lets it through and its sorted distinct hashes (`indexed`) hold it. In
+    record order, then position order; a hash repeated in a record is listed each time."""
     found_h = np.empty(1024, dtype=np.int64)
     found_r = np.empty(1024, dtype=np.int64)
     m = 0
+    one, low = np.uint64(1), np.uint64(63)
     for r in range(counts.size):
         s = sizes[r]
         lo = starts[r]
         for i in range(lo, lo + counts[r] - s + 1):
             h = _window_hash(tokens, i, s, multipliers)
-            slot = h >> shift
-            if not bitmap[slot >> np.uint64(3)] & (np.uint8(1) << np.uint8(slot & np.uint64(7))):
+            bits = (one << (h & low)) | (one << ((h >> np.uint64(6)) & low))  # as ngrams.filter_bits
+            if words[h >> shift] & bits != bits:
                 continue
             at = np.searchsorted(indexed, h)
             if at == indexed.size or indexed[at] != h:
@@ -641,3 +641,91 @@ def walk_clusters(starts: np.ndarray, others: np.ndarray, survivors: np.ndarray)
                     queue[tail] = other
                     tail += 1
     return matched, via
+
+
+# --- n-gram overlap -------------------------------------------------------------------------------
+
+
+@nb.njit(cache=True)
+def _by_owner(bounds: np.ndarray, owners: np.ndarray, base: int, n_query: int) -> tuple[np.ndarray, np.ndarray]:
+    """The grams each query record holds, ascending: record q's are grams[start[q]:start[q + 1]]
+    (gram g is held by owners[bounds[g]:bounds[g + 1]], global ids from `base`)."""
+    start = np.zeros(n_query + 1, dtype=np.int64)
+    for j in range(owners.size):
+        start[owners[j] - base + 1] += 1
+    for q in range(n_query):
+        start[q + 1] += start[q]
+    fill = start[:n_query].copy()
+    grams = np.empty(owners.size, dtype=np.int64)
+    for g in range(bounds.size - 1):
+        for j in range(bounds[g], bounds[g + 1]):
+            q = owners[j] - base
+            grams[fill[q]] = g
+            fill[q] += 1
+    return start, grams
+
+
+@nb.njit(cache=True)
+def shared_pairs(hit_start: np.ndarray, hit_train: np.ndarray, bounds: np.ndarray, owners: np.ndarray, base: int,
+                 n_query: int, n_train: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (query record, training record) pairs that share n-grams, and how many: sorted by
+    query then training record. Training record hit_train[k] holds gram g for k in
+    hit_start[g]:hit_start[g + 1] (distinct); the query side as in `_by_owner`. Each query's
+    pairs are counted in a dense array over the training records: no (pair, gram) list exists."""
+    q_start, q_grams = _by_owner(bounds, owners, base, n_query)
+    counts = np.zeros(n_train, dtype=np.int64)
+    touched = np.empty(n_train, dtype=np.int64)
+    query = np.empty(1024, dtype=np.int64)
+    train = np.empty(1024, dtype=np.int64)
+    count = np.empty(1024, dtype=np.int64)
+    m = 0
+    for q in range(n_query):
+        n = 0
+        for i in range(q_start[q], q_start[q + 1]):
+            g = q_grams[i]
+            for k in range(hit_start[g], hit_start[g + 1]):
+                t = hit_train[k]
+                if counts[t] == 0:
+                    touched[n] = t
+                    n += 1
+                counts[t] += 1
+        if n == 0:
+            continue
+        mine = np.sort(touched[:n])
+        if m + n > query.size:
+            grow = max(m + n, 2 * query.size)
+            query = np.concatenate((query[:m], np.empty(grow - m, dtype=np.int64)))
+            train = np.concatenate((train[:m], np.empty(grow - m, dtype=np.int64)))
+            count = np.concatenate((count[:m], np.empty(grow - m, dtype=np.int64)))
+        for t in mine:
+            query[m] = q + base
+            train[m] = t
+            count[m] = counts[t]
+            counts[t] = 0
+            m += 1
+    return query[:m], train[:m], count[:m]
+
+
+@nb.njit(cache=True)
+def pair_grams(query: np.ndarray, train: np.ndarray, hit_start: np.ndarray, hit_train: np.ndarray,
+               bounds: np.ndarray, owners: np.ndarray, base: int, n_query: int) -> tuple[np.ndarray, np.ndarray]:
+    """The grams each of some (query record, training record) pairs shares, ascending: pair i's
+    are grams[start[i]:start[i + 1]] (the inputs as in `shared_pairs`; hit_train ascending
+    within each gram)."""
+    q_start, q_grams = _by_owner(bounds, owners, base, n_query)
+    start = np.zeros(query.size + 1, dtype=np.int64)
+    out = np.empty(1024, dtype=np.int64)
+    m = 0
+    for p in range(query.size):
+        q, t = query[p] - base, train[p]
+        for i in range(q_start[q], q_start[q + 1]):
+            g = q_grams[i]
+            lo, hi = hit_start[g], hit_start[g + 1]
+            at = lo + np.searchsorted(hit_train[lo:hi], t)
+            if at < hi and hit_train[at] == t:
+                if m == out.size:
+                    out = np.concatenate((out, np.empty(m, dtype=np.int64)))
+                out[m] = g
+                m += 1
+        start[p + 1] = m
+    return start, out[:m]

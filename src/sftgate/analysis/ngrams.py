@@ -119,17 +119,17 @@ def unique_pairs(hashes: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, n
 
 
 class NgramProbe:
-    """What `NgramIndex.hits` needs of an index, small enough to send to a worker process: the
-    distinct n-gram hashes, sorted (gram g is grams[g]), behind a bitmap of about 16 bits per
-    n-gram that lets an absent hash through with p < 1/16."""
+    """What `NgramProbe.hits` needs of an index, small enough to send to a worker process: the
+    distinct n-gram hashes, sorted (gram g is grams[g]), behind a filter of about 16 bits per
+    n-gram that lets an absent hash through with p < 1/40: a Bloom filter of two bits, both in
+    the 64-bit word the hash's top bits choose (one memory read per window)."""
 
     def __init__(self, grams: np.ndarray) -> None:
         self.grams = grams
-        bits = max(16, int(np.ceil(np.log2(max(1, grams.size) * 16))))
+        bits = max(10, int(np.ceil(np.log2(max(1, grams.size) * 16 / 64))))  # log2 of the words
         self.shift = np.uint64(64 - bits)
-        self.bitmap = np.zeros(1 << max(0, bits - 3), dtype=np.uint8)
-        slots = (grams >> self.shift).astype(np.int64)
-        np.bitwise_or.at(self.bitmap, slots >> 3, (1 << (slots & 7)).astype(np.uint8))
+        self.words = np.zeros(1 << bits, dtype=np.uint64)
+        np.bitwise_or.at(self.words, (grams >> self.shift).astype(np.int64), filter_bits(grams))
 
     def hits(self, tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray,
              sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +147,14 @@ class NgramProbe:
         if not self.grams.size:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return kernels.window_hits(tokens, np.asarray(starts, dtype=np.int64), np.asarray(counts, dtype=np.int64),
-                                   sizes, MULTIPLIERS, self.bitmap, self.shift, self.grams)
+                                   sizes, MULTIPLIERS, self.words, self.shift, self.grams)
+
+
+def filter_bits(hashes: np.ndarray) -> np.ndarray:
+    """The two bits of each hash in its `NgramProbe` word: from its low 12 bits (the word is
+    chosen by the top bits)."""
+    one = np.uint64(1)
+    return (one << (hashes & np.uint64(63))) | (one << ((hashes >> np.uint64(6)) & np.uint64(63)))
 
 
 class NgramIndex:

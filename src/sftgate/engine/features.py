@@ -20,10 +20,11 @@ leaves its token hashes and band keys out.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,7 +34,7 @@ import orjson
 from sftgate.analysis.arrays import unique
 from sftgate.analysis.blocks import BlockMap, map_blocks
 from sftgate.analysis.lsh import choose_bands
-from sftgate.analysis.ngrams import MULTIPLIERS, split_sides
+from sftgate.analysis.ngrams import MULTIPLIERS
 from sftgate.analysis.text import classes, exact_fold, fold, key64, mix64, spaces
 from sftgate.analysis.textfeatures import NAMES, feature_columns, system_key
 from sftgate.model import Example, PartKind
@@ -446,10 +447,22 @@ class FeatureTable:
         Bare prompts (eval prompts without answers) are matched against these: a whole
         example's signature mixes in its answer. `each` maps the work over blocks of records
         (an executor's `map_blocks`; default: here, block after block)."""
-        out = np.zeros((len(self), settings.bands), dtype=np.uint64)
-        for first, bands in (each or map_blocks)(self, prompt_band_block, (self.column("spaceless"), settings)):
-            out[first:first + bands.shape[0]] = bands
-        return out
+        return self.start_prompt_bands(settings, each)()
+
+    def start_prompt_bands(self, settings: DedupSettings, each: BlockMap | None = None) -> Callable[[], np.ndarray]:
+        """`prompt_bands`, started: an executor's `each` hands the blocks to its workers now;
+        the function returned collects the keys (once; later calls return the same array)."""
+        parts = (each or map_blocks)(self, prompt_band_block, (self.column("spaceless"), settings))
+        n = len(self)
+
+        @functools.cache
+        def collect() -> np.ndarray:
+            out = np.zeros((n, settings.bands), dtype=np.uint64)
+            for first, bands in parts:
+                out[first:first + bands.shape[0]] = bands
+            return out
+
+        return collect
 
     def slice(self, records: np.ndarray) -> SpillSlice:
         """A picklable reader of these records' tokens, for a worker process."""
@@ -522,11 +535,11 @@ def prompt_band_block(first: int, tokens: np.ndarray, prompt: np.ndarray, respon
     from sftgate.analysis import kernels
 
     seed = mix64(np.full(1, settings.seed, dtype=np.uint64))[0]
-    asked = split_sides(tokens, prompt, response)[0].astype(np.uint64)
+    total = prompt + response
     n = prompt.size
     sizes = np.where(spaceless[first:first + n], settings.spaceless_size, settings.size)
-    return first, kernels.token_bands(asked, prompt, sizes, settings.num_perm, seed, settings.bands, settings.rows,
-                                      MULTIPLIERS)
+    return first, kernels.token_bands(tokens.astype(np.uint64), np.cumsum(total) - total, prompt, sizes,
+                                      settings.num_perm, seed, settings.bands, settings.rows, MULTIPLIERS)
 
 
 def _gather(fd: int | np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -706,4 +719,8 @@ class SubsetTable:
         return replace(original, records=np.asarray(records))
 
     def prompt_bands(self, settings: DedupSettings, each: BlockMap | None = None) -> np.ndarray:
-        return self.table.prompt_bands(settings, each)[self.records]
+        return self.start_prompt_bands(settings, each)()
+
+    def start_prompt_bands(self, settings: DedupSettings, each: BlockMap | None = None) -> Callable[[], np.ndarray]:
+        started = self.table.start_prompt_bands(settings, each)
+        return functools.cache(lambda: started()[self.records])

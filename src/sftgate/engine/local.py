@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import threading
 from collections import deque
+from itertools import chain
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from concurrent.futures import Future, ProcessPoolExecutor, wait
@@ -188,14 +189,21 @@ class LocalExecutor:
         Edges are in order (sorted by first record), so a block's records are mostly one
         bucket's: each task carries only the offsets of the records its edges name.
         """
+        return self.start_verify(edges, tokens, verification)()
+
+    def start_verify(self, edges: np.ndarray, tokens: TokenSource,
+                     verification: Verification) -> Callable[[], np.ndarray]:
+        """`verify_edges`, started: the blocks go to the workers now, and the function returned
+        waits for their scores (so the caller can do its own work meanwhile). In this process,
+        the work is done when the function is called."""
         if self.workers < 2 or edges.shape[0] <= VERIFY_BLOCK or not isinstance(tokens, FeatureTable | TableSet):
-            return verify_edges(edges, tokens, verification)
-        blocks = [edges[i:i + VERIFY_BLOCK] for i in range(0, edges.shape[0], VERIFY_BLOCK)]
-        # Slices are made as tasks are submitted, so the workers start on the first blocks
-        # while the parent slices the next ones.
-        slices = (tokens.slice(unique(block)) for block in blocks)
-        parts = self.pool().map(_verify_block, blocks, slices, [verification] * len(blocks))
-        return np.concatenate(list(parts))
+            return lambda: verify_edges(edges, tokens, verification)
+        pool = self.pool()
+        # Each block's slice is made as it is submitted: the workers start on the first blocks
+        # while this process slices the next ones.
+        parts = [pool.submit(_verify_block, block, tokens.slice(unique(block)), verification)
+                 for block in (edges[i:i + VERIFY_BLOCK] for i in range(0, edges.shape[0], VERIFY_BLOCK))]
+        return lambda: np.concatenate([part.result() for part in parts])
 
     def map(self, fn: Callable[[Profile, Any], Any], items: Iterable[Any],
             on_stop: Callable[[], None] | None = None) -> Iterator[Any]:
@@ -228,13 +236,13 @@ class LocalExecutor:
     def map_blocks(self, table: Any, fn: BlockFn, args: tuple) -> Iterator[Any]:
         """`features.map_blocks` over the worker processes: the table's records cut into
         runs, each worker reading its runs from the spill file. `fn` and `args` must pickle;
-        results come in record order, so they do not depend on the number of workers."""
+        results come in record order, so they do not depend on the number of workers. The
+        tasks are handed out when this is called, not when the results are first asked for:
+        the caller can start the work early and do its own meanwhile."""
         if self.workers < 2 or not isinstance(table, FeatureTable) or len(table) < MAP_MIN_RECORDS:
-            yield from map_blocks(table, fn, args)
-            return
+            return map_blocks(table, fn, args)
         ranges = table.ranges(self.workers * 4)
-        for part in self.pool().map(run_blocks, ranges, [fn] * len(ranges), [args] * len(ranges)):
-            yield from part
+        return chain.from_iterable(self.pool().map(run_blocks, ranges, [fn] * len(ranges), [args] * len(ranges)))
 
     def _ranges(self, source: Source, task: tuple) -> Iterator[ChunkResult]:
         chunk = max(1 << 20, min(CHUNK_BYTES, source.size // (self.workers * 4) + 1))

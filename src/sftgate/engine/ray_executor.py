@@ -388,6 +388,12 @@ class RayExecutor(LocalExecutor):
         items = ((block, tokens.slice(unique(block)).load(), verification) for block in blocks)
         return np.concatenate(list(self.map(_verify_block, items)))
 
+    def start_verify(self, edges: np.ndarray, tokens: TokenSource,
+                     verification: Verification) -> Callable[[], np.ndarray]:
+        """`verify_edges` when the scores are asked for: Ray's tasks are handed out a few at a
+        time as they finish, not all at once."""
+        return lambda: self.verify_edges(edges, tokens, verification)
+
     def map_blocks(self, table: Any, fn: BlockFn, args: tuple) -> Iterator[Any]:
         """`features.map_blocks` as Ray tasks: the table's records cut into runs whose tokens
         travel with the task, and `args` (the validation and eval sets' n-gram index, the

@@ -741,8 +741,11 @@ def _leakage(runs: list[_FileRun], profile: Profile, executor: LocalExecutor) ->
     analysis = _analyse_leaks(sides, profile, profile.selected, executor, text_of)
     found = leakage.findings(analysis, RuleContext(profile=profile, split="train"), profile.selected)
     by_source = {run.source.name: run for run in runs}
+    grouped: dict[str, list[Finding]] = {}
     for finding in found:
-        by_source[finding.source].add([finding])
+        grouped.setdefault(finding.source, []).append(finding)
+    for name, theirs in grouped.items():  # in batches: a run stamps many findings at once
+        by_source[name].add(theirs)
     return leakage.summary(analysis)
 
 
@@ -774,18 +777,18 @@ def _analyse_leaks(sides: list[leakage.Side], profile: Profile, selected: frozen
                    text_of: leakage.TextOf | None = None) -> leakage.LeakAnalysis:
     """`leakage.analyse` of sides[1:] against sides[0]; each side's tokens is a FeatureTable or SubsetTable."""
     settings = DedupSettings.from_profile(profile.dedup)
-    bands: dict[int, np.ndarray] = {}
+    bands: dict[int, leakage.Started] = {}
 
-    def prompt_bands(side: leakage.Side) -> np.ndarray:
+    def prompt_bands(side: leakage.Side) -> leakage.Started:
         if id(side) not in bands:
-            bands[id(side)] = side.tokens.prompt_bands(settings, executor.map_blocks)  # type: ignore[attr-defined]
+            bands[id(side)] = side.tokens.start_prompt_bands(settings, executor.map_blocks)  # type: ignore[attr-defined]
         return bands[id(side)]
 
     return leakage.analyse(
         train=sides[0], others=sides[1:], settings=leakage.LeakSettings.from_profile(profile.leak),
         verification=Verification.from_profile(profile.dedup["near"]), selected=selected,
         tokens=TableSet([side.tokens for side in sides]), prompt_bands=prompt_bands,  # type: ignore[misc]
-        text_of=text_of, verify=executor.verify_edges, each=executor.map_blocks,
+        text_of=text_of, verify=executor.start_verify, each=executor.map_blocks,
     )
 
 

@@ -43,7 +43,7 @@ from sftgate.analysis.text import fold, token_spans
 from sftgate.analysis.unionfind import components
 from sftgate.model import Action, Finding, Severity
 from sftgate.rules.base import DatasetRule, RuleContext, family_findings, quote
-from sftgate.rules.dedup import EdgeVerifier, TokenSource, Verification, verify_edges
+from sftgate.rules.dedup import TokenSource, Verification, verify_edges
 
 CODES = ("LEAK001", "LEAK002", "LEAK003", "LEAK004")
 KINDS = {"LEAK001": "exact", "LEAK002": "near", "LEAK003": "shared_source", "LEAK004": "answer"}
@@ -136,6 +136,9 @@ class LeakAnalysis:
 
 
 TextOf = Callable[[Side, int], str]  # a record's prompt side, as written
+Started = Callable[[], np.ndarray]  # work under way (perhaps in worker processes): call for its result
+BandStarter = Callable[[Side], Started]  # starts a side's prompt-only band keys
+EdgeStarter = Callable[[np.ndarray, TokenSource, Verification], Started]  # starts verifying candidate edges
 
 
 def analyse(
@@ -146,25 +149,35 @@ def analyse(
     verification: Verification,
     selected: frozenset[str],
     tokens: TokenSource,
-    prompt_bands: Callable[[Side], np.ndarray],
+    prompt_bands: BandStarter,
     text_of: TextOf | None = None,
-    verify: EdgeVerifier | None = None,
+    verify: EdgeStarter | None = None,
     each: BlockMap | None = None,
 ) -> LeakAnalysis:
     """Compare each of `others` with `train` (see the module doc).
 
     `tokens` reads records by global id: the training records first, then each of `others`
-    in order. `prompt_bands` computes the training records' band keys over their prompt
-    sides only (of the training set, and of a set with bare prompts); it is called only when
-    some example has no model turn. `verify` scores candidate edges and `each` maps the
-    n-gram scan over blocks of training records; the engine passes ones that use its worker
-    processes.
+    in order. `prompt_bands(side)` starts computing a side's band keys over its prompt sides
+    only (of the training set, and of a set with bare prompts); it is called only when some
+    example has no model turn. `verify` starts scoring candidate edges and `each` maps the
+    n-gram scan over blocks of training records; the engine passes ones that hand the work to
+    its worker processes as soon as they are called. The work is started in the order it is
+    needed, each part as early as its inputs allow, so that the workers compute while this
+    process does its own share (the n-gram index, LSH edges, the pairs sharing n-grams).
     """
     out = LeakAnalysis(train=train, sides=[SideLeaks(side) for side in others], settings=settings)
     if not len(train) or not others:
         return out
     offsets = np.cumsum([len(train)] + [len(side) for side in others])[:-1]
     groups = _ExactGroups(train.columns["exact"])
+    near = bool({"LEAK002", "LEAK003", "LEAK004"} & selected)
+    wanted = [code for code in ("LEAK003", "LEAK004") if code in selected]
+    bare = near and any((np.logical_not(side.columns["answered"]) & _near_enough(side, settings)).any()
+                        for side in others)
+    if bare:
+        prompt_bands(train)
+    query = _query_ngrams(others, offsets, settings) if wanted else None
+    scan = _start_scan(train, query, settings, wanted, each or map_blocks) if query is not None else None
     found: list[list[Leak]] = [[] for _ in others]
     seen: list[set[tuple[int, int]]] = [set() for _ in others]
 
@@ -176,23 +189,33 @@ def analyse(
                 found[k].append(leak)
 
     # Exact and near pairs are found whenever a later rule is on, so that what each rule reports
-    # does not depend on which others are selected (an exact copy is never LEAK002's).
+    # does not depend on which others are selected (an exact copy is never LEAK002's); and they
+    # are added first, whatever finished first.
     for k, side in enumerate(others):
         add(k, _exact(train, side, groups))
-    if {"LEAK002", "LEAK003", "LEAK004"} & selected:
-        for k, leaks in enumerate(_near(out, train, others, offsets, groups, verification, tokens, prompt_bands,
-                                        verify or verify_edges, settings)):
-            add(k, leaks)
-    wanted = [code for code in ("LEAK003", "LEAK004") if code in selected]
-    if wanted:
-        family = train.family if train.family is not None else groups.rep
-        for k, leaks in enumerate(_ngram_leaks(train, others, offsets, settings, wanted, text_of, family,
-                                               each or map_blocks)):
-            add(k, leaks)
+    verifying = _start_near(out, train, others, offsets, groups, verification, tokens, prompt_bands,
+                            verify or _here, settings) if near else []
+    shared = _ngram_leaks(train, others, offsets, settings, wanted, text_of,
+                          train.family if train.family is not None else groups.rep, query, scan) if scan else []
+    for k, leaks in enumerate(_near(out, others, offsets, groups, verifying)):
+        add(k, leaks)
+    for k, leaks in enumerate(shared):
+        add(k, leaks)
     for k, side_leaks in enumerate(out.sides):
         side_leaks.leaks = sorted((leak for leak in found[k] if leak.code in selected),
                                   key=lambda x: (x.record, x.code, -x.score, x.train))
     return out
+
+
+def _here(edges: np.ndarray, tokens: TokenSource, verification: Verification) -> Started:
+    """Verification in this process, when its result is asked for."""
+    return lambda: verify_edges(edges, tokens, verification)
+
+
+def _near_enough(side: Side, settings: LeakSettings) -> np.ndarray:
+    """Which records of a side have tokens enough for LEAK002."""
+    c = side.columns
+    return c["prompt_tokens"] + c["response_tokens"] >= max(1, settings.near_min_tokens)
 
 
 class _ExactGroups:
@@ -239,29 +262,28 @@ def _exact(train: Side, side: Side, groups: _ExactGroups) -> Iterator[Leak]:
             yield Leak(record, t, "LEAK001", 1.0)
 
 
-def _near(out: LeakAnalysis, train: Side, others: list[Side], offsets: np.ndarray, groups: _ExactGroups,
-          verification: Verification, tokens: TokenSource, prompt_bands: Callable[[Side], np.ndarray],
-          verify: EdgeVerifier, settings: LeakSettings) -> list[list[Leak]]:
+def _start_near(out: LeakAnalysis, train: Side, others: list[Side], offsets: np.ndarray, groups: _ExactGroups,
+                verification: Verification, tokens: TokenSource, prompt_bands: BandStarter, verify: EdgeStarter,
+                settings: LeakSettings) -> list[tuple[np.ndarray, Started]]:
+    """LEAK002's candidate edges (query global id, training record), whole examples first,
+    then bare prompts, each set with its verification started."""
     n_train = len(train)
     tc = train.columns
     train_ids = np.flatnonzero((groups.rep == np.arange(n_train)) & (tc["prompt_tokens"] + tc["response_tokens"] > 0))
-    results: list[list[Leak]] = [[] for _ in others]
+    started: list[tuple[np.ndarray, Started]] = []
     for answered in (True, False):
         keys, ids = [], []
         for k, side in enumerate(others):
-            c = side.columns
-            tokens_here = c["prompt_tokens"] + c["response_tokens"]
-            mask = (c["answered"] == answered) & (tokens_here >= max(1, settings.near_min_tokens))
-            records = np.flatnonzero(mask)
+            records = np.flatnonzero((side.columns["answered"] == answered) & _near_enough(side, settings))
             if records.size:
                 # A bare prompt's keys are recomputed from its tokens, as the training
                 # prompts' are, so that both sides hash the same way.
-                keys.append((c["bands"] if answered else prompt_bands(side))[records])
+                keys.append((side.columns["bands"] if answered else prompt_bands(side)())[records])
                 ids.append(offsets[k] + records)
         if not ids:
             continue
         query_ids = np.concatenate(ids)
-        index_keys = (tc["bands"] if answered else prompt_bands(train))[train_ids]
+        index_keys = (tc["bands"] if answered else prompt_bands(train)())[train_ids]
         edges = cross_edges(np.concatenate(keys), query_ids, index_keys, train_ids)
         if not edges.size:
             continue
@@ -269,7 +291,16 @@ def _near(out: LeakAnalysis, train: Side, others: list[Side], offsets: np.ndarra
         edges = edges[query_media[edges[:, 0] - n_train] == tc["media"][edges[:, 1]]]
         out.candidates += int(edges.shape[0])
         check = verification if answered else replace(verification, prompt_only=True)
-        scores = verify(edges, tokens, check)
+        started.append((edges, verify(edges, tokens, check)))
+    return started
+
+
+def _near(out: LeakAnalysis, others: list[Side], offsets: np.ndarray, groups: _ExactGroups,
+          verifying: list[tuple[np.ndarray, Started]]) -> list[list[Leak]]:
+    """LEAK002's leaks, per side, once the edges `_start_near` started are verified."""
+    results: list[list[Leak]] = [[] for _ in others]
+    for edges, scored in verifying:
+        scores = scored()
         kept = ~np.isnan(scores)
         out.verified += int(kept.sum())
         edges, scores = edges[kept], scores[kept]
@@ -325,21 +356,26 @@ def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
 
 
-def _ngram_leaks(train: Side, others: list[Side], offsets: np.ndarray, settings: LeakSettings,
-                 wanted: list[str], text_of: TextOf | None, family: np.ndarray, each: BlockMap) -> list[list[Leak]]:
-    query = _query_ngrams(others, offsets, settings)
+def _start_scan(train: Side, query: _Query, settings: LeakSettings, wanted: list[str],
+                each: BlockMap) -> Iterator[tuple] | None:
+    """The training tokens streamed through the validation/eval n-gram indexes (`scan_block` over
+    blocks, started), or None when no index holds anything to look for."""
+    probes = (query.prompt.probe if "LEAK003" in wanted and len(query.prompt) else None,
+              query.answer.probe if "LEAK004" in wanted and len(query.answer) else None)
+    if probes == (None, None):
+        return None
+    return iter(each(train.tokens, scan_block, (train.columns["spaceless"], settings, *probes)))
+
+
+def _ngram_leaks(train: Side, others: list[Side], offsets: np.ndarray, settings: LeakSettings, wanted: list[str],
+                 text_of: TextOf | None, family: np.ndarray, query: _Query, scan: Iterator[tuple]) -> list[list[Leak]]:
     results: list[list[Leak]] = [[] for _ in others]
     do_source = "LEAK003" in wanted and len(query.prompt) > 0
     do_answer = "LEAK004" in wanted and len(query.answer) > 0
-    if not (do_source or do_answer):
-        return results
-    # Stream the training data through the indexes: (n-gram, training record) of every hit,
-    # packed as gram number << 31 | record.
+    # (n-gram, training record) of every hit, packed as gram number << 31 | record.
     prompt_hits, answer_hits = [], []
     prompt_windows = np.zeros(len(train), dtype=np.int64)
-    probes = (query.prompt.probe if do_source else None, query.answer.probe if do_answer else None)
-    for first, windows_, prompt, answer in each(train.tokens, scan_block, (train.columns["spaceless"], settings,
-                                                                           *probes)):
+    for first, windows_, prompt, answer in scan:
         if do_source:
             prompt_windows[first:first + windows_.size] = windows_
             prompt_hits.append(prompt)
@@ -357,11 +393,17 @@ def _ngram_leaks(train: Side, others: list[Side], offsets: np.ndarray, settings:
         passing = list(_passing(shared.count, denominator, settings.source_overlap))
         grams = shared.grams([i for i, _ in passing])
         texts: dict[int, tuple[str, np.ndarray, np.ndarray]] = {}
+        # A document's copies share the same n-grams with a query prompt: its longest run is
+        # found once per distinct set.
+        runs: dict[tuple[int, bytes], tuple[int, str]] = {}
         for (i, ratio), held in zip(passing, grams, strict=True):
             g, t_ = int(shared.query[i]), int(shared.train[i])
             k = int(np.searchsorted(offsets, g, side="right") - 1)
-            span, text = _longest_run(query.prompt_windows, g, query.prompt.grams[held], others[k],
-                                      g - int(offsets[k]), settings, text_of, texts)
+            key = (g, held.tobytes())
+            if key not in runs:
+                runs[key] = _longest_run(query.prompt_windows, g, query.prompt.grams[held], others[k],
+                                         g - int(offsets[k]), settings, text_of, texts)
+            span, text = runs[key]
             results[k].append(Leak(g - int(offsets[k]), t_, "LEAK003", ratio, span, text))
     if do_answer:
         shared, query_common, _ = _shared(answer_hits, query.answer, settings.common_in, base, n_query, family)
@@ -411,19 +453,21 @@ class _SharedPairs:
     query: np.ndarray
     train: np.ndarray
     count: np.ndarray
-    packed: np.ndarray  # query << 31 | train of every (pair, gram), unordered
-    gram: np.ndarray  # the gram of each
+    index: NgramIndex
+    base: int  # the global id of the first query record
+    n_query: int
+    hit_start: np.ndarray  # the training records holding gram g: hit_train[hit_start[g]:hit_start[g + 1]]
+    hit_train: np.ndarray
 
     def grams(self, pairs: list[int]) -> list[np.ndarray]:
-        """The gram numbers each of some pairs (indexes, increasing) shares."""
+        """The gram numbers each of some pairs shares, ascending."""
+        from sftgate.analysis import kernels  # numba
+
         if not pairs:
             return []
-        keys = (self.query[pairs] << 31) | self.train[pairs]
-        mine = isin(self.packed, keys)
-        packed, gram = self.packed[mine], self.gram[mine]
-        order = np.argsort(packed, kind="stable")
-        bounds = np.searchsorted(packed[order], np.r_[keys, keys[-1] + 1])
-        return [gram[order[bounds[j]:bounds[j + 1]]] for j in range(len(pairs))]
+        start, grams = kernels.pair_grams(self.query[pairs], self.train[pairs], self.hit_start, self.hit_train,
+                                          self.index.bounds, self.index.records, self.base, self.n_query)
+        return [grams[start[i]:start[i + 1]] for i in range(len(pairs))]
 
 
 def _shared(hits: list[np.ndarray], index: NgramIndex, common_in: int, base: int, n_query: int,
@@ -431,27 +475,26 @@ def _shared(hits: list[np.ndarray], index: NgramIndex, common_in: int, base: int
     """The pairs sharing n-grams that are not boilerplate (`_SharedPairs`), and per query
     record and per training record how many boilerplate n-grams (held by more than `common_in`
     training families) it holds. `hits`: packed gram << 31 | training record, sorted and
-    distinct within each array."""
+    distinct within each array, the arrays about disjoint runs of training records (the scan's
+    blocks)."""
+    from sftgate.analysis import kernels  # numba
+
     n_train = family.size
-    query_common = np.zeros(n_query, dtype=np.int64)
-    train_common = np.zeros(n_train, dtype=np.int64)
-    pairs = unique(np.concatenate(hits)) if hits else np.zeros(0, dtype=np.int64)
+    pairs = np.concatenate(hits) if hits else np.zeros(0, dtype=np.int64)  # distinct
     gram, train = pairs >> 31, pairs & _LOW31
     # Documents, not records, are counted: the copies of one family hold an n-gram once.
     held = unique((gram << 31) | family[train]) >> 31
     common = np.bincount(held, minlength=index.grams.size) > common_in
     is_common = common[gram]
-    train_common += np.bincount(train[is_common], minlength=n_train)
-    query_common += np.bincount(index.records[common[index.gram_of_entries()]] - base, minlength=n_query)
-    gram, train = gram[~is_common], train[~is_common]
-    which, query = index.owners(gram)
-    packed = (query << 31) | train[which]
-    ordered = np.sort(packed)
-    firsts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size \
-        else np.zeros(0, dtype=np.int64)
-    keys = ordered[firsts]
-    counts = np.diff(np.r_[firsts, ordered.size]).astype(np.int64)
-    return _SharedPairs(keys >> 31, keys & _LOW31, counts, packed, gram[which]), query_common, train_common
+    train_common = np.bincount(train[is_common], minlength=n_train).astype(np.int64, copy=False)
+    query_common = np.bincount(index.records[common[index.gram_of_entries()]] - base,
+                               minlength=n_query).astype(np.int64, copy=False)
+    rare = np.sort(pairs[~is_common])  # by gram, then training record
+    hit_train = rare & _LOW31
+    hit_start = np.searchsorted(rare >> 31, np.arange(index.grams.size + 1, dtype=np.int64))
+    query, train, count = kernels.shared_pairs(hit_start, hit_train, index.bounds, index.records, base, n_query,
+                                               n_train)
+    return _SharedPairs(query, train, count, index, base, n_query, hit_start, hit_train), query_common, train_common
 
 
 _LOW31 = (1 << 31) - 1
