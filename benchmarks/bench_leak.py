@@ -176,7 +176,7 @@ def child_phases(spec: dict) -> dict:
     from sftgate.rules import dedup, leakage
 
     t = _Timers()
-    t.wrap(run_mod, "_check_one", lambda a: f"pass {a[3]} ({a[2]})")
+    t.wrap(run_mod, "_check_one", lambda a: f"pass {a[1].name} ({a[1].split})")
     t.wrap(run_mod, "_duplicates", "duplicate analysis (DUP)")
     t.wrap(dedup, "findings", "DUP findings")
     t.wrap(run_mod, "_leakage", "leakage (run._leakage)")

@@ -4,6 +4,7 @@ invariants (groups never straddle it, the caps, the seed, the leak check of the 
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -75,6 +76,56 @@ def test_workers_and_chunks_do_not_change_leakage(leak_files, monkeypatch, witho
     assert pooled == ["train", "validation"]  # the prompt list is read in the parent
     assert parallel.leakage == serial.leakage
     assert without_volatile(parallel) == without_volatile(serial)
+
+
+@needs_bench
+def test_worker_tasks_start_before_this_process_does_its_own_share(leak_files, monkeypatch):
+    # The workers compute while the parent works: the validation file's chunks and the training
+    # prompts' band keys are handed out before the training file's duplicate findings are
+    # stamped; in the leakage analysis, the scan as soon as the n-gram index is built, before the
+    # LSH edges, and LEAK002's verification before the shared n-grams are counted.
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sftgate.rules import dedup, leakage
+
+    train, validation, prompts = leak_files
+    monkeypatch.setattr(local, "VERIFY_BLOCK", 16)
+    monkeypatch.setattr(local, "MAP_MIN_RECORDS", 0)
+    monkeypatch.setattr(local, "RUNNING_POOL_BYTES", 0)  # the validation file goes to the workers
+    monkeypatch.setattr(local, "CHUNK_BYTES", 1 << 16)  # and so does the training file, in chunks
+    planner = local.plan_ranges
+    monkeypatch.setattr(local, "plan_ranges", lambda stream, total, _chunk: planner(stream, total, 1 << 16))
+    events: list[str] = []
+    submit = ProcessPoolExecutor.submit
+
+    def logged_submit(self, fn, *args, **kwargs):
+        called, arguments = fn, args
+        if isinstance(fn, functools.partial):  # a batch of Executor.map's calls: name the first
+            called, arguments = fn.args[0], args[0][0]
+        name = getattr(called, "__name__", "")
+        if name == "run_blocks":
+            name = arguments[1].__name__  # the block function: prompt_band_block or scan_block
+        elif name == "_check_range":
+            name = f"_check_range {arguments[1]}"  # the split
+        events.append(f"submit {name}")
+        return submit(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", logged_submit)
+    for owner, attr in ((leakage, "analyse"), (leakage, "_query_ngrams"), (leakage, "cross_edges"),
+                        (leakage, "_shared"), (dedup, "findings")):
+        original = getattr(owner, attr)
+        monkeypatch.setattr(owner, attr, lambda *a, _f=original, _n=attr, **k: events.append(_n) or _f(*a, **k))
+    report = sftgate.check(str(train), validation=str(validation), eval_sets=[str(prompts)], workers=2)
+    assert report.leakage is not None and report.leakage["verified_pairs"] > 0
+    stamped = events.index("findings")  # the training file's duplicate findings
+    assert events.index("submit _check_range validation") < stamped
+    assert events.index("submit prompt_band_block") < stamped  # the training prompts' (the eval set is bare prompts)
+
+    def first(event: str) -> int:  # in the leakage analysis (the duplicate analysis verifies edges too)
+        return events.index(event, events.index("analyse"))
+
+    assert first("_query_ngrams") < first("submit scan_block")
+    assert first("submit scan_block") < first("cross_edges") < first("submit _verify_block") < first("_shared")
 
 
 @needs_bench

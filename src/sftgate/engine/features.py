@@ -339,6 +339,7 @@ class FeatureTable:
     writer: Any = None  # one thread appending chunks' tokens to the spill while the pass goes on
     writes: list[Future] = field(default_factory=list)  # its writes not yet known to be done
     _final: dict[str, np.ndarray] | None = None
+    _prompt_bands: dict[DedupSettings, Callable[[], np.ndarray]] = field(default_factory=dict)
 
     _COLUMNS = ("exact", "prompt", "response", "media", "asked", "answered", "spaceless", "prompt_tokens",
                 "response_tokens", "bands", "rank", "offset", "length")
@@ -451,7 +452,10 @@ class FeatureTable:
 
     def start_prompt_bands(self, settings: DedupSettings, each: BlockMap | None = None) -> Callable[[], np.ndarray]:
         """`prompt_bands`, started: an executor's `each` hands the blocks to its workers now;
-        the function returned collects the keys (once; later calls return the same array)."""
+        the function returned collects the keys (once; later calls return the same array).
+        Started once per settings: a later call returns what the first one did."""
+        if settings in self._prompt_bands:
+            return self._prompt_bands[settings]
         parts = (each or map_blocks)(self, prompt_band_block, (self.column("spaceless"), settings))
         n = len(self)
 
@@ -462,6 +466,7 @@ class FeatureTable:
                 out[first:first + bands.shape[0]] = bands
             return out
 
+        self._prompt_bands[settings] = collect
         return collect
 
     def slice(self, records: np.ndarray) -> SpillSlice:

@@ -149,17 +149,19 @@ class LocalExecutor:
 
     def check_source(self, source: Source, split: str, *, features: bool = True, prompts: bool = False,
                      token_sample: float | None = 1.0, emit_dir: str | None = None,
-                     reading: Reading = GEMINI, skew: bool = False) -> tuple[ChunkResult, str | None]:
+                     reading: Reading = GEMINI, skew: bool = False,
+                     started: Iterator[ChunkResult] | None = None) -> tuple[ChunkResult, str | None]:
         """(merged result, why the stream broke or None). `features`: collect dataset-rule
         features; `prompts`: the file is a plain-text prompt list (read in this process);
         `token_sample`: the share of examples the token statistics count; `emit_dir`: keep
         what `prepare` needs to write the lines again (see `passes.EmitChunk`); `reading`: how
-        the records are read (converted from another format); `skew`: collect the skew columns."""
+        the records are read (converted from another format); `skew`: collect the skew columns;
+        `started`: what `start_check` with the same arguments returned."""
         result = ChunkResult()
         cap = self.profile.max_findings_per_rule
         task = (split, features, token_sample, emit_dir, reading, skew)
-        if self.uses_pool(source) and self.reads_ranges(source) and not prompts:
-            for chunk in self._ranges(source, task):
+        if started is not None or (self.uses_pool(source) and self.reads_ranges(source) and not prompts):
+            for chunk in started if started is not None else self._ranges(source, task):
                 self._merge(result, chunk, cap)
             return result, None
         if self.uses_pool(source) and not prompts:
@@ -178,6 +180,15 @@ class LocalExecutor:
             lines = prompt_lines(reader) if prompts else reader
             self._merge(result, checker.check_lines(lines, source=source.name, starts_file=True), cap)
         return result, reader.broken
+
+    def start_check(self, source: Source, split: str, *, features: bool = True, prompts: bool = False,
+                    token_sample: float | None = 1.0, emit_dir: str | None = None, reading: Reading = GEMINI,
+                    skew: bool = False) -> Iterator[ChunkResult] | None:
+        """The chunks of `check_source`'s pass, handed to the workers now (its results, for
+        `check_source(..., started=)`), when the workers read the input by ranges; else None."""
+        if prompts or not (self.uses_pool(source) and self.reads_ranges(source)):
+            return None
+        return self._ranges(source, (split, features, token_sample, emit_dir, reading, skew))
 
     def _merge(self, result: ChunkResult, chunk: ChunkResult, cap: int) -> None:
         result.merge(chunk, cap)
@@ -245,12 +256,13 @@ class LocalExecutor:
         return chain.from_iterable(self.pool().map(run_blocks, ranges, [fn] * len(ranges), [args] * len(ranges)))
 
     def _ranges(self, source: Source, task: tuple) -> Iterator[ChunkResult]:
+        """The pass over `source` by byte ranges; the tasks are handed out when this is called."""
         chunk = max(1 << 20, min(CHUNK_BYTES, source.size // (self.workers * 4) + 1))
         with open(source.path, "rb") as stream:
             ranges = plan_ranges(stream, source.size, chunk)
         n = len(ranges)
-        yield from self.pool().map(_check_range, [source] * n, *([item] * n for item in task),
-                                   [a for a, _ in ranges], [b for _, b in ranges])
+        return self.pool().map(_check_range, [source] * n, *([item] * n for item in task),
+                               [a for a, _ in ranges], [b for _, b in ranges])
 
     def _batches(self, source: Source, task: tuple, result: ChunkResult, cap: int) -> str | None:
         pool = self.pool()

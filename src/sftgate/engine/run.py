@@ -249,6 +249,7 @@ def execute(
                 if run_on.start_phase:
                     progress.phase(run_on.start_phase)
                 run_on.pool()  # start workers before the hashing threads exist
+            passes: list[_Pass] = []
             for read, split, name in inputs:
                 if split == "production":
                     features, skew = False, skew_on
@@ -258,8 +259,17 @@ def execute(
                     skew = skew_on and split == "train"
                 rate = None if not tokens_on else 1.0 if split in UNSCORED else \
                     token_settings.sample_rate(read.source.size, exact_tokens)
-                runs.append(_check_one(run_on, read, split, name, resolved, features, rate,
-                                       None if split in UNSCORED else emit_dir, skew))
+                passes.append(_Pass(read, split, name, features, rate, None if split in UNSCORED else emit_dir, skew))
+
+            def start_the_rest(train: _FileRun) -> None:  # while this process stamps the training file's findings
+                for later in passes[1:]:
+                    later.start(run_on)
+                if leak_on and train.table is not None and any(p.split == "eval" and p.prompts for p in passes):
+                    # Bare prompts are matched against the training prompts' own band keys.
+                    train.table.start_prompt_bands(DedupSettings.from_profile(resolved.dedup), run_on.map_blocks)
+
+            for i, one in enumerate(passes):
+                runs.append(_check_one(run_on, one, resolved, start_the_rest if i == 0 else None))
             if leak_on:
                 progress.phase("leakage")
                 leakage = _leakage(runs, resolved, run_on)
@@ -615,19 +625,54 @@ class _FileRun:
                 for i, ok in zip(at.tolist(), known.tolist(), strict=True)]
 
 
-def _check_one(executor: LocalExecutor, read: Input, split: str, name: str, profile: Profile,
-               features: bool, token_sample: float | None, emit_dir: str | None, skew: bool = False) -> _FileRun:
+@dataclass
+class _Pass:
+    """One input's check pass, as `execute` plans it."""
+
+    read: Input
+    split: str
+    name: str
+    features: bool
+    token_sample: float | None
+    emit_dir: str | None
+    skew: bool
+    started: Iterator[ChunkResult] | None = None  # its chunks, handed to the workers before it was its turn
+
+    @property
+    def json_array(self) -> bool:  # a JSON array written as .jsonl: its lines are only counted
+        read = self.read
+        return not read.staged and read.reading.container == "jsonl" and _is_json_array(read.source)
+
+    @property
+    def prompts(self) -> bool:
+        return self.split in UNSCORED and _is_prompt_list(self.read.source)
+
+    def start(self, executor: LocalExecutor) -> None:
+        """Hand this pass's chunks to the workers now, when they read the input by ranges: they
+        check it while this process does other work, and `_check_one` merges the results."""
+        if not self.json_array:
+            self.started = executor.start_check(self.read.source, self.split, features=self.features,
+                                                prompts=self.prompts, token_sample=self.token_sample,
+                                                emit_dir=self.emit_dir, reading=self.read.reading, skew=self.skew)
+
+
+def _check_one(executor: LocalExecutor, one: _Pass, profile: Profile,
+               meanwhile: Callable[[_FileRun], None] | None = None) -> _FileRun:
+    """One input's pass and file rules, and the training and validation files' duplicate
+    analysis; `meanwhile(run)` is called once the pass and the analysis are done, before their
+    findings are stamped (the parent's own work, while the workers can take more)."""
+    read, split, name, token_sample, emit_dir = one.read, one.split, one.name, one.token_sample, one.emit_dir
     source, reading = read.source, read.reading
     executor.progress.phase(f"check {source.name}", source.size if source.compression is None else None)
     digest = _Sha256(read.original)
-    if not read.staged and reading.container == "jsonl" and _is_json_array(source):
+    if one.json_array:
         result, broken = _count_only(source), None
         json_array = True
     else:
-        prompts = split in UNSCORED and _is_prompt_list(source)
-        result, broken = executor.check_source(source, split, features=features, prompts=prompts,
+        prompts = one.prompts
+        result, broken = executor.check_source(source, split, features=one.features, prompts=prompts,
                                                token_sample=token_sample, emit_dir=emit_dir, reading=reading,
-                                               skew=skew)
+                                               skew=one.skew, started=one.started)
         if prompts:
             result.bare_prompts = sum(n for status, n in result.status.items() if LineStatus(status).is_record)
         json_array = False
@@ -663,8 +708,13 @@ def _check_one(executor: LocalExecutor, read: Input, split: str, name: str, prof
         if split not in UNSCORED and any(c.startswith("DUP") for c in profile.selected):
             executor.progress.phase(f"duplicates {source.name}")
             analysis = run.dup_analysis = _duplicates(run, profile, executor, profile.selected)
+            if meanwhile is not None:
+                meanwhile(run)
+                meanwhile = None
             run.add(dedup.findings(analysis, RuleContext(profile=profile, split=split), profile.selected))
             run.duplicates = dedup.summary(analysis, split, profile.dedup["max_clusters"])
+    if meanwhile is not None:
+        meanwhile(run)
     return run
 
 
