@@ -402,3 +402,33 @@ def test_shared_pairs_count_the_grams_each_pair_holds_in_common(data, n_query, n
     start, grams = kernels.pair_grams(query, train, hit_start, hit_train, bounds, flat_owners, base, n_query)
     for i, (q, t, _) in enumerate(want):
         assert grams[start[i]:start[i + 1]].tolist() == sorted(query_sets[q - base] & train_sets[t])
+
+
+# --- sorting --------------------------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(keys=st.lists(st.integers(0, 2**64 - 1) | st.sampled_from([0, 5, 2**63, 2**64 - 1]), max_size=60),
+       data=st.data())
+def test_radix_sort_is_a_stable_sort_by_key(keys, data):
+    keys = np.array(keys, dtype=np.uint64)
+    values = np.array(data.draw(st.lists(st.integers(-5, 5), min_size=keys.size, max_size=keys.size)), dtype=np.int64)
+    got_keys, got_values = kernels.radix_sort(keys, values)
+    order = np.argsort(keys, kind="stable")
+    assert np.array_equal(got_keys, keys[order]) and np.array_equal(got_values, values[order])
+
+
+@settings(max_examples=150, deadline=None)
+@given(pairs=st.lists(st.tuples(st.sampled_from([0, 7, 2**40 + 3, 2**64 - 1]) | st.integers(0, 2**64 - 1),
+                                st.integers(0, 2**31 - 1) | st.integers(0, 3)), max_size=40),
+       in_record_order=st.booleans())
+def test_unique_pairs_are_the_distinct_pairs_sorted(pairs, in_record_order):
+    from sftgate.analysis.ngrams import unique_pairs
+
+    if in_record_order:  # as record_windows lists them: the compiled path
+        pairs = sorted(pairs, key=lambda p: p[1])
+    hashes = np.array([h for h, _ in pairs], dtype=np.uint64)
+    records = np.array([r for _, r in pairs], dtype=np.int64)
+    got_h, got_r = unique_pairs(hashes, records)
+    want = sorted(set(pairs))
+    assert list(zip(got_h.tolist(), got_r.tolist(), strict=True)) == want

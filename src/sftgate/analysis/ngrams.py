@@ -94,10 +94,20 @@ def unique_pairs(hashes: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, n
     """The distinct (hash, record) pairs, sorted by hash then record (uint64, int64); records
     are in [0, 2^31).
 
-    One lexsort and a comparison with the neighbour: several times faster than
-    `np.unique(..., axis=0)`, which sorts the rows as opaque bytes."""
+    Pairs listed in record order (as `record_windows` gives them) need only a stable sort by
+    hash: a compiled radix sort. Otherwise one argsort and a comparison with the neighbour:
+    several times faster than `np.unique(..., axis=0)`, which sorts the rows as opaque bytes."""
     if not hashes.size:
         return hashes.astype(np.uint64), records.astype(np.int64)
+    hashes, records = hashes.astype(np.uint64, copy=False), records.astype(np.int64, copy=False)
+    if bool((records[1:] >= records[:-1]).all()):
+        from sftgate.analysis import kernels  # numba
+
+        h, r = kernels.radix_sort(hashes, records)
+        keep = np.empty(h.size, dtype=bool)
+        keep[0] = True
+        keep[1:] = (h[1:] != h[:-1]) | (r[1:] != r[:-1])
+        return h[keep], r[keep]
     # Records are below 2^31: sorted by hash (an unstable argsort, twice as fast as a lexsort),
     # each pair is packed as (the hash's rank << 31 | record) and the packed values sorted.
     order = np.argsort(hashes)
@@ -105,7 +115,7 @@ def unique_pairs(hashes: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, n
     new = np.empty(h.size, dtype=bool)
     new[0] = True
     new[1:] = h[1:] != h[:-1]
-    distinct = h[new].astype(np.uint64, copy=False)
+    distinct = h[new]
     rank = np.cumsum(new, dtype=np.int64)
     rank -= 1
     rank <<= 31
