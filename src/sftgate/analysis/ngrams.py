@@ -129,10 +129,10 @@ def unique_pairs(hashes: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, n
 
 
 class NgramProbe:
-    """What `NgramProbe.hits` needs of an index, small enough to send to a worker process: the
-    distinct n-gram hashes, sorted (gram g is grams[g]), behind a filter of about 16 bits per
-    n-gram that lets an absent hash through with p < 1/40: a Bloom filter of two bits, both in
-    the 64-bit word the hash's top bits choose (one memory read per window)."""
+    """What `NgramIndex.hits` needs of an index, small enough to send to a worker process: the
+    distinct n-gram hashes, sorted (gram g is grams[g]), behind a filter of 16 to 32 bits per
+    n-gram that lets an absent hash through with p < 1/40 (about 1/60 at 16): a Bloom filter of
+    two bits, both in the 64-bit word the hash's top bits choose (one memory read per window)."""
 
     def __init__(self, grams: np.ndarray) -> None:
         self.grams = grams
