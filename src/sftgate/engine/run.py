@@ -14,6 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -638,8 +639,8 @@ class _Pass:
     skew: bool
     started: Iterator[ChunkResult] | None = None  # its chunks, handed to the workers before it was its turn
 
-    @property
-    def json_array(self) -> bool:  # a JSON array written as .jsonl: its lines are only counted
+    @cached_property
+    def json_array(self) -> bool:  # a JSON array written as .jsonl: its lines are only counted (read once)
         read = self.read
         return not read.staged and read.reading.container == "jsonl" and _is_json_array(read.source)
 
