@@ -16,7 +16,9 @@ with `analysis.similarity` itself.
 `exact_keys` hashes records' exact, prompt, response and asked keys from their folded texts,
 collapsing whitespace as it goes (`analysis.text.exact_text` defines the text). `walk_clusters`
 is the breadth-first walk that matches each duplicate to a neighbour; `window_hits` streams
-n-gram windows through an `analysis.ngrams.NgramIndex`.
+n-gram windows through an `analysis.ngrams.NgramIndex`; `shared_pairs` and `pair_grams` count
+and list the n-grams each (query, training) pair of the leakage rules shares; `radix_sort` is
+a stable sort of 64-bit keys with a payload.
 
 numba is imported only with this module, which only feature building, verification and the
 dataset analyses import: a check with no rule that needs features does not pay for it. Kernels
