@@ -80,16 +80,6 @@ def record_windows(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray,
                                   sizes, MULTIPLIERS)
 
 
-def split_sides(tokens: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Records laid out as `first[i]` tokens then `second[i]` tokens, cut into the first parts
-    of all records and the second parts of all records (the prompt and response sides)."""
-    total = first + second
-    owner = np.repeat(np.arange(total.size, dtype=np.int64), total)
-    position = np.arange(tokens.size, dtype=np.int64) - np.repeat(np.cumsum(total) - total, total)
-    is_first = position < first[owner]
-    return tokens[is_first], tokens[~is_first]
-
-
 def unique_pairs(hashes: np.ndarray, records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct (hash, record) pairs, sorted by hash then record (uint64, int64); records
     are in [0, 2^31).
