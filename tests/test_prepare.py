@@ -22,7 +22,7 @@ import sftgate
 from sftgate.config import load_profile
 from sftgate.engine import local
 from sftgate.engine.prepare import prepare
-from sftgate.errors import ConfigError, UsageError
+from sftgate.errors import ConfigError, SftgateError, UsageError
 from sftgate.rules import REGISTRY, RuleContext
 from sftgate.rules.structure import InvalidRole, ThoughtPart
 
@@ -379,6 +379,30 @@ def test_leaking_training_copies_are_quarantined(tmp_path, records, write_jsonl)
     assert _jsonl(out / "validation.jsonl") == [records.good(2)]
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_line_quarantined_by_two_rules_lists_both_in_the_order_found(tmp_path, records, write_jsonl, monkeypatch,
+                                                                      workers):
+    """A training copy that also leaks into the validation file: DUP001 (columns), then LEAK001
+    (a finding of its own); a copy that only repeats has DUP001 alone."""
+    rows = [records.good(i) for i in range(6)]
+    train = write_jsonl(tmp_path / "train.jsonl", rows + [rows[2], rows[4]])
+    val = write_jsonl(tmp_path / "val.jsonl", [records.good(2)])
+    _force_small_ranges(monkeypatch, 512)
+    monkeypatch.setattr(local, "RUNNING_POOL_BYTES", 0)
+    out = tmp_path / "out"
+    prepare(train, validation=val, out=out, workers=workers)
+    entries = {e["line"]: e for e in _jsonl(out / "quarantine.jsonl")}
+    assert sorted(entries) == [3, 7, 8]
+    assert [r["code"] for r in entries[7]["reasons"]] == ["DUP001", "LEAK001"] and entries[7]["codes"] == \
+        ["DUP001", "LEAK001"]
+    assert entries[7]["reasons"][0] == {"code": "DUP001", "severity": "warning", "message": "exact duplicate of line 3",
+                                        "related": f"{train}:3", "similarity": 1.0}
+    assert entries[8]["reasons"] == [{"code": "DUP001", "severity": "warning",
+                                      "message": "exact duplicate of line 5", "related": f"{train}:5",
+                                      "similarity": 1.0}]
+    assert entries[3]["codes"] == ["LEAK001"]
+
+
 def test_a_cluster_survives_when_its_first_member_is_dropped(tmp_path, records, write_jsonl, write_rules):
     # Line 1 carries a BOM and the profile drops it (FMT004: drop); line 3 is the same example.
     # The cluster's survivor must be line 3, not the dropped line 1: the example is not lost.
@@ -463,6 +487,69 @@ def test_a_failure_while_writing_leaves_only_temporary_names_and_cleans_them(tmp
     with pytest.raises(OSError):
         prepare(src, out=out, workers=workers, max_shard_bytes=1000)
     assert len(calls) == 3 and bool(mapped) == (workers > 1)
+    assert list(out.iterdir()) == []
+
+
+def _duplicated(records, n: int = 40) -> list:
+    """Long records, many of them more than once (DUP001)."""
+    return [records.long_text(i, 300 + i) for i in range(n)] * 2
+
+
+def test_the_outputs_are_written_while_the_composition_rules_run(tmp_path, records, write_jsonl, monkeypatch):
+    """Once every line's place is known, the workers write the chunks while this process runs
+    the composition rules: the first chunk is handed out before they end."""
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    from sftgate.engine import run as run_module
+
+    src = write_jsonl(tmp_path / "t.jsonl", _duplicated(records))
+    _force_small_ranges(monkeypatch, 4096)
+    monkeypatch.setattr(local, "RUNNING_POOL_BYTES", 0)
+    handed_out = threading.Event()
+    submit = ProcessPoolExecutor.submit
+
+    def logged_submit(self, fn, *args, **kwargs):
+        if getattr(args[0] if args else None, "__name__", "") == "_write_chunk":
+            handed_out.set()
+        return submit(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", logged_submit)
+    composed = run_module._skew
+    seen = []
+
+    def skew(*args, **kwargs):
+        seen.append(handed_out.wait(60))  # False if writing waited for this step to end
+        return composed(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "_skew", skew)
+    done = prepare(src, out=tmp_path / "out", workers=2)
+    assert seen == [True]
+    counts = done.manifest["counts"]
+    assert counts["quarantined_by_rule"]["DUP001"] >= 40 and counts["train_examples"] + counts["quarantined"] == 80
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failure_of_the_rules_still_to_run_stops_the_writing(tmp_path, records, write_jsonl, monkeypatch,
+                                                               workers):
+    """A step after the writing started fails: the writing stops, nothing is published and no
+    writer is left running."""
+    import threading
+
+    from sftgate.engine import run as run_module
+
+    src = write_jsonl(tmp_path / "t.jsonl", _duplicated(records))
+    _force_small_ranges(monkeypatch, 4096)
+    monkeypatch.setattr(local, "RUNNING_POOL_BYTES", 0)
+
+    def skew(*args, **kwargs):
+        raise SftgateError("the composition step failed")
+
+    monkeypatch.setattr(run_module, "_skew", skew)
+    out = tmp_path / "out"
+    with pytest.raises(SftgateError, match="composition step failed"):
+        prepare(src, out=out, workers=workers)
+    assert not [t for t in threading.enumerate() if t.name == "sftgate-write"]
     assert list(out.iterdir()) == []
 
 

@@ -7,7 +7,7 @@ passed between rules, processes and emitters without anyone changing it under so
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -108,6 +108,55 @@ class Finding:
             hint=data.get("hint"), related=data.get("related"), similarity=data.get("similarity"),
             fingerprint=data.get("fingerprint"),
         )
+
+
+@dataclass(frozen=True, eq=False)
+class FindingColumns:
+    """Many findings of one rule on one file, as columns: each says that the record on its line
+    repeats the record on `related` (a line of the same file), with similarity `scores`.
+
+    What a dataset rule with a finding per record yields instead of that many `Finding`s (DUP001
+    and DUP002: a file of near-duplicates has one per record); the engine counts, caps and
+    quarantines them as arrays and makes `Finding`s only of those a report lists. `message`
+    formats a finding's message from `line` (the related line) and `score`."""
+
+    code: str
+    severity: Severity
+    source: str
+    message: str
+    lines: Any  # np.ndarray of int64: each finding's line
+    related: Any  # np.ndarray of int64
+    scores: Any  # np.ndarray of float64: the measured similarity, unrounded
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __iter__(self) -> Iterator[Finding]:
+        return (self.finding(i) for i in range(len(self)))
+
+    def finding(self, i: int, severity: Severity | None = None, fingerprint: str | None = None) -> Finding:
+        """The i-th, as a `Finding` (with `severity` instead of the rule's own)."""
+        line, message, related, similarity = self.fields(i)
+        return Finding(self.code, severity or self.severity, message, self.source, line, related=related,
+                       similarity=similarity, fingerprint=fingerprint)
+
+    def fields(self, i: int) -> tuple[int, str, str, float]:
+        """The i-th's line, message, related (`path:line`) and similarity, as its `Finding` has them."""
+        related, score = int(self.related[i]), float(self.scores[i])
+        return (int(self.lines[i]), self.message.format(line=related, score=score), f"{self.source}:{related}",
+                round(score, 4))
+
+    def take(self, index: Any) -> FindingColumns:
+        """Those at `index` (an array of positions, or a mask), in that order."""
+        return FindingColumns(self.code, self.severity, self.source, self.message, self.lines[index],
+                              self.related[index], self.scores[index])
+
+    def reasons(self, group: int) -> list[tuple]:
+        """Each as the reason its line is quarantined: (line, group, code, message, pointer,
+        column, related, similarity), `group` saying when it was found among a file's reasons."""
+        code = self.code
+        return [(line, group, code, message, None, None, related, similarity)
+                for line, message, related, similarity in map(self.fields, range(len(self)))]
 
 
 class Origin(NamedTuple):

@@ -23,9 +23,11 @@ import os
 import shlex
 import struct
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from itertools import repeat
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from pathlib import Path
@@ -51,7 +53,7 @@ from sftgate.io.sinks import (
     open_destination,
 )
 from sftgate.io.sources import Source
-from sftgate.model import Finding, LineStatus
+from sftgate.model import Finding, FindingColumns, LineStatus
 from sftgate.report import json as json_report
 from sftgate.report.model import Report
 from sftgate.rules import REGISTRY
@@ -149,8 +151,8 @@ def prepare(
     settings = OutputSettings.from_profile(resolved, max_shard_bytes, max_shard_examples)
     destination = open_destination(out)
 
-    def emit(runs: list[_FileRun], executor: LocalExecutor) -> _Written:  # once the checks are done
-        return _Emitter(executor.profile, settings, destination, seed, progress).run(runs, executor)
+    def emit(runs: list[_FileRun], executor: LocalExecutor) -> _Writing:  # once every line's place is known
+        return _Writing(_Emitter(executor.profile, settings, destination, seed), runs, executor)
 
     destination.claim(overwrite)
     try:
@@ -517,10 +519,12 @@ def _pieces(chunk: EmitChunk, reader: _Reader) -> list[tuple[int, bytes]]:
     return out
 
 
-# A dataset rule's finding that quarantines a line, as the chunk writer needs it:
-# (line, code, message, pointer, column, related, similarity). A chunk's go to its writer as
-# one JSON array (orjson writes and reads them ten times faster than pickle).
-_DatasetReason = tuple[int, str, str, str | None, int | None, str | None, float | None]
+# A dataset rule's finding that quarantines a line, as the chunk writer needs it: (line, group,
+# code, message, pointer, column, related, similarity), `group` the place of its rule's findings
+# among the file's (`_FileRun.reasons`). A chunk's go to its writer as one JSON array (orjson
+# writes and reads them ten times faster than pickle), and the columns of rules that find one
+# per record as columns, which the writer turns into reasons (`FindingColumns.reasons`).
+_DatasetReason = tuple[int, int, str, str, str | None, int | None, str | None, float | None]
 
 
 @dataclass
@@ -534,6 +538,7 @@ class _ChunkTask:
     emit: EmitChunk
     fate: bytes  # one of BLANK ... OVER_CAP per line
     reasons: bytes  # the chunk's DATASET lines' `_DatasetReason`s in line order, a JSON array
+    columns: list[tuple[int, FindingColumns]]  # and their reasons as columns, with their group
     over_cap: dict[str, Any] | None  # the reason of OVER_CAP lines
     settings: OutputSettings
     targets: _Targets
@@ -585,12 +590,15 @@ class _ChunkWriter:
             self.checkers[split, reading] = Checker(self.profile, split, features=False, reading=reading)
         return self.checkers[split, reading]
 
-    def reason(self, code: str, message: str, pointer: str | None = None, column: int | None = None,
-               related: str | None = None, similarity: float | None = None) -> dict[str, Any]:
+    def severity(self, code: str) -> str:
         severity = self.severities.get(code)
         if severity is None:
             severity = self.severities[code] = self.profile.severity(code).value
-        out: dict[str, Any] = {"code": code, "severity": severity, "message": message}
+        return severity
+
+    def reason(self, code: str, message: str, pointer: str | None = None, column: int | None = None,
+               related: str | None = None, similarity: float | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": code, "severity": self.severity(code), "message": message}
         if pointer is not None:
             out["pointer"] = pointer
         if column is not None:
@@ -627,7 +635,19 @@ class _ChunkWriter:
                      blank=int(np.count_nonzero(fate == BLANK)), content=(sum(lengths) + len(lengths), len(lengths)))
         quarantine: list[bytes] = []
         fixed: dict[int, bytes | None] = {}  # index -> the fixed record, or None when it went to the quarantine
-        reasons = iter(orjson.loads(task.reasons))
+        rows = orjson.loads(task.reasons)
+        alone: dict[int, tuple[FindingColumns, int]] = {}  # a line whose only reason is one of the columns'
+        if task.columns:
+            lines, counts = np.unique(np.concatenate([np.array([row[0] for row in rows], dtype=np.int64),
+                                                      *(found.lines for _, found in task.columns)]),
+                                      return_counts=True)
+            once = lines[counts == 1]
+            for group, found in task.columns:
+                lone = np.isin(found.lines, once)
+                alone.update(zip(found.lines[lone].tolist(), zip(repeat(found), np.flatnonzero(lone).tolist())))
+                rows.extend(found.take(~lone).reasons(group))
+            rows.sort(key=itemgetter(0, 1))  # stable: by line, then as the rules found them
+        reasons = iter(rows)
         pending = next(reasons, None)
         source, split, limit = task.source.name, task.split, self.settings.quarantine_record_max_bytes
         fates, base, reason, render = fate.tolist(), task.base, self.reason, self._render
@@ -639,11 +659,15 @@ class _ChunkWriter:
             # the bytes, unless the entry points to them instead (a drop's re-check reads them anyway)
             raw = None if code == _TOO_LONG or (length > limit and kind != DROP) else reader.read(offset, length)
             if kind == DATASET:
+                if line in alone:
+                    quarantine.append(self._render_alone(part, source, split, line, code, offset, length,
+                                                         *alone[line], raw, limit))
+                    continue
                 why = []
                 while pending is not None and pending[0] < line:  # a line quarantined for another reason
                     pending = next(reasons, None)
                 while pending is not None and pending[0] == line:
-                    why.append(reason(*pending[1:]))
+                    why.append(reason(*pending[2:]))
                     pending = next(reasons, None)
             elif kind == DROP:
                 why = self._drop_reasons(task, line, code, offset, length, raw)
@@ -736,6 +760,19 @@ class _ChunkWriter:
                                       self.settings.quarantine_record_max_bytes))
         return None
 
+    def _render_alone(self, part: _Part, source: str, split: str, line: int, code: int, offset: int, length: int,
+                      found: FindingColumns, at: int, raw: bytes | memoryview | None, limit: int) -> bytes:
+        """`_render` of a line whose one reason is `found`'s finding `at` (the bytes `reason`'s
+        dict would give, made without it: most lines of a file of duplicates are these)."""
+        _, message, related, similarity = found.fields(at)
+        dumps = orjson.dumps
+        reasons = b'[{"code":%b,"severity":%b,"message":%b,"related":%b,"similarity":%b}]' % (
+            dumps(found.code), dumps(self.severity(found.code)), dumps(message), dumps(related), dumps(similarity))
+        part.by_codes[found.code,] += 1
+        if _NOT_RECORD[code]:
+            part.by_status[_STATUS_VALUE[code]] += 1
+        return _entry(source, split, line, _STATUS_VALUE[code], offset, length, [found.code], reasons, raw, limit)
+
     @staticmethod
     def _render(part: _Part, source: str, split: str, line: int, code: int, offset: int, length: int,
                reasons: list[dict[str, Any]], raw: bytes | memoryview | None, limit: int) -> bytes:
@@ -782,20 +819,24 @@ def _gather(data: bytes | mmap.mmap, ends: np.ndarray, sizes: np.ndarray, keep: 
 
 
 def _entry(source: str, split: str, line: int, status: str, offset: int, length: int, codes: list[str],
-           reasons: list[dict[str, Any]], raw: bytes | memoryview | None, limit: int) -> bytes:
-    """One line of the quarantine: where the line was, why it is there, and its bytes."""
-    entry: dict[str, Any] = {"source": source, "split": split, "line": line, "offset": offset, "length": length,
-                             "status": status, "codes": codes, "reasons": reasons}
+           reasons: list[dict[str, Any]] | bytes, raw: bytes | memoryview | None, limit: int) -> bytes:
+    """One line of the quarantine: where the line was, why it is there (`reasons`, or the JSON
+    array they make), and its bytes.
+
+    A JSON object with keys source, split, line, offset, length, status, codes, reasons and one
+    of record, record_base64 and record_omitted; made of pieces orjson wrote, which takes half
+    the time of one dict written whole."""
+    head = b'{"source":%b,"split":%b,"line":%d,"offset":%d,"length":%d,"status":%b,"codes":%b,"reasons":%b' % (
+        orjson.dumps(source), orjson.dumps(split), line, offset, length, orjson.dumps(status), orjson.dumps(codes),
+        reasons if isinstance(reasons, bytes) else orjson.dumps(reasons))
     if length > limit or raw is None:
-        entry["record_omitted"] = (f"{length:,} bytes at offset {offset:,} of {source}"
-                                   + (f", over output.quarantine_record_max_bytes ({limit:,})" if length > limit
-                                      else ", unreadable"))
-    else:
-        try:
-            entry["record"] = str(raw, "utf-8")
-        except UnicodeDecodeError:
-            entry["record_base64"] = base64.b64encode(raw).decode()
-    return orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+        omitted = (f"{length:,} bytes at offset {offset:,} of {source}"
+                   + (f", over output.quarantine_record_max_bytes ({limit:,})" if length > limit else ", unreadable"))
+        return head + b',"record_omitted":' + orjson.dumps(omitted) + b"}\n"
+    try:
+        return head + b',"record":' + orjson.dumps(str(raw, "utf-8")) + b"}\n"
+    except UnicodeDecodeError:
+        return head + b',"record_base64":"' + base64.b64encode(raw) + b'"}\n'
 
 
 _WRITER: _ChunkWriter | None = None  # a worker's writer, kept while the profile and settings are the same
@@ -829,11 +870,56 @@ def _render_chunk(profile: Profile, task: _ChunkTask) -> _Part:
         reader.close()
 
 
+class _Writing:
+    """The emit pass in a thread of this process, while `execute` does the check's last steps:
+    the workers write the chunks, this thread hands them out and hashes what they placed."""
+
+    def __init__(self, emitter: _Emitter, runs: list[_FileRun], executor: LocalExecutor) -> None:
+        self.emitter = emitter
+        emitter.plan(runs)  # here: the runs are not to be read while the caller goes on
+        self.written: _Written | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._write, args=(executor,), name="sftgate-write", daemon=True)
+        self.thread.start()
+
+    def _write(self, executor: LocalExecutor) -> None:
+        try:
+            self.written = self.emitter.write(executor)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by `result`
+            self.error = exc
+
+    def result(self, progress: Progress) -> _Written:
+        """Wait for the pass to end, `progress` showing it as the write pass from here on."""
+        plans = self.emitter.plans
+        progress.phase("write " + ", ".join(run.source.name for run, _ in plans),
+                       sum(run.stats.content_bytes for run, _ in plans))
+        shown = (0, 0)
+        try:
+            while shown is not None:
+                self.thread.join(0.05)
+                ended = not self.thread.is_alive()
+                done = tuple(self.emitter.done)
+                if done != shown:
+                    progress.advance(done[0] - shown[0], done[1] - shown[1])
+                shown = None if ended else done
+        except BaseException:
+            self.stop()
+            raise
+        if self.error is not None:
+            raise self.error
+        assert self.written is not None
+        return self.written
+
+    def stop(self) -> None:
+        """Stop early: no chunk is handed out any more, and the writers that wait are told;
+        returns when nothing writes."""
+        self.emitter.stopping = True
+        self.thread.join()
+
+
 class _Emitter:
-    def __init__(self, profile: Profile, settings: OutputSettings, destination: Destination, seed: int,
-                 progress: Progress | None = None) -> None:
+    def __init__(self, profile: Profile, settings: OutputSettings, destination: Destination, seed: int) -> None:
         self.profile = profile
-        self.progress = progress or Progress()
         self.settings = settings
         self.destination = destination
         self.seed = seed
@@ -842,10 +928,22 @@ class _Emitter:
         self.quarantine = destination.stage("quarantine", placed=True)
         self.out = _Written(files=[], tallies=[])
         self.targets: _Targets | None = None
-        self.ledger: _Ledger  # opened by run()
+        self.ledger: _Ledger  # opened by write()
         self.chunks = 0  # chunks placed so far: the next one's ledger slot
+        self.plans: list[tuple[_FileRun, tuple | None]] = []  # the runs written, with their lines' fates
+        self.done = [0, 0]  # bytes and lines of the inputs written so far
+        self.stopping = False  # set from another thread: stop handing out chunks
 
-    def run(self, runs: list[_FileRun], executor: LocalExecutor | None = None) -> _Written:
+    def plan(self, runs: list[_FileRun]) -> None:
+        """Each written input's lines' fates (`_fates`), from what its run found."""
+        self.plans = [(run, self._fates(run) if run.emits else None)
+                      for run in runs if run.split in ("train", "validation")]
+        for run in runs:
+            run.planned = True
+
+    def write(self, executor: LocalExecutor | None = None) -> _Written:
+        """Write the planned inputs' lines to the staged outputs."""
+        runs = [run for run, _ in self.plans]
         wants_validation = any(r.split == "validation" for r in runs) or any(r.split_plan for r in runs)
         if wants_validation:
             self.validation = self.destination.stage("validation", placed=True)
@@ -859,10 +957,8 @@ class _Emitter:
         self.ledger = _Ledger(str(path), os.getpid(), create=True)
         try:
             self.ledger.post(0, (0, 0, 0, 0, 0))
-            for run in runs:
-                if run.split in ("train", "validation"):
-                    self.progress.phase(f"write {run.source.name}", run.stats.content_bytes)
-                    self._emit(run, executor)
+            for run, fates in self.plans:
+                self._emit(run, fates, executor)
         finally:  # no writer is running by now (`_emit_chunks` waits for them)
             self.ledger.close()
             path.unlink(missing_ok=True)
@@ -873,19 +969,19 @@ class _Emitter:
         self.out.files = files
         return self.out
 
-    def _emit(self, run: _FileRun, executor: LocalExecutor | None) -> None:
+    def _emit(self, run: _FileRun, fates: tuple | None, executor: LocalExecutor | None) -> None:
         tally = _Tally(run.source.name, run.split, run.stats.lines)
         self.out.tallies.append(tally)
-        if not run.emits:
+        if fates is None:
             self._quarantine_all(run, tally)
         else:
-            self._emit_chunks(run, executor, tally)
+            self._emit_chunks(run, fates, executor, tally)
         if tally.placed != tally.lines:  # a bug, never the data: stop before anything is published
             raise RuntimeError(f"{run.source.name}: {tally.lines} lines read but {tally.placed} placed")
 
-    def _emit_chunks(self, run: _FileRun, executor: LocalExecutor | None, tally: _Tally) -> None:
+    def _emit_chunks(self, run: _FileRun, fates: tuple, executor: LocalExecutor | None, tally: _Tally) -> None:
         assert self.targets is not None
-        fate, reasons, lines, over_cap = self._fates(run)
+        fate, reasons, lines, columns, over_cap = fates
         # Over the workers when they run (they checked a large file) and can read this one in
         # ranges, or when this process sends them what they write (workers elsewhere: Ray).
         parallel = executor is not None and executor.workers > 1 and executor.running and len(run.emits) > 1 and \
@@ -896,8 +992,12 @@ class _Emitter:
             for index, (base, chunk) in enumerate(run.emits, start):
                 n = len(chunk.status)
                 first, last = np.searchsorted(lines, [base + 1, base + n + 1]).tolist()
+                cut = [(group, found, np.searchsorted(found.lines, [base + 1, base + n + 1]).tolist())
+                       for group, found in columns]
                 task = _ChunkTask(run.source, run.split, run.reading, base, chunk, fate[base:base + n].tobytes(),
-                                  orjson.dumps(reasons[first:last]), over_cap, self.settings, self.targets, index)
+                                  orjson.dumps(reasons[first:last]),
+                                  [(group, found.take(slice(a, b))) for group, found, (a, b) in cut if b > a],
+                                  over_cap, self.settings, self.targets, index)
                 if spans is not None:  # the chunk's bytes go with it, read here in input order
                     task.span = _pieces(chunk, spans)
                 if ship and chunk.spill:  # its converted records too: the spill file is this machine's
@@ -938,6 +1038,8 @@ class _Emitter:
         """Chunks placed in the staged files, in input order: hash what they wrote, count them."""
         out = self.out
         for part in parts:
+            if self.stopping:
+                raise _Abandoned("the run stopped")
             for shard, length, examples in part.train_pieces:
                 self.shards.placed(shard, length, examples)
             if part.validation_count:
@@ -955,11 +1057,14 @@ class _Emitter:
             out.quarantined_by_status.update(part.by_status)
             out.fixed_by_rule.update(part.fixed_by_rule)
             out.fixed += part.fixed
-            self.progress.advance(*part.content)
+            self.done[0] += part.content[0]
+            self.done[1] += part.content[1]
 
-    def _fates(self, run: _FileRun) -> tuple[np.ndarray, list[_DatasetReason], np.ndarray, dict[str, Any] | None]:
+    def _fates(self, run: _FileRun) -> tuple[np.ndarray, list[_DatasetReason], np.ndarray,
+                                             list[tuple[int, FindingColumns]], dict[str, Any] | None]:
         """Each line's fate (BLANK ... OVER_CAP), the dataset rules' reasons for the lines they
-        quarantine (in line order) and those lines, and the reason of lines over the validation cap."""
+        quarantine (tuples in line order, and those lines; columns by line, with their group),
+        and the reason of lines over the validation cap."""
         n = run.stats.lines
         status = np.concatenate([np.frombuffer(bytes(c.status), dtype=np.uint8) for _, c in run.emits])
         sizes = np.concatenate([np.frombuffer(c.canonical, dtype=np.int64) for _, c in run.emits])
@@ -967,10 +1072,19 @@ class _Emitter:
         dropped[run.drop_lines] = True
         fixing = np.zeros(n + 1, dtype=bool)
         fixing[run.fix_lines] = True
-        reasons: list[_DatasetReason] = sorted(run.reasons or (), key=itemgetter(0))  # stable: a line's keep their order
+        reasons: list[_DatasetReason] = []
+        columns: list[tuple[int, FindingColumns]] = []
+        for group, found in enumerate(run.reasons or ()):
+            if isinstance(found, FindingColumns):
+                columns.append((group, found.take(np.argsort(found.lines, kind="stable"))))
+            else:
+                reasons.extend((row[0], group, *row[1:]) for row in found)
+        reasons.sort(key=itemgetter(0))  # stable: a line's keep their order
         lines = np.fromiter((row[0] for row in reasons), dtype=np.int64, count=len(reasons))
         dataset = np.zeros(n + 1, dtype=bool)
         dataset[lines] = True
+        for _, found in columns:
+            dataset[found.lines] = True
         to_validation = np.zeros(n + 1, dtype=bool)
         if run.split_plan:
             to_validation[np.asarray(run.split_plan["validation_lines"], dtype=np.int64)] = True
@@ -985,7 +1099,7 @@ class _Emitter:
         fate[dataset[1:]] = DATASET
         fate[~_RECORD[status] | dropped[1:] | (sizes == 0)] = DROP
         fate[status == _BLANK] = BLANK
-        return fate, reasons, lines, over_cap
+        return fate, reasons, lines, columns, over_cap
 
     def _cap_validation(self, n: int, status: np.ndarray, sizes: np.ndarray, dropped: np.ndarray,
                         dataset: np.ndarray, keep: np.ndarray) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import orjson
@@ -55,7 +55,7 @@ from sftgate.formats.gemini import display_text
 from sftgate.formats.prompts import prompt_json, prompt_record
 from sftgate.io.reader import BROKEN, NEWLINE
 from sftgate.io.sources import Source, open_source
-from sftgate.model import Action, FileStats, Finding, LineStatus, Origin, Severity
+from sftgate.model import Action, FileStats, Finding, FindingColumns, LineStatus, Origin, Severity
 from sftgate.report.model import Gate, InputSummary, Report, RuleSummary
 from sftgate.rules import REGISTRY, FileRule, RuleContext, dedup, leakage
 from sftgate.rules import skew as skew_rules
@@ -136,6 +136,16 @@ def check(
     ).report
 
 
+class Writing(Protocol):
+    """An emit pass under way (`execute`'s `emit`)."""
+
+    def result(self, progress: Progress) -> Any:
+        """Wait for it to finish (`progress` shows the wait) and return what it wrote."""
+
+    def stop(self) -> None:
+        """Stop it early, and wait until nothing writes any more."""
+
+
 @dataclass
 class Execution:
     """A finished check: the report, and each input's run (what `prepare` writes from)."""
@@ -173,14 +183,16 @@ def execute(
     executor: str = "local",
     ray_address: str | None = None,
     emit_dir: str | None = None,
-    emit: Callable[[list[_FileRun], LocalExecutor], Any] | None = None,
+    emit: Callable[[list[_FileRun], LocalExecutor], Writing] | None = None,
     all_findings: bool = False,
     progress: Progress | None = None,
 ) -> Execution:
     """`check`, keeping the runs; with `emit_dir`, the training and validation passes keep
     what `prepare` needs to write their lines again (canonical records spilled there), and
-    `emit(runs, executor)` is called once the checks are done, while the worker processes still
-    run (`prepare`'s emit pass; its result is `Execution.emitted`); with
+    `emit(runs, executor)` starts `prepare`'s emit pass once every line's place is known, while
+    the worker processes still run: before the composition and skew rules (whose findings are
+    about whole files), so that the workers write while this process does the rest (the
+    `Writing`'s result is `Execution.emitted`); with
     `all_findings`, `Execution.findings` holds every finding, not only those the report lists
     (what `--write-baseline` records)."""
     started = datetime.now(UTC)
@@ -242,7 +254,7 @@ def execute(
     leakage = split_report = skew_result = None
     examples: dict[str, str] = {}
     progress = run_on.progress
-    media_summary = None
+    media_summary = emitted = writing = None
     with _worker_errors(), run_on, _staging(emit_dir) as stage_dir:
         try:
             inputs = [(_resolve(source, split, resolved, stage_dir), split, name) for source, split, name in opened]
@@ -277,19 +289,26 @@ def execute(
             if plan_split is not None and runs[0].table is not None:
                 progress.phase("validation split")
                 split_report = runs[0].split_plan = _split(runs[0], resolved, plan_split, run_on)
+            if verify_media:
+                progress.phase("media")
+                media_summary = _media(runs, resolved)
+            if emit is not None:  # every line's place is known: the rules still to run are about whole files
+                writing = emit(runs, run_on)
             if comp_on:
                 progress.phase("skew" if skew_on else "composition")
                 skew_result = _skew(runs, resolved, counter, skew_on)  # type: ignore[arg-type]
             examples = _examples(runs, leakage, resolved)
+        except BaseException:
+            if writing is not None:
+                writing.stop()
+            raise
         finally:
             for run in runs:
                 if run.table is not None:
                     run.table.close()
-        if verify_media:  # before the staged inputs go
-            progress.phase("media")
-            media_summary = _media(runs, resolved)
         checked = time.perf_counter() - clock  # the report's duration: the check's, not the writing's
-        emitted = emit(runs, run_on) if emit is not None else None
+        if writing is not None:
+            emitted = writing.result(progress)
     progress.end_pass()
 
     summaries = [run.summary for run in runs]
@@ -540,9 +559,10 @@ class _FileRun:
     keep: int = 0
     capped: dict[str, list[Finding]] = field(default_factory=dict)
     # For prepare (else None): every dataset-rule finding whose action is drop, as the reason its
-    # line is quarantined: (line, code, message, pointer, column, related, similarity), in the
-    # order found. Tuples, not findings: a million of them are light and leave the GC alone.
-    reasons: list[tuple] | None = None
+    # line is quarantined, in groups in the order found: a list of (line, code, message, pointer,
+    # column, related, similarity) tuples (light, and they leave the GC alone), or columns.
+    reasons: list[list[tuple] | FindingColumns] | None = None
+    planned: bool = False  # prepare has placed the lines: no finding may drop one any more
 
     def parse(self, data: bytes) -> object:
         """A line of this input as the checks saw it: parsed, converted to Gemini when the input
@@ -558,13 +578,47 @@ class _FileRun:
             return obj if converted is None else converted
         return obj
 
-    def add(self, found: Iterable[Finding]) -> None:
+    def add(self, found: Iterable[Finding | FindingColumns]) -> None:
         """Findings of file and dataset rules: stamped with the profile's severity and the
         record's fingerprint, checked against waivers and the baseline, and counted. Taken in
-        batches, so that a rule's million findings never all exist at once when `keep` caps them."""
+        batches, so that a rule's million findings never all exist at once when `keep` caps them;
+        columns as columns (`_add_columns`)."""
         found = iter(found)
         while batch := list(islice(found, _ADD_BATCH)):
-            self._add(batch)
+            at = 0
+            for i, item in enumerate(batch):
+                if isinstance(item, FindingColumns):
+                    self._add(batch[at:i])  # type: ignore[arg-type]
+                    self._add_columns(item)
+                    at = i + 1
+            self._add(batch[at:])  # type: ignore[arg-type]
+
+    def _add_columns(self, found: FindingColumns) -> None:
+        """`_add` of many findings of one rule at once: counted, capped and kept as reasons with
+        array operations; only those a report may list become `Finding`s. Waivers and the
+        baseline judge findings one at a time, and so does a rule that may raise its severity."""
+        profile, code = self.profile, found.code
+        if code not in profile.selected or not len(found):
+            return
+        rule = REGISTRY.get(code)
+        if profile.suppress or getattr(rule, "escalates", False):
+            for start in range(0, len(found), _ADD_BATCH):
+                self._add(list(found.take(slice(start, start + _ADD_BATCH))))
+            return
+        severity = profile.severity(code)
+        self.counts[code] += len(found)
+        if severity.rank >= profile.fail_on.rank:
+            self.failing.update(found.lines.tolist())
+        if self.reasons is not None and getattr(rule, "kind", "") == "dataset" and profile.action(code) is Action.DROP:
+            self._dropping(code)
+            self.reasons.append(found)
+        # A report lists the first `keep` of a code in line order (one source, no pointers).
+        first = found.take(np.argsort(found.lines, kind="stable")[:self.keep])
+        prints = self.fingerprints_of(first.lines.tolist())
+        kept = self.capped.setdefault(code, [])
+        kept.extend(first.finding(i, severity, fingerprint) for i, fingerprint in enumerate(prints))
+        if len(kept) >= max(4 * self.keep, _ADD_BATCH):
+            self._trim(code)
 
     def listed(self) -> list[Finding]:
         """The findings a report may list: the pass's, and of each other code the first `keep`."""
@@ -602,7 +656,11 @@ class _FileRun:
                 self.suppressed[why, code] += 1
                 continue
             if drops and reasons is not None and f.line is not None:
-                reasons.append((f.line, code, f.message, f.pointer, f.column, f.related, f.similarity))
+                self._dropping(code)
+                if not reasons or not isinstance(reasons[-1], list):
+                    reasons.append([])
+                reasons[-1].append((f.line, code, f.message, f.pointer, f.column, f.related,  # type: ignore[union-attr]
+                                    f.similarity))
             kept = self.capped.setdefault(code, [])
             kept.append(finding)
             if len(kept) >= max(4 * self.keep, _ADD_BATCH):
@@ -613,6 +671,10 @@ class _FileRun:
                     self.whole_file += 1
                 else:
                     self.failing.add(finding.line)
+
+    def _dropping(self, code: str) -> None:
+        if self.planned:  # a bug: the outputs would not say what the report does
+            raise RuntimeError(f"{self.source.name}: {code} drops lines after prepare placed them")
 
     def fingerprints_of(self, lines: list[int | None]) -> list[str | None]:
         """The fingerprints of the records on some lines (None: not a record, or no line)."""

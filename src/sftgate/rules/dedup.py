@@ -34,7 +34,7 @@ from sftgate.analysis.arrays import unique
 from sftgate.analysis.lsh import probability, star_edges
 from sftgate.analysis.similarity import changed_span, compare, overlap
 from sftgate.analysis.unionfind import components
-from sftgate.model import Action, Finding, Severity
+from sftgate.model import Action, Finding, FindingColumns, Severity
 from sftgate.rules.base import DatasetRule, RuleContext, iter_family_findings
 
 CURVE_POINTS = (0.5, 0.7, 0.8, 0.9)
@@ -195,8 +195,11 @@ class DuplicateAnalysis:
     exact_dropped: int = 0
     near_dropped: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
-    # (member, the record it matched) of every cluster member but the survivors, as in `clusters`
+    # (member, the record it matched) of every cluster member but the survivors, as in `clusters`,
+    # with the similarity of the match and whether it was exact
     matched: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    exact: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     preference: SourcePreference | None = None  # survivor policy `source`
     rank: np.ndarray | None = None  # with it: each record's source rank
 
@@ -206,12 +209,13 @@ class DuplicateAnalysis:
     def line(self, record: int) -> int:
         return int(self.lines[record])
 
-    def dropped(self, code: str) -> Iterator[tuple[int, int, float]]:
-        """(record, the record it matched, similarity) of every cluster member dropped by `code`."""
-        for cluster in self.clusters:
-            for record, matched, score, by in cluster.members:
-                if by == code:
-                    yield record, matched, score
+    def dropped(self, rule: type[DatasetRule], message: str) -> FindingColumns:
+        """A finding of `rule` (DUP001: exact, DUP002: near) for every cluster member it drops,
+        in the order of `clusters`; `message` is the findings' (see `FindingColumns`)."""
+        chosen = self.exact if rule.code == ExactDuplicate.code else ~self.exact
+        lines = self.lines
+        return FindingColumns(rule.code, rule.default_severity, self.source, message, lines[self.matched[chosen, 0]],
+                              lines[self.matched[chosen, 1]], self.scores[chosen])
 
 
 def analyse(
@@ -427,7 +431,8 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges
                                                for i in range(bounds[k], bounds[k + 1]) if members[i] != survivor]))
     dropped = matched[grouped] >= 0  # every member but the survivors
     out.matched = np.stack((grouped[dropped], matched[grouped][dropped]), axis=1)
-    out.exact_dropped = int(exact[edge][dropped].sum())
+    out.scores, out.exact = score[edge][dropped], exact[edge][dropped]
+    out.exact_dropped = int(out.exact.sum())
     out.near_dropped = int(dropped.sum()) - out.exact_dropped
 
 
@@ -516,10 +521,8 @@ class ExactDuplicate(DatasetRule):
     default_severity = Severity.WARNING
     default_action = Action.DROP
 
-    def check(self, analysis: DuplicateAnalysis, ctx: RuleContext) -> Iterator[Finding]:
-        for record, matched, _ in analysis.dropped(self.code):
-            yield self.finding(analysis.source, analysis.line(record), f"exact duplicate of line {analysis.line(matched)}",
-                               related=analysis.where(matched), similarity=1.0)
+    def check(self, analysis: DuplicateAnalysis, ctx: RuleContext) -> FindingColumns:
+        return analysis.dropped(ExactDuplicate, "exact duplicate of line {line}")
 
 
 class NearDuplicate(DatasetRule):
@@ -567,12 +570,8 @@ class NearDuplicate(DatasetRule):
     default_severity = Severity.WARNING
     default_action = Action.DROP
 
-    def check(self, analysis: DuplicateAnalysis, ctx: RuleContext) -> Iterator[Finding]:
-        source, lines, severity = analysis.source, analysis.lines, self.default_severity
-        for record, matched, score in analysis.dropped(self.code):
-            line = int(lines[matched])  # many findings: built directly, not through finding()
-            yield Finding(self.code, severity, f"near-duplicate of line {line} (similarity {score:.2f})", source,
-                          int(lines[record]), related=f"{source}:{line}", similarity=round(score, 4))
+    def check(self, analysis: DuplicateAnalysis, ctx: RuleContext) -> FindingColumns:
+        return analysis.dropped(NearDuplicate, "near-duplicate of line {line} (similarity {score:.2f})")
 
 
 class ConflictingAnswers(DatasetRule):
@@ -696,7 +695,12 @@ def _quote(text: str) -> str:
     return quote(text, 40)
 
 
-def findings(analysis: DuplicateAnalysis, ctx: RuleContext, selected: Iterable[str]) -> Iterator[Finding]:
-    """Every DUP finding of a file, for the selected codes, one at a time (a file of near
-    duplicates has about one per record)."""
-    return iter_family_findings((ExactDuplicate, NearDuplicate, ConflictingAnswers, RepeatedPrompt), analysis, ctx, selected)
+def findings(analysis: DuplicateAnalysis, ctx: RuleContext, selected: Iterable[str]
+             ) -> Iterator[Finding | FindingColumns]:
+    """Every DUP finding of a file, for the selected codes: DUP001's and DUP002's as columns (a
+    file of near duplicates has about one per record), the others one at a time."""
+    chosen = set(selected)
+    for rule in (ExactDuplicate, NearDuplicate):
+        if rule.code in chosen:
+            yield rule().check(analysis, ctx)
+    yield from iter_family_findings((ConflictingAnswers, RepeatedPrompt), analysis, ctx, chosen)

@@ -1,0 +1,80 @@
+"""Findings as columns (`FindingColumns`, DUP001 and DUP002): a run counts, caps, waives and
+quarantines them exactly as it does the same findings one by one."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from sftgate.config import DEFAULT_PROFILE, load_profile
+from sftgate.engine.run import _FileRun, _order
+from sftgate.model import Finding, FindingColumns, Severity
+
+N = 400
+
+
+def _run(profile) -> _FileRun:
+    return _FileRun(source=SimpleNamespace(name="t.jsonl"), split="train", name="t.jsonl", profile=profile,
+                    stats=None, summary=None, lines=np.arange(1, N + 1, dtype=np.int64),  # type: ignore[arg-type]
+                    keep=profile.max_findings_per_rule, reasons=[],
+                    fingerprints=np.random.default_rng(1).bytes(8 * N))
+
+
+def _columns(code: str, message: str, seed: int, count: int) -> FindingColumns:
+    rng = np.random.default_rng(seed)
+    lines = rng.permutation(np.arange(1, N + 1))[:count]
+    return FindingColumns(code, Severity.WARNING, "t.jsonl", message, lines, rng.integers(1, N + 1, count),
+                          rng.uniform(0.85, 1.0, count))
+
+
+def _reasons(run: _FileRun) -> list[tuple]:
+    """The run's quarantine reasons in the order prepare gives them: by line, then as found."""
+    rows = []
+    for group in run.reasons or ():
+        rows += [row[:1] + row[2:] for row in group.reasons(0)] if isinstance(group, FindingColumns) else group
+    return sorted(rows, key=lambda row: row[0])
+
+
+@pytest.mark.parametrize("rules", [
+    "report:\n  max_findings_per_rule: 3\n",  # capped
+    "gate:\n  fail_on: warning\nreport:\n  max_findings_per_rule: 1000\n",  # every one listed, and failing
+    "ignore:\n  - {code: DUP002, lines: [5, 9, 200]}\n",  # waivers judge one at a time
+])
+def test_columns_count_cap_and_quarantine_like_the_same_findings(tmp_path, rules):
+    path = tmp_path / "rules.yaml"
+    path.write_text(rules, encoding="utf-8")
+    profile = load_profile(DEFAULT_PROFILE, rules_file=path)
+    near = _columns("DUP002", "near-duplicate of line {line} (similarity {score:.2f})", 2, 300)
+    exact = _columns("DUP001", "exact duplicate of line {line}", 3, 50)
+    other = Finding("DUP004", Severity.INFO, "this prompt appears 2 times (also line 7)", "t.jsonl", 5)
+    as_columns, one_by_one = _run(profile), _run(profile)
+    as_columns.add([other, near, exact])
+    one_by_one.add([other, *near, *exact])
+    assert as_columns.counts == one_by_one.counts and as_columns.counts["DUP002"] + \
+        as_columns.suppressed["waiver", "DUP002"] == 300
+    assert as_columns.failing == one_by_one.failing
+    assert as_columns.suppressed == one_by_one.suppressed
+    in_report_order = _order(["t.jsonl"])  # as the report lists them
+    assert [f.to_dict() for f in sorted(as_columns.listed(), key=in_report_order)] == \
+        [f.to_dict() for f in sorted(one_by_one.listed(), key=in_report_order)]
+    assert _reasons(as_columns) == _reasons(one_by_one)
+    assert len(_reasons(as_columns)) == as_columns.counts["DUP001"] + as_columns.counts["DUP002"]
+
+
+def test_a_finding_made_from_columns_reads_as_the_rule_wrote_it():
+    found = FindingColumns("DUP002", Severity.WARNING, "t.jsonl", "near-duplicate of line {line} "
+                           "(similarity {score:.2f})", np.array([12]), np.array([5]), np.array([0.96154]))
+    assert found.finding(0) == Finding("DUP002", Severity.WARNING, "near-duplicate of line 5 (similarity 0.96)",
+                                       "t.jsonl", 12, related="t.jsonl:5", similarity=0.9615)
+    assert found.reasons(4) == [(12, 4, "DUP002", "near-duplicate of line 5 (similarity 0.96)", None, None,
+                                 "t.jsonl:5", 0.9615)]
+
+
+def test_no_finding_drops_a_line_once_prepare_placed_the_lines(tmp_path):
+    run = _run(load_profile(DEFAULT_PROFILE))
+    run.planned = True
+    run.add([Finding("DUP004", Severity.INFO, "a prompt repeats", "t.jsonl", 5)])  # flags: fine
+    with pytest.raises(RuntimeError, match="DUP002 drops lines after prepare placed them"):
+        run.add([_columns("DUP002", "near-duplicate of line {line}", 2, 10)])
