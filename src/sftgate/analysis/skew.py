@@ -424,14 +424,14 @@ class TextSpace:
         at least 3 texts and 0.1 %): texts on one subject share directions even when they share
         few words, which k-means needs; computed once, seeded."""
         if self._embedding is None:
-            from sklearn.decomposition import TruncatedSVD
-
             n = self.matrix.shape[0]
             cols = np.flatnonzero(self.df >= max(3, 0.001 * n))
             dims = min(self.dims, cols.size - 1, n - 1)
             if dims < 2:
                 z = np.ones((n, 1), dtype=np.float32)
             else:
+                from sklearn.decomposition import TruncatedSVD  # a second's import: only when needed
+
                 with warnings.catch_warnings():  # all-alike texts: sklearn's explained-variance ratio is 0/0
                     warnings.simplefilter("ignore", RuntimeWarning)
                     z = TruncatedSVD(dims, n_iter=3, random_state=self.seed).fit_transform(self.matrix[:, cols])
