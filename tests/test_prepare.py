@@ -530,25 +530,35 @@ def test_the_outputs_are_written_while_the_composition_rules_run(tmp_path, recor
 
 
 @pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("failing", ["composition", "closing the feature tables"])
 def test_a_failure_of_the_rules_still_to_run_stops_the_writing(tmp_path, records, write_jsonl, monkeypatch,
-                                                               workers):
+                                                               workers, failing):
     """A step after the writing started fails: the writing stops, nothing is published and no
     writer is left running."""
     import threading
 
+    from sftgate.engine import features
+    from sftgate.engine import prepare as prepare_module
     from sftgate.engine import run as run_module
 
     src = write_jsonl(tmp_path / "t.jsonl", _duplicated(records))
     _force_small_ranges(monkeypatch, 4096)
     monkeypatch.setattr(local, "RUNNING_POOL_BYTES", 0)
 
-    def skew(*args, **kwargs):
-        raise SftgateError("the composition step failed")
+    def fail(*args, **kwargs):
+        raise SftgateError(f"{failing} failed")
 
-    monkeypatch.setattr(run_module, "_skew", skew)
+    if failing == "composition":
+        monkeypatch.setattr(run_module, "_skew", fail)
+    else:
+        monkeypatch.setattr(features.FeatureTable, "close", fail)
+    stopped = []
+    stop = prepare_module._Writing.stop
+    monkeypatch.setattr(prepare_module._Writing, "stop", lambda self: stopped.append(1) or stop(self))
     out = tmp_path / "out"
-    with pytest.raises(SftgateError, match="composition step failed"):
+    with pytest.raises(SftgateError, match=f"{failing} failed"):
         prepare(src, out=out, workers=workers)
+    assert stopped  # told to stop, not left to end on its own
     assert not [t for t in threading.enumerate() if t.name == "sftgate-write"]
     assert list(out.iterdir()) == []
 

@@ -255,7 +255,7 @@ def execute(
     examples: dict[str, str] = {}
     progress = run_on.progress
     media_summary = emitted = writing = None
-    with _worker_errors(), run_on, _staging(emit_dir) as stage_dir:
+    with _worker_errors(), run_on, _staging(emit_dir) as stage_dir, _stopped_on_error(lambda: writing):
         try:
             inputs = [(_resolve(source, split, resolved, stage_dir), split, name) for source, split, name in opened]
             if any(run_on.uses_pool(read.source) for read, _, _ in inputs):
@@ -298,10 +298,6 @@ def execute(
                 progress.phase("skew" if skew_on else "composition")
                 skew_result = _skew(runs, resolved, counter, skew_on)  # type: ignore[arg-type]
             examples = _examples(runs, leakage, resolved)
-        except BaseException:
-            if writing is not None:
-                writing.stop()
-            raise
         finally:
             for run in runs:
                 if run.table is not None:
@@ -514,6 +510,19 @@ def _executor(kind: str, address: str | None, profile: Profile, workers: int | N
     from sftgate.engine.ray_executor import RayExecutor  # a UsageError when the extra is missing
 
     return RayExecutor(profile, workers, progress, address)
+
+
+@contextmanager
+def _stopped_on_error(writing: Callable[[], Writing | None]) -> Iterator[None]:
+    """Whatever fails, the emit pass under way (if any) stops first: nothing writes while the
+    workers stop and the staging area is cleaned up."""
+    try:
+        yield
+    except BaseException:
+        started = writing()
+        if started is not None:
+            started.stop()
+        raise
 
 
 @contextmanager
