@@ -768,9 +768,7 @@ class _ChunkWriter:
         dumps = orjson.dumps
         reasons = b'[{"code":%b,"severity":%b,"message":%b,"related":%b,"similarity":%b}]' % (
             dumps(found.code), dumps(self.severity(found.code)), dumps(message), dumps(related), dumps(similarity))
-        part.by_codes[found.code,] += 1
-        if _NOT_RECORD[code]:
-            part.by_status[_STATUS_VALUE[code]] += 1
+        part.by_codes[found.code,] += 1  # a dataset rule's line is a record: no status to count
         return _entry(source, split, line, _STATUS_VALUE[code], offset, length, [found.code], reasons, raw, limit)
 
     @staticmethod
@@ -895,13 +893,15 @@ class _Writing:
                        sum(run.stats.content_bytes for run, _ in plans))
         shown = (0, 0)
         try:
-            while shown is not None:
+            while True:
                 self.thread.join(0.05)
-                ended = not self.thread.is_alive()
+                ended = not self.thread.is_alive()  # asked before the counts are read: then they are final
                 done = tuple(self.emitter.done)
                 if done != shown:
                     progress.advance(done[0] - shown[0], done[1] - shown[1])
-                shown = None if ended else done
+                    shown = done
+                if ended:
+                    break
         except BaseException:
             self.stop()
             raise
