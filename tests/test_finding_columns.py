@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from sftgate.config import DEFAULT_PROFILE, load_profile
+from sftgate.baseline import Baseline
+from sftgate.config import DEFAULT_PROFILE, load_profile, with_baseline
 from sftgate.engine.run import _FileRun, _order
 from sftgate.model import Finding, FindingColumns, Severity
 
@@ -37,23 +38,36 @@ def _reasons(run: _FileRun) -> list[tuple]:
     return sorted(rows, key=lambda row: row[0])
 
 
-@pytest.mark.parametrize("rules", [
-    "report:\n  max_findings_per_rule: 3\n",  # capped
-    "gate:\n  fail_on: warning\nreport:\n  max_findings_per_rule: 1000\n",  # every one listed, and failing
-    "ignore:\n  - {code: DUP002, lines: [5, 9, 200]}\n",  # waivers judge one at a time
+@pytest.mark.parametrize(("rules", "baseline", "judged"), [
+    ("report:\n  max_findings_per_rule: 3\n", None, False),  # capped
+    ("gate:\n  fail_on: warning\nreport:\n  max_findings_per_rule: 1000\n", None, False),  # all listed, failing
+    ("ignore:\n  - {code: DUP002, lines: [5, 9, 200]}\n", None, True),  # waivers judge one at a time
+    ("ignore:\n  - {code: STR002}\n", "LEAK001", False),  # ... unless none may leave a DUP finding out
+    ("report:\n  max_findings_per_rule: 5\n", "DUP002", True),  # the baseline holds DUP002 findings
 ])
-def test_columns_count_cap_and_quarantine_like_the_same_findings(tmp_path, rules):
+def test_columns_count_cap_and_quarantine_like_the_same_findings(tmp_path, monkeypatch, rules, baseline, judged):
     path = tmp_path / "rules.yaml"
     path.write_text(rules, encoding="utf-8")
     profile = load_profile(DEFAULT_PROFILE, rules_file=path)
     near = _columns("DUP002", "near-duplicate of line {line} (similarity {score:.2f})", 2, 300)
     exact = _columns("DUP001", "exact duplicate of line {line}", 3, 50)
     other = Finding("DUP004", Severity.INFO, "this prompt appears 2 times (also line 7)", "t.jsonl", 5)
+    if baseline is not None:  # a baseline of the records on every third line
+        prints = _run(profile).fingerprints
+        keys = {(baseline, "t.jsonl", prints[8 * (line - 1):8 * line].hex()) for line in range(1, N + 1, 3)}
+        profile = with_baseline(profile, Baseline(path="baseline.json", keys=frozenset(keys)))
     as_columns, one_by_one = _run(profile), _run(profile)
+    one_at_a_time = []
+    add = _FileRun._add
+    monkeypatch.setattr(_FileRun, "_add", lambda self, found: one_at_a_time.extend(
+        f.code for f in found if self is as_columns) or add(self, found))
     as_columns.add([other, near, exact])
     one_by_one.add([other, *near, *exact])
+    assert ("DUP002" in one_at_a_time) == judged
+    if baseline == "DUP002":
+        assert as_columns.suppressed["baseline", "DUP002"] > 0
     assert as_columns.counts == one_by_one.counts and as_columns.counts["DUP002"] + \
-        as_columns.suppressed["waiver", "DUP002"] == 300
+        as_columns.suppressed["waiver", "DUP002"] + as_columns.suppressed["baseline", "DUP002"] == 300
     assert as_columns.failing == one_by_one.failing
     assert as_columns.suppressed == one_by_one.suppressed
     in_report_order = _order(["t.jsonl"])  # as the report lists them

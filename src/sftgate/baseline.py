@@ -23,6 +23,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,11 @@ class Baseline:
     def __len__(self) -> int:
         return len(self.keys)
 
+    @cached_property
+    def codes(self) -> frozenset[str]:
+        """The rules it holds findings of."""
+        return frozenset(code for code, _, _ in self.keys)
+
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Baseline:
         """Read a baseline file; a missing or malformed one is a one-line `UsageError`."""
@@ -169,6 +175,12 @@ class Suppressor:
 
     def __bool__(self) -> bool:
         return bool(self.waivers) or self.baseline is not None
+
+    def judges(self, code: str) -> bool:
+        """Whether a waiver or the baseline may leave out a finding of rule `code` (when none
+        may, its findings need not be judged one at a time)."""
+        return any(code.startswith(w.code) for w in self.waivers) or \
+            (self.baseline is not None and code in self.baseline.codes)
 
     def why(self, finding: Finding) -> str | None:
         """"waiver", "baseline" or None (the finding stays)."""

@@ -605,12 +605,13 @@ class _FileRun:
     def _add_columns(self, found: FindingColumns) -> None:
         """`_add` of many findings of one rule at once: counted, capped and kept as reasons with
         array operations; only those a report may list become `Finding`s. Waivers and the
-        baseline judge findings one at a time, and so does a rule that may raise its severity."""
+        baseline that may leave some out judge them one at a time, and so does a rule that may
+        raise its severity."""
         profile, code = self.profile, found.code
         if code not in profile.selected or not len(found):
             return
         rule = REGISTRY.get(code)
-        if profile.suppress or getattr(rule, "escalates", False):
+        if profile.suppress.judges(code) or getattr(rule, "escalates", False):
             for start in range(0, len(found), _ADD_BATCH):
                 self._add(list(found.take(slice(start, start + _ADD_BATCH))))
             return
