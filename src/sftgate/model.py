@@ -132,7 +132,9 @@ class FindingColumns:
         return len(self.lines)
 
     def __iter__(self) -> Iterator[Finding]:
-        return (self.finding(i) for i in range(len(self)))
+        code, severity, source = self.code, self.severity, self.source
+        return (Finding(code, severity, message, source, line, related=related, similarity=similarity)
+                for line, message, related, similarity in self._rows())
 
     def finding(self, i: int, severity: Severity | None = None, fingerprint: str | None = None) -> Finding:
         """The i-th, as a `Finding` (with `severity` instead of the rule's own)."""
@@ -142,9 +144,14 @@ class FindingColumns:
 
     def fields(self, i: int) -> tuple[int, str, str, float]:
         """The i-th's line, message, related (`path:line`) and similarity, as its `Finding` has them."""
-        related, score = int(self.related[i]), float(self.scores[i])
-        return (int(self.lines[i]), self.message.format(line=related, score=score), f"{self.source}:{related}",
-                round(score, 4))
+        return self._fields(int(self.lines[i]), int(self.related[i]), float(self.scores[i]))
+
+    def _fields(self, line: int, related: int, score: float) -> tuple[int, str, str, float]:
+        return line, self.message.format(line=related, score=score), f"{self.source}:{related}", round(score, 4)
+
+    def _rows(self) -> Iterator[tuple[int, str, str, float]]:
+        """`fields` of each, in order (the arrays read as Python numbers once, not item by item)."""
+        return map(self._fields, self.lines.tolist(), self.related.tolist(), self.scores.tolist())
 
     def take(self, index: Any) -> FindingColumns:
         """Those at `index` (an array of positions, or a mask), in that order."""
@@ -156,7 +163,7 @@ class FindingColumns:
         column, related, similarity), `group` saying when it was found among a file's reasons."""
         code = self.code
         return [(line, group, code, message, None, None, related, similarity)
-                for line, message, related, similarity in map(self.fields, range(len(self)))]
+                for line, message, related, similarity in self._rows()]
 
 
 class Origin(NamedTuple):

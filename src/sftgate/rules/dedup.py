@@ -206,9 +206,6 @@ class DuplicateAnalysis:
     def where(self, record: int) -> str:
         return f"{self.source}:{int(self.lines[record])}"
 
-    def line(self, record: int) -> int:
-        return int(self.lines[record])
-
     def dropped(self, rule: type[DatasetRule], message: str) -> FindingColumns:
         """A finding of `rule` (DUP001: exact, DUP002: near) for every cluster member it drops,
         in the order of `clusters`; `message` is the findings' (see `FindingColumns`)."""
