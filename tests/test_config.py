@@ -205,6 +205,14 @@ def test_ignore_in_rules_file_and_argument_add_up(tmp_path, records, write_jsonl
     assert "STR002" in report.counts_by_code()
     assert not {c for c in report.counts_by_code() if c.startswith("FMT") or c == "STR004"}
 
+def test_select_and_ignore_take_a_comma_separated_string_as_the_cli_does():
+    from sftgate.config import load_profile
+
+    as_text = load_profile(select="dup, STR", ignore="STR004")
+    assert as_text.selected == load_profile(select=["DUP", "STR"], ignore=["STR004"]).selected
+    assert "DUP001" in as_text.selected and "STR004" not in as_text.selected and "TOK001" not in as_text.selected
+
+
 
 # --- the gate ------------------------------------------------------------------------------------
 

@@ -103,6 +103,29 @@ def test_deeply_nested_array_on_the_first_line(tmp_path, records, write_jsonl):
         [("FMT001", 1), ("STR002", 3)]
 
 
+@pytest.mark.parametrize("where", ["functionCall", "functionResponse", "tools"])
+def test_value_nested_deeper_than_orjson_writes(tmp_path, records, write_jsonl, where):
+    """orjson reads 1,024 levels but writes 254: a function call's arguments 300 levels deep
+    are read, so the token count and the duplicate features must write them another way."""
+    deep: object = 0
+    for _ in range(300):
+        deep = [deep]
+    record = records.good(1)
+    if where == "tools":
+        record["tools"] = [{"functionDeclarations": [{"name": "f", "parameters": {"type": "object",
+                                                                                  "default": deep}}]}]
+    else:
+        part = {"name": "f", "args" if where == "functionCall" else "response": {"n": deep}}
+        record["contents"].insert(1, {"role": "model", "parts": [{where: part}]})
+        record["contents"].insert(2, {"role": "user", "parts": [{"text": "and then?"}]})
+    path = write_jsonl(tmp_path / "t.jsonl", [records.good(0), record, record, records.good(2)])
+    report = sftgate.check(path, workers=1, select="STR,TOK,DUP")
+    assert _accounting(report)["valid"] == 4
+    assert [f.line for f in _at(report, "DUP001")] == [3]  # the copy is still found
+    [train] = report.to_dict()["tokens"]["splits"]
+    assert train["examples_tokenised"] == 4
+    assert train["input_tokens"]["max"] + train["output_tokens"]["max"] > 300  # the value is counted
+
 def test_number_where_text_belongs(tmp_path, records, write_jsonl):
     path = write_jsonl(tmp_path / "t.jsonl", [records.good(0), records.number_text(1)])
     report = sftgate.check(path, workers=1)

@@ -150,8 +150,13 @@ def load_profile(
     """Resolve `profile` (a built-in name or a YAML path), then the user's `rules_file` on top.
 
     `select` replaces the profile's `select:` list; `ignore` adds to its `ignore:` list. Both take
-    rule codes or code prefixes (`DUP`, `TOK001`), as ruff does.
+    rule codes or code prefixes (`DUP`, `TOK001`), as ruff does: a list, or one string of them
+    separated by commas, as on the command line.
     """
+    if isinstance(select, str):
+        select = parse_codes(select)
+    if isinstance(ignore, str):
+        ignore = parse_codes(ignore)
     chain = _load_chain(str(profile), base_dir=Path.cwd(), seen=())
     if rules_file is not None:
         user = _read_file(Path(rules_file))

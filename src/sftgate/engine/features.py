@@ -29,13 +29,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import orjson
 
 from sftgate.analysis.arrays import unique
 from sftgate.analysis.blocks import BlockMap, map_blocks
 from sftgate.analysis.lsh import choose_bands
 from sftgate.analysis.ngrams import MULTIPLIERS
-from sftgate.analysis.text import classes, exact_fold, fold, key64, mix64, spaces
+from sftgate.analysis.text import classes, exact_fold, fold, json_text, key64, mix64, spaces
 from sftgate.analysis.textfeatures import NAMES, feature_columns, system_key
 from sftgate.model import Example, PartKind
 
@@ -321,7 +320,7 @@ def _parts_text(parts: tuple, media: list[str]) -> str:
         if part.kind is _TEXT:
             pieces.append(part.value)
         else:
-            value = orjson.dumps({part.kind.value: part.value}, option=orjson.OPT_SORT_KEYS).decode()
+            value = json_text({part.kind.value: part.value})
             (media if part.kind is _FILE_DATA else pieces).append(value)
     return "\n".join(pieces)
 

@@ -28,9 +28,9 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import orjson
 
 from sftgate.analysis import tokenizers
+from sftgate.analysis.text import json_text
 from sftgate.analysis.tokenstats import distribution, ratio_estimate
 from sftgate.model import Action, Example, Finding, PartKind, Severity
 from sftgate.rules.base import RecordRule, RuleContext
@@ -47,10 +47,6 @@ _NOT_REGEX_SPACE = re.compile("[\x1c-\x1f]")
 
 def _nbytes(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _mix(x: int) -> int:
@@ -272,7 +268,7 @@ class Meter:
         uncounted = 0
         system_texts = [p.value for p in example.system if p.kind is _TEXT]
         if example.tools:
-            system_texts.append(_json(list(example.tools)))
+            system_texts.append(json_text(list(example.tools)))
         turn_texts: list[list[str]] = []
         turn_bytes: list[int] = []
         media: list[int] = []
@@ -335,7 +331,7 @@ class Meter:
                 else:
                     tokens += n
             else:
-                texts.append(_json(part.value if kind is not PartKind.UNKNOWN else part.raw))
+                texts.append(json_text(part.value if kind is not PartKind.UNKNOWN else part.raw))
         return texts, tokens, missing
 
     def _needs_all(self, m: Measured, turn_texts: list[list[str]], system_texts: list[str]) -> bool:
