@@ -670,9 +670,12 @@ def test_progress_phases_of_prepare(tmp_path, records, write_jsonl):
     assert phases.done[-2].startswith("write ") and phases.done[-1] == "publish"
 
 
-def test_a_line_that_reads_differently_when_written_is_an_error(tmp_path, records, write_jsonl, monkeypatch):
+@pytest.mark.parametrize("change", ["other record", "same size"])
+def test_a_line_that_reads_differently_when_written_is_an_error(tmp_path, records, write_jsonl, monkeypatch,
+                                                                change):
     """Gemini lines are not spilled: the writer reads a kept line again. If it is not what the
-    check measured (the file changed), prepare stops with one line and publishes nothing."""
+    check read (its fingerprint differs: the file changed), prepare stops with one line and
+    publishes nothing; also when the change keeps the line's and the record's sizes."""
     from sftgate.engine import prepare as prepare_module
 
     src = write_jsonl(tmp_path / "t.jsonl", [records.good(i) for i in range(3)])
@@ -680,13 +683,35 @@ def test_a_line_that_reads_differently_when_written_is_an_error(tmp_path, record
 
     def read(self, offset, length):
         data = real(self, offset, length)
-        return b'{"contents": []}' if offset and data is not None else data
+        if not offset or data is None:
+            return data
+        return b'{"contents": []}' if change == "other record" else bytes(data).replace(b"a", b"e", 1)
 
     monkeypatch.setattr(prepare_module._Reader, "read", read)
     out = tmp_path / "out"
     with pytest.raises(sftgate.SftgateError, match=r"t\.jsonl: the line at byte [\d,]+ is not what it was"):
         prepare(src, out=out, workers=1)
     assert not (out / "manifest.json").exists()
+
+
+def test_a_record_nested_deeper_than_the_writer_goes_to_the_quarantine(tmp_path, records, write_jsonl):
+    """orjson reads 1,024 levels of nesting but writes 254: such a record is found when the
+    writer that keeps it writes it, and goes to the quarantine saying so, in line order."""
+    deep: object = 0
+    for _ in range(300):
+        deep = [deep]
+    nested = {**records.good(1), "generationConfig": {"responseSchema": deep}}  # free-form: no rule objects
+    src = write_jsonl(tmp_path / "t.jsonl", [records.good(0), nested, records.good(2), records.model_twice(3)])
+    done = prepare(src, out=tmp_path / "out", workers=1, profile="gemini-2.5-flash")
+    quarantine = _jsonl(tmp_path / "out" / "quarantine.jsonl")
+    assert [(q["line"], q["reasons"][0]["message"]) for q in quarantine] == [
+        (2, "line is not written: cannot be written back as JSON"), (4, quarantine[1]["reasons"][0]["message"])]
+    assert quarantine[1]["codes"] == ["STR002"]
+    assert [json.loads(line)["contents"][0]["parts"][0]["text"] for line in _lines(tmp_path / "out" / "train.jsonl")] \
+        == [records.good(0)["contents"][0]["parts"][0]["text"], records.good(2)["contents"][0]["parts"][0]["text"]]
+    assert done.manifest["accounting"][0] | {"source": None} == {
+        "source": None, "split": "train", "lines": 4, "train": 2, "validation": 0, "quarantine": 2, "blank": 0,
+        "balanced": True}
 
 
 

@@ -101,12 +101,15 @@ def canonical_or_none(obj: dict[str, Any], strip_unknown: bool) -> bytes | None:
 class EmitChunk:
     """What `prepare` needs to write a chunk's lines again without re-checking them.
 
-    Per line: its status (an index into STATUSES), where it is in the input, and the size of
-    its canonical form (0: none; the line is not an object, or the object cannot be written).
+    Per line: its status (an index into STATUSES), where it is in the input, its fingerprint
+    (`baseline.fingerprint`, 8 bytes in `marks`) and the size of its canonical form (0: none;
+    the line is not an object, or the object cannot be written).
     Records converted from another format are spilled, in their canonical form, to the file
     `spill`; a Gemini line is its own record, so prepare's writers parse and write again only
     the lines they keep, and `spill` is "" (no file: most of a file's bytes are not written
-    twice).
+    twice). A Gemini object's size is `UNMEASURED`: the writer that keeps it writes it, and
+    quarantines it then if it cannot (orjson writes 254 levels of nesting and reads 1,024);
+    the fingerprint tells it that the line it reads again is the one checked.
     """
 
     spill: str
@@ -114,6 +117,10 @@ class EmitChunk:
     offsets: array = field(default_factory=lambda: array("q"))
     lengths: array = field(default_factory=lambda: array("q"))
     canonical: array = field(default_factory=lambda: array("q"))
+    marks: bytearray = field(default_factory=bytearray)
+
+
+UNMEASURED = -1  # `EmitChunk.canonical` of a Gemini object: measured when written
 
 
 @dataclass
@@ -314,7 +321,7 @@ class Checker:
             else:
                 out.status[status.value] += 1
             if emit is not None:
-                self._keep(emit, spilled, number, status, obj if type(obj) is dict else None, offset, length)
+                self._keep(emit, spilled, number, status, obj if type(obj) is dict else None, offset, length, mark)
         out.lines = number
         out.last_end = last_end
         if emit is not None and self.reading.converts:
@@ -381,15 +388,22 @@ class Checker:
         return found, obj
 
     def _keep(self, emit: EmitChunk, spilled: list[bytes], number: int, status: LineStatus,
-              obj: dict[str, Any] | None, offset: int, length: int) -> None:
-        """Note what `prepare` needs of one line; spill its canonical form."""
+              obj: dict[str, Any] | None, offset: int, length: int, mark: bytes) -> None:
+        """Note what `prepare` needs of one line; spill a converted record's canonical form."""
         emit.status.append(_STATUS_INDEX[status])
         emit.offsets.append(offset)
         emit.lengths.append(length)
-        data = canonical_or_none(obj, self.strip_unknown) if obj is not None else None
-        if data is not None and self.reading.converts:
-            spilled.append(data)
-        emit.canonical.append(0 if data is None else len(data))  # 0: the emit pass quarantines it, saying why
+        emit.marks += mark
+        if obj is None:
+            size = 0  # the emit pass quarantines it, saying why
+        elif self.reading.converts:
+            data = canonical_or_none(obj, self.strip_unknown)
+            if data is not None:
+                spilled.append(data)
+            size = 0 if data is None else len(data)
+        else:  # the line itself, written by the writer that keeps it
+            size = UNMEASURED
+        emit.canonical.append(size)
 
     def _spill(self, spilled: list[bytes]) -> str:
         assert self.emit_dir is not None

@@ -37,6 +37,7 @@ import numpy as np
 import orjson
 
 from sftgate._version import __version__
+from sftgate.baseline import fingerprint
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
 from sftgate.engine.local import LocalExecutor
 from sftgate.engine.passes import GEMINI, STATUSES, Checker, EmitChunk, Reading, canonical_or_none, canonical
@@ -622,15 +623,25 @@ class _ChunkWriter:
         ends = np.cumsum(sizes)
         offsets, lengths, status = emit.offsets, emit.lengths, emit.status
         ends_at, sizes_at = ends.tolist(), sizes.tolist()
-
-        def record(i: int) -> bytes:
-            """Line i's canonical form: spilled (a converted record), or its line parsed again."""
-            if spill is not None:
-                return spill[ends_at[i] - sizes_at[i]:ends_at[i]]
-            return self._again(task, reader, offsets[i], lengths[i], sizes_at[i])
-
         if len(offsets):
             reader.window(offsets[0], offsets[-1] + lengths[-1])
+        again: dict[int, bytes] = {}
+        if spill is None:  # Gemini lines: those kept are parsed and written again, first
+            marks = emit.marks
+            for i in np.flatnonzero((fate >= TRAIN) & (fate <= FIX_VALIDATION)).tolist():
+                data = self._again(task, reader, offsets[i], lengths[i], marks[8 * i:8 * i + 8])
+                if data is None:  # it cannot be written: to the quarantine, saying so
+                    fate = fate.copy() if not fate.flags.writeable else fate
+                    fate[i] = DROP
+                else:
+                    again[i] = data
+
+        def record(i: int) -> bytes:
+            """Line i's canonical form: spilled (a converted record), or its line written again."""
+            if spill is not None:
+                return spill[ends_at[i] - sizes_at[i]:ends_at[i]]
+            return again[i]
+
         part = _Part(train_sizes=sizes[:0], validation_count=0, validation_bytes=0, quarantined=0,
                      blank=int(np.count_nonzero(fate == BLANK)), content=(sum(lengths) + len(lengths), len(lengths)))
         quarantine: list[bytes] = []
@@ -698,22 +709,21 @@ class _ChunkWriter:
             spill.close()
         return part
 
-    def _again(self, task: _ChunkTask, reader: _Reader, offset: int, length: int, size: int) -> bytes:
-        """A Gemini line's canonical form, from the line read again: the check pass parsed it
-        as here (orjson; `decode_line` for what orjson refuses, such as a BOM) and measured it."""
+    def _again(self, task: _ChunkTask, reader: _Reader, offset: int, length: int, mark: bytes | bytearray
+               ) -> bytes | None:
+        """A Gemini line's canonical form, from the line read again as the check pass parsed it
+        (orjson; `decode_line` for what orjson refuses, such as a BOM); None when the object
+        cannot be written back as JSON. `mark` is the line's fingerprint when it was checked."""
         raw = reader.read(offset, length)
-        obj: Any = None
-        if raw is not None:
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                obj = decode_line(bytes(raw), length, source=task.source.name, line=0, first=offset == 0,
-                                  max_line_bytes=length + 1)[1]
-        data = canonical_or_none(obj, self.settings.unknown_keys == "strip") if type(obj) is dict else None
-        if data is None or len(data) != size:  # the input changed under us
+        if raw is None or fingerprint(bytes(raw)) != mark:  # the input changed under us
             raise SftgateError(f"{task.source.name}: the line at byte {offset:,} is not what it was when it was "
                                "checked; did the file change during the run?")
-        return data
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            obj = decode_line(bytes(raw), length, source=task.source.name, line=0, first=offset == 0,
+                              max_line_bytes=length + 1)[1]
+        return canonical_or_none(obj, self.settings.unknown_keys == "strip") if type(obj) is dict else None
 
     def _recheck(self, task: _ChunkTask, line: int, code: int, offset: int, length: int, data: bytes | None,
                  reading: Reading = GEMINI) -> list[Finding]:
@@ -1107,7 +1117,7 @@ class _Emitter:
         Returns the quarantine reason of the others (None when all fit)."""
         cap = self.profile.limits.get("max_validation_examples")
         lines = np.arange(1, n + 1)
-        candidates = lines[_RECORD[status] & (sizes > 0) & ~dropped[1:] & ~dataset[1:]]
+        candidates = lines[_RECORD[status] & (sizes != 0) & ~dropped[1:] & ~dataset[1:]]
         if cap is None or candidates.size <= int(cap):
             return None
         chosen = np.random.default_rng(self.seed).choice(candidates, int(cap), replace=False)
