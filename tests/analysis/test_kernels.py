@@ -435,6 +435,7 @@ def test_radix_sort_is_a_stable_sort_by_key(keys, data):
     got_keys, got_values = kernels.radix_sort(keys, values)
     order = np.argsort(keys, kind="stable")
     assert np.array_equal(got_keys, keys[order]) and np.array_equal(got_values, values[order])
+    assert np.array_equal(kernels._radix_sorted(keys), np.sort(keys))  # without a payload
 
 
 @settings(max_examples=150, deadline=None)

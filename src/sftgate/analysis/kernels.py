@@ -18,7 +18,8 @@ collapsing whitespace as it goes (`analysis.text.exact_text` defines the text). 
 is the breadth-first walk that matches each duplicate to a neighbour; `window_hits` streams
 n-gram windows through an `analysis.ngrams.NgramIndex`; `shared_pairs` and `pair_grams` count
 and list the n-grams each (query, training) pair of the leakage rules shares; `radix_sort` is
-a stable sort of 64-bit keys with a payload.
+a stable sort of 64-bit keys with a payload. `band_heads` and `star_pairs` make the LSH star
+edges of `analysis.lsh.star_edges`.
 
 numba is imported only with this module, which only feature building, verification and the
 dataset analyses import: a check with no rule that needs features does not pay for it. Kernels
@@ -769,3 +770,81 @@ def radix_sort(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
         k_in, k_out = k_out, k_in
         v_in, v_out = v_out, v_in
     return k_in, v_in
+
+
+@nb.njit(cache=True)
+def _radix_sorted(keys: np.ndarray) -> np.ndarray:
+    """`keys` (uint64) sorted: `radix_sort` without a payload."""
+    n = keys.size
+    mask = np.uint64((1 << _RADIX_BITS) - 1)
+    k_in, k_out = keys.copy(), np.empty_like(keys)
+    counts = np.zeros(1 << _RADIX_BITS, dtype=np.int64)
+    for shift in range(0, 64, _RADIX_BITS):
+        s = np.uint64(shift)
+        counts[:] = 0
+        for i in range(n):
+            counts[(k_in[i] >> s) & mask] += 1
+        if counts.max() == n:
+            continue
+        total = 0
+        for d in range(counts.size):
+            c = counts[d]
+            counts[d] = total
+            total += c
+        for i in range(n):
+            d = (k_in[i] >> s) & mask
+            k_out[counts[d]] = k_in[i]
+            counts[d] += 1
+        k_in, k_out = k_out, k_in
+    return k_in
+
+
+# --- LSH buckets ----------------------------------------------------------------------------------
+
+
+@nb.njit(cache=True)
+def band_heads(keys: np.ndarray, bits: int, heads: np.ndarray) -> None:
+    """Each record's bucket head in one band: the first position holding the same key,
+    ignoring the key's top `bits` bits (`analysis.lsh.star_edges` says why). `keys` (n,)
+    uint64; `heads` (n,) int32, written."""
+    n = keys.size
+    b = np.uint64(bits)
+    low = (np.uint64(1) << b) - np.uint64(1)
+    packed = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        packed[i] = (keys[i] << b) | np.uint64(i)
+    packed = _radix_sorted(packed)
+    head = 0
+    for k in range(n):
+        at = np.int64(packed[k] & low)
+        if k == 0 or (packed[k] >> b) != (packed[k - 1] >> b):
+            head = at
+        heads[at] = head
+
+
+@nb.njit(cache=True)
+def star_pairs(heads: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The distinct (head, record) pairs of a few bands' `band_heads` (n, bands), a record
+    never paired with itself, packed as ids[head] << 31 | ids[record] (ids below 2^31); in
+    no particular order."""
+    n, bands = heads.shape
+    count = 0
+    for twice in range(2):  # count, then write
+        out = np.empty(count, dtype=np.int64)
+        count = 0
+        for r in range(n):
+            for j in range(bands):
+                h = heads[r, j]
+                if h == r:
+                    continue
+                seen = False
+                for i in range(j):
+                    if heads[r, i] == h:
+                        seen = True
+                        break
+                if not seen:
+                    if twice:
+                        out[count] = (ids[h] << 31) | ids[r]
+                    count += 1
+    return out
+

@@ -40,32 +40,32 @@ def choose_bands(threshold: float, num_perm: int, fn_weight: float = 0.5) -> tup
 def star_edges(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Candidate edges (m, 2) int64 of `ids`, sorted and unique: (first in bucket, member).
 
-    `keys` is (n, bands) from `minhash.band_keys`; `ids` are increasing record indexes, so the
-    first record of a bucket is the one earliest in the input.
+    `keys` is (n, bands) from `minhash.band_keys`; `ids` are increasing record indexes, below
+    2^31, so the first record of a bucket is the one earliest in the input.
     """
-    # Edges are packed into one int64 each (ids are below 2^31) and merged band by band, so
-    # memory holds the distinct edges, not bands x edges: in duplicate-heavy data every band
-    # repeats most of the same (first, member) pairs.
+    from sftgate.analysis import kernels  # numba, as the rest of the duplicate analysis
+
+    # Per band, each record's bucket head (`kernels.band_heads`: one radix sort of the keys with
+    # their positions packed below them). The keys' top bits make room for the positions: keys
+    # that differ only there share a bucket, which at worst adds a pair that verification
+    # rejects. A record's distinct heads over a few bands at a time are its edges
+    # (`kernels.star_pairs`), merged group by group: memory holds the distinct edges, not
+    # bands x edges, since in duplicate-heavy data every band repeats most of the same pairs.
+    n = keys.shape[0]
+    bits = max(1, n.bit_length())
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
     edges = np.zeros(0, dtype=np.int64)
-    # Each band's keys are sorted with their positions packed below them (one sort of plain
-    # integers, several times faster than an argsort). The keys' top bits make room: keys that
-    # differ only there share a bucket, which at worst adds a pair that verification rejects.
-    bits = np.uint64(max(1, int(keys.shape[0]).bit_length()))
-    positions = np.arange(keys.shape[0], dtype=np.uint64)
-    for b in range(keys.shape[1]):
-        packed = np.sort((keys[:, b] << bits) | positions)
-        order = (packed & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
-        sorted_keys = packed >> bits
-        new = np.empty(order.size, dtype=bool)
-        new[:1] = True
-        new[1:] = sorted_keys[1:] != sorted_keys[:-1]
-        bucket = np.cumsum(new) - 1
-        first = order[new][bucket]
-        member = ~new
-        if member.any():
-            packed = (ids[first[member]].astype(np.int64) << 31) | ids[order[member]].astype(np.int64)
-            edges = merge_unique(edges, unique(packed))
+    heads = np.empty((n, _BANDS_AT_ONCE), dtype=np.int32)
+    for lo in range(0, keys.shape[1], _BANDS_AT_ONCE):
+        hi = min(lo + _BANDS_AT_ONCE, keys.shape[1])
+        for b in range(lo, hi):
+            column = np.ascontiguousarray(keys[:, b])
+            kernels.band_heads(column, bits, heads[:, b - lo])
+        edges = merge_unique(edges, unique(kernels.star_pairs(heads[:, :hi - lo], ids)))
     return np.stack((edges >> 31, edges & ((1 << 31) - 1)), axis=1)
+
+
+_BANDS_AT_ONCE = 8  # bands whose heads are held together: n x 8 int32
 
 
 def cross_edges(query_keys: np.ndarray, query_ids: np.ndarray, index_keys: np.ndarray,
