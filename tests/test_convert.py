@@ -185,6 +185,9 @@ def test_openai_images() -> None:
     ([{"role": "user", "content": "Hi"}, {"role": "assistant", "tool_calls": [
         {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}],
      "tool call 1 (f) arguments are not valid JSON"),
+    ([{"role": "user", "content": "Hi"}, {"role": "assistant", "tool_calls": [  # NaN is not JSON: not written as null
+        {"id": "c", "type": "function", "function": {"name": "f", "arguments": '{"a": NaN}'}}]}],
+     "tool call 1 (f) arguments are not valid JSON"),
     ([{"role": "user", "content": "Hi"}, {"role": "assistant", "tool_calls": [
         {"id": "c", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}],
      "arguments are a list, not a JSON object"),

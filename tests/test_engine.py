@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import tempfile
 import zlib
 from collections import Counter
@@ -103,28 +104,43 @@ def test_deeply_nested_array_on_the_first_line(tmp_path, records, write_jsonl):
         [("FMT001", 1), ("STR002", 3)]
 
 
-@pytest.mark.parametrize("where", ["functionCall", "functionResponse", "tools"])
-def test_value_nested_deeper_than_orjson_writes(tmp_path, records, write_jsonl, where):
-    """orjson reads 1,024 levels but writes 254: a function call's arguments 300 levels deep
-    are read, so the token count and the duplicate features must write them another way."""
-    deep: object = 0
-    for _ in range(300):
-        deep = [deep]
+@pytest.mark.parametrize("where", ["functionCall", "functionResponse", "tools", "generationConfig", "unknown key",
+                                   "part key", "contents"])
+@pytest.mark.parametrize("levels", [240, 300, 1000])
+def test_nesting_deeper_than_the_writer_goes_is_flagged_where_it_can_hide(tmp_path, records, write_jsonl, where,
+                                                                          levels):
+    """orjson reads 1,024 levels but writes 254: a record nested deeper, valid or not, wherever
+    the schema leaves values open, is FMT001 and read no further (the schema's error listing,
+    the PII scan, token counts and prepare's writer cannot walk it); one less deep is checked."""
+    deep = "@DEEP@"  # replaced once written: json.dumps cannot write 1,000 levels
     record = records.good(1)
     if where == "tools":
-        record["tools"] = [{"functionDeclarations": [{"name": "f", "parameters": {"type": "object",
-                                                                                  "default": deep}}]}]
+        record["tools"] = [{"functionDeclarations": [{"name": "f", "parameters": {"type": "object", "default": deep}}]}]
+    elif where == "generationConfig":
+        record["generationConfig"] = {"responseSchema": deep}
+    elif where == "unknown key":
+        record["extra"] = deep
+    elif where == "part key":
+        record["contents"][0]["parts"][0]["zzz"] = deep
+    elif where == "contents":
+        record["contents"] = deep
     else:
-        part = {"name": "f", "args" if where == "functionCall" else "response": {"n": deep}}
+        part = {"name": "f", "args" if where == "functionCall" else "response": {"n": deep, "mail": "ann@example.com"}}
         record["contents"].insert(1, {"role": "model", "parts": [{where: part}]})
         record["contents"].insert(2, {"role": "user", "parts": [{"text": "and then?"}]})
-    path = write_jsonl(tmp_path / "t.jsonl", [records.good(0), record, record, records.good(2)])
-    report = sftgate.check(path, workers=1, select="STR,TOK,DUP")
-    assert _accounting(report)["valid"] == 4
-    assert [f.line for f in _at(report, "DUP001")] == [3]  # the copy is still found
-    [train] = report.to_dict()["tokens"]["splits"]
-    assert train["examples_tokenised"] == 4
-    assert train["input_tokens"]["max"] + train["output_tokens"]["max"] > 300  # the value is counted
+    line = json.dumps(record).replace('"@DEEP@"', "[" * levels + "0" + "]" * levels)
+    path = write_jsonl(tmp_path / "t.jsonl", [records.good(0), line, line, records.good(2)])
+    report = sftgate.check(path, workers=1)
+    flagged = [f.line for f in _at(report, "FMT001")]
+    if levels > 250:  # the record's own levels come on top
+        assert flagged == [2, 3]
+        assert "254 levels" in _at(report, "FMT001")[0].message or "1,024" in _at(report, "FMT001")[0].message
+    elif where == "contents":  # not deep enough: the schema's error listing walks it
+        assert flagged == [] and [f.line for f in _at(report, "SCH001")] == [2, 3]
+    else:
+        assert flagged == []
+        assert [f.line for f in _at(report, "DUP001")] == [3]  # the copy is found
+
 
 def test_number_where_text_belongs(tmp_path, records, write_jsonl):
     path = write_jsonl(tmp_path / "t.jsonl", [records.good(0), records.number_text(1)])
@@ -149,6 +165,30 @@ def test_json_array_file(tmp_path, records, physical_lines, indent):
     lines = physical_lines(path.read_bytes())
     assert report.inputs[0].lines == lines
     assert _accounting(report) == {"json_array_file": lines}
+
+
+@pytest.mark.parametrize("element", ['{"n": NaN}', '{"n": -Infinity}', '{"n": ' + "9" * 5000 + "}"],
+                         ids=["nan", "infinity", "5000-digit integer"])
+def test_json_array_element_that_is_not_json_is_a_finding(tmp_path, records, element):
+    """The standard library's reader of JSON array files takes NaN and Infinity, and refuses
+    integers of more than 4,300 digits with a ValueError: both are a finding on the element."""
+    path = tmp_path / "data.json"
+    path.write_text("[" + json.dumps(records.good(0)) + ", " + element + "]", encoding="utf-8")
+    report = sftgate.check(path, workers=1)
+    [finding] = _at(report, "CNV001")
+    assert finding.line == 2 and "array element 2 is not valid JSON" in finding.message
+
+
+@pytest.mark.parametrize(("options", "says"), [
+    ({"split_validation": 0.1, "seed": -1}, "seed must be a whole number from 0 to 2^64 - 1"),
+    ({"seed": 2**64}, "seed must be"),
+    ({"split_validation": 1e20}, "below 2^63"),
+    ({"epochs": [3, 10**22]}, "epochs must be between 1 and 1,000"),
+])
+def test_numbers_the_report_cannot_hold_are_usage_errors(tmp_path, records, write_jsonl, options, says):
+    path = write_jsonl(tmp_path / "t.jsonl", [records.good(i) for i in range(3)])
+    with pytest.raises(sftgate.UsageError, match=re.escape(says)):
+        sftgate.check(path, workers=1, **options)
 
 
 def test_jsonl_whose_first_line_is_an_array_is_not_an_array_file(tmp_path, records, write_jsonl):
@@ -215,6 +255,18 @@ def test_empty_file(tmp_path):
     assert report.inputs[0].lines == 0 and _accounting(report) == {}
 
 
+@pytest.mark.parametrize("content", [b"\n", b"  \n\t\n\n", b"\xef\xbb\xbf\n"], ids=["newline", "blanks", "bom"])
+def test_a_file_of_blank_lines_holds_no_records(tmp_path, records, write_jsonl, content):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(content)
+    report = sftgate.check(path, workers=1)
+    assert report.exit_code == 1
+    [finding] = _at(report, "FMT007")
+    assert "holds no records" in finding.message
+    one = write_jsonl(tmp_path / "one.jsonl", [records.good(0), b""])  # a record and a blank line: not this
+    assert not _at(sftgate.check(one, workers=1), "FMT007")
+
+
 def test_empty_gzip_file(tmp_path):
     path = tmp_path / "t.jsonl.gz"
     path.write_bytes(gzip.compress(b""))
@@ -238,6 +290,14 @@ def test_crlf(tmp_path, records, write_jsonl):
     [finding] = _at(report, "FMT006")
     assert finding.line == 1 and "4 of 4 lines" in finding.message
     assert _accounting(report) == {"valid": 4}
+
+
+def test_cr_only_line_endings_say_so(tmp_path, records, write_jsonl):
+    """Lines ended by a CR alone read as one line of records one after another: FMT001, whose
+    hint names the line endings rather than leaving the parser's message alone."""
+    path = write_jsonl(tmp_path / "t.jsonl", [records.good(i) for i in range(3)], eol=b"\r")
+    [finding] = _at(sftgate.check(path, workers=1), "FMT001")
+    assert finding.line == 1 and "CR alone" in (finding.hint or "")
 
 
 def test_mixed_line_endings_count_and_first_line(tmp_path, records):

@@ -694,9 +694,17 @@ def test_a_line_that_reads_differently_when_written_is_an_error(tmp_path, record
     assert not (out / "manifest.json").exists()
 
 
-def test_a_record_nested_deeper_than_the_writer_goes_to_the_quarantine(tmp_path, records, write_jsonl):
-    """orjson reads 1,024 levels of nesting but writes 254: such a record is found when the
-    writer that keeps it writes it, and goes to the quarantine saying so, in line order."""
+@pytest.mark.parametrize("checked", [True, False])
+def test_a_record_nested_deeper_than_the_writer_goes_to_the_quarantine(tmp_path, records, write_jsonl, monkeypatch,
+                                                                       checked):
+    """orjson reads 1,024 levels of nesting but writes 254: the check flags a deeper record
+    (FMT001) and prepare quarantines it with that reason. Should one get past the check, the
+    writer that keeps it finds out when it writes it, and quarantines it saying so, in line
+    order."""
+    from sftgate.engine import passes
+
+    if not checked:
+        monkeypatch.setattr(passes, "_deeper", lambda value, limit=0: False)
     deep: object = 0
     for _ in range(300):
         deep = [deep]
@@ -704,15 +712,16 @@ def test_a_record_nested_deeper_than_the_writer_goes_to_the_quarantine(tmp_path,
     src = write_jsonl(tmp_path / "t.jsonl", [records.good(0), nested, records.good(2), records.model_twice(3)])
     done = prepare(src, out=tmp_path / "out", workers=1, profile="gemini-2.5-flash")
     quarantine = _jsonl(tmp_path / "out" / "quarantine.jsonl")
+    why = "invalid JSON: nested deeper than 254 levels, the most sftgate writes back" if checked else \
+        "line is not written: cannot be written back as JSON"
     assert [(q["line"], q["reasons"][0]["message"]) for q in quarantine] == [
-        (2, "line is not written: cannot be written back as JSON"), (4, quarantine[1]["reasons"][0]["message"])]
-    assert quarantine[1]["codes"] == ["STR002"]
+        (2, why), (4, quarantine[1]["reasons"][0]["message"])]
+    assert [q["codes"] for q in quarantine] == [["FMT001"] if checked else [], ["STR002"]]
     assert [json.loads(line)["contents"][0]["parts"][0]["text"] for line in _lines(tmp_path / "out" / "train.jsonl")] \
         == [records.good(0)["contents"][0]["parts"][0]["text"], records.good(2)["contents"][0]["parts"][0]["text"]]
     assert done.manifest["accounting"][0] | {"source": None} == {
         "source": None, "split": "train", "lines": 4, "train": 2, "validation": 0, "quarantine": 2, "blank": 0,
         "balanced": True}
-
 
 
 def test_a_chunk_that_fails_in_a_worker_stops_the_chunks_after_it(tmp_path, records, write_jsonl, monkeypatch):

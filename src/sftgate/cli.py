@@ -22,7 +22,7 @@ EXIT_USAGE = 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line and exit 2, as argparse does, without usage spam
-        self.exit(EXIT_USAGE, f"sftgate: error: {message} (see sftgate {self.prog.split()[-1]} --help)\n")
+        self.exit(EXIT_USAGE, f"sftgate: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,12 +42,34 @@ from sftgate.model import (
 from sftgate.rules import REGISTRY, ObjectRule, RecordRule, RuleContext, declared
 from sftgate.rules.convert import ConversionLoss, UnconvertibleRecord
 from sftgate.rules.dedup import SourcePreference
-from sftgate.rules.fmt import TruncatedInput, decode_line
+from sftgate.rules.fmt import InvalidJson, TruncatedInput, decode_line
 from sftgate.rules.schema import ForeignFormat, SchemaViolation, example_validator
 from sftgate.rules.structure import PLAIN_RULES, plain_and_clean
 from sftgate.rules.tokens import Meter, TokenColumns
 
 _FILE_DATA = PartKind.FILE_DATA.value
+_PLAIN_TOP = frozenset({"contents", "systemInstruction", "system_instruction"})  # keys whose values the schema bounds
+_PLAIN_SHAPE = frozenset({PartKind.TEXT.value})
+MAX_DEPTH = 254  # levels of nesting orjson writes back (it reads 1,024): a deeper record is FMT001
+
+
+def _deeper(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether a JSON value nests more than `limit` objects and arrays (itself at level 1);
+    without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        value, level = stack.pop()
+        if level > limit:
+            return True
+        inner = value.values() if type(value) is dict else value
+        stack.extend((v, level + 1) for v in inner if type(v) is dict or type(v) is list)
+    return False
+
+
+def _too_deep(origin: Origin) -> Finding:
+    return InvalidJson.finding(origin.source, origin.line,
+                               f"invalid JSON: nested deeper than {MAX_DEPTH} levels, the most sftgate writes back",
+                               hint="flatten the deep value, or pass it as a JSON string")
 new_tuple = tuple.__new__  # builds an Origin without the NamedTuple's Python-level __new__
 STATUSES = list(LineStatus)  # EmitChunk.status holds indexes into this list
 _STATUS_INDEX = {status: i for i, status in enumerate(STATUSES)}
@@ -361,16 +383,28 @@ class Checker:
             return found, obj
         for rule in self.object_rules:
             found.extend(rule.check(obj, origin, ctx))
+        # Only where the schema leaves values open can a record nest deeper than the writer goes:
+        # such a record is not read further (the schema's error listing cannot walk it either).
+        plain = obj.keys() <= _PLAIN_TOP
         if not self.validator.is_valid(obj):
+            if _deeper(obj):
+                found.append(_too_deep(origin))
+                return found, None
             if self.schema_on:
                 found.extend(SchemaViolation().check(obj, origin, ctx))
             return found, obj  # structure rules read shapes the schema guarantees
+        if not plain and _deeper(obj):
+            found.append(_too_deep(origin))
+            return found, None
         if self.prescreen and plain_and_clean(obj):
             out.add_record(origin.line, mark, obj.get("generationConfig"),
                            "systemInstruction" in obj or "system_instruction" in obj)
             return found, obj
         example = to_example(obj, origin)
         shape = example.shape
+        if plain and not shape <= _PLAIN_SHAPE and _deeper(obj):  # function call arguments, unknown part keys
+            found.append(_too_deep(origin))
+            return found, None
         rules = self._rules_by_shape.get(shape)
         if rules is None:
             rules = self._rules_by_shape[shape] = [

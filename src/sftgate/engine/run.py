@@ -68,6 +68,9 @@ from sftgate.rules.tokens import TokenSettings, summarise
 PathLike = str | os.PathLike[str]
 
 
+MAX_EPOCHS = 1_000  # a cost estimate's epochs at most: beyond any tuning job, and the counts stay in 64 bits
+
+
 def check(
     train: PathLike,
     *,
@@ -216,8 +219,11 @@ def execute(
     shown, listed_cap = resolved, resolved.max_findings_per_rule
     if all_findings:
         resolved = override(resolved, {"report": {"max_findings_per_rule": _UNCAPPED}})
-    if epochs is not None and any(int(e) < 1 for e in epochs):
-        raise UsageError(f"epochs must be at least 1, not {min(epochs)}")
+    if epochs is not None and any(not 1 <= int(e) <= MAX_EPOCHS for e in epochs):
+        wrong = next(e for e in epochs if not 1 <= int(e) <= MAX_EPOCHS)
+        raise UsageError(f"epochs must be between 1 and {MAX_EPOCHS:,}, not {wrong}")
+    if not 0 <= int(seed) < 2**64:  # numpy's generators take 64 bits, and the manifest records it
+        raise UsageError(f"the seed must be a whole number from 0 to 2^64 - 1, not {seed}")
     if price_per_million is not None and not 0 <= price_per_million < float("inf"):
         raise UsageError(f"the price per million tokens must be a number at least 0, not {price_per_million}")
     token_settings = TokenSettings.from_profile(resolved)

@@ -34,8 +34,9 @@ class SplitRequest:
 
     @classmethod
     def parse(cls, size: float, stratify_by: str, seed: int) -> SplitRequest:
-        if not (0 < size < 1 or (size >= 1 and float(size).is_integer())):
-            raise UsageError(f"--split-validation {size}: give a share between 0 and 1 or a whole number of examples")
+        if not (0 < size < 1 or (1 <= size < 2**63 and float(size).is_integer())):
+            raise UsageError(f"--split-validation {size}: give a share between 0 and 1 or a whole number of examples "
+                             "(below 2^63)")
         if stratify_by not in STRATIFY:
             raise UsageError(f"--stratify-by {stratify_by!r}: choose one of {', '.join(STRATIFY)}")
         return cls(float(size), stratify_by, int(seed))

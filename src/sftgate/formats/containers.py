@@ -112,7 +112,7 @@ def _json_items(stream: BinaryIO) -> Iterator[Item]:
         line = data.count(b"\n", 0, exc.start) + 1
         yield Item(1, None, None, f"the file is not UTF-8: invalid byte at line {line}")
         return
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_constant=_not_json)  # NaN and Infinity are not JSON, as a JSONL line's
     ws = " \t\r\n"
     n = len(text)
     pos = 0
@@ -154,6 +154,9 @@ def _json_items(stream: BinaryIO) -> Iterator[Item]:
             except RecursionError:
                 yield Item(number, start_line, None, f"array element {number} is nested too deeply to read")
                 return
+            except ValueError as exc:  # NaN, Infinity; an integer of more digits than Python converts
+                yield Item(number, start_line, None, f"array element {number} is not valid JSON: {exc}")
+                return
             yield Item(number, start_line, value, None)
             number += 1
             pos = skip(end)
@@ -170,6 +173,10 @@ def _json_items(stream: BinaryIO) -> Iterator[Item]:
             return
     if pos < n:
         yield Item(number, line_at(pos), None, f"text after the end of the array at {where(pos)}")
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 # --- CSV ----------------------------------------------------------------------------------------

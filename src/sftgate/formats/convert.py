@@ -38,6 +38,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import orjson
+
 from sftgate.errors import UsageError
 from sftgate.formats.detect import PROMPT_COLUMNS, RESPONSE_COLUMNS, SYSTEM_COLUMNS, detect_foreign
 
@@ -386,7 +388,7 @@ def _function_call(function: dict[str, Any], what: str, where: str) -> dict[str,
     arguments = function.get("arguments", "{}")
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
+            arguments = orjson.loads(arguments) if arguments.strip() else {}  # as a JSONL line: no NaN
         except ValueError as exc:
             raise _Unconvertible(f"{what} ({name}) arguments are not valid JSON: {exc}", where + "/arguments") from None
     if not isinstance(arguments, dict):
@@ -412,7 +414,7 @@ def _tool_result(message: dict[str, Any], i: int, kind: str, out: _Builder, call
     response: Any = None
     if text.lstrip().startswith("{"):
         try:
-            response = json.loads(text)
+            response = orjson.loads(text)
         except ValueError:
             response = None
     if not isinstance(response, dict):

@@ -30,7 +30,8 @@ class InvalidJson(LineRule):
 
     ## Example
     `{'contents': [...]}` (single quotes), `{"contents": [...],}` (trailing comma), or a line
-    nested deeper than 1,024 levels.
+    nested deeper than 254 levels (sftgate reads 1,024 but writes back at most 254: a function
+    call's arguments that deep are flagged here rather than dropped by `prepare` unannounced).
     Use instead: write each record with `json.dumps(record)`.
     """
 
@@ -147,14 +148,15 @@ class CrlfLineEndings(FileRule):
 
 class EmptyFile(FileRule):
     """## What it does
-    Flags an input file with no bytes at all (or, once decompressed, no content).
+    Flags an input file with no bytes at all (or, once decompressed, no content), and one
+    whose lines are all blank.
 
     ## Why is this bad?
     An empty training or validation file is almost always a failed export; the tuning job
     fails on it after you have waited for it to start.
 
     ## Example
-    `train.jsonl` of 0 bytes.
+    `train.jsonl` of 0 bytes, or of one newline.
     Use instead: check the export that wrote it.
     """
 
@@ -163,8 +165,13 @@ class EmptyFile(FileRule):
     default_severity = Severity.ERROR
 
     def check(self, stats: Any, ctx: RuleContext) -> Iterator[Finding]:
-        if stats.lines == 0 and stats.broken is None:
+        if stats.broken is not None:
+            return
+        if stats.lines == 0:
             yield self.finding(stats.source, None, "file is empty (0 bytes of content)")
+        elif stats.status.get(LineStatus.BLANK.value, 0) == stats.lines:
+            yield self.finding(stats.source, None, f"file holds no records: its {stats.lines:,} "
+                               f"line{'s are' if stats.lines > 1 else ' is'} blank")
 
 
 class MissingFinalNewline(FileRule):
@@ -341,6 +348,8 @@ def _parse_failure(
         hint = "write records with json.dumps(record), not str(record)"
     elif reason.startswith("depth limit exceeded"):
         reason = "JSON nested deeper than 1,024 levels"
+    elif b"\r{" in data or b"\r[" in data:  # records one after another, each ended by a CR alone
+        hint = "the file's lines seem to end with CR alone (old Mac style): convert them to LF"
     return LineStatus.INVALID_JSON, InvalidJson.finding(
         source, line, f"invalid JSON: {reason} at column {exc.colno}", column=exc.colno, hint=hint
     )

@@ -26,14 +26,17 @@ _Texts = list[tuple[str, str, list[str]]]
 
 
 def _strings(value: Any, out: list[str]) -> list[str]:
-    if isinstance(value, str):
-        out.append(value)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _strings(v, out)
-    elif isinstance(value, list):
-        for v in value:
-            _strings(v, out)
+    """The strings in a JSON value, in document order; without recursion, since a function's
+    arguments may nest as deep as the parser reads (1,024 levels)."""
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, dict):
+            stack.extend(reversed(value.values()))
+        elif isinstance(value, list):
+            stack.extend(reversed(value))
     return out
 
 
