@@ -744,10 +744,22 @@ def radix_sort(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
     """`keys` (uint64) sorted, and `values` (int64) in the same order; stable (equal keys keep
     their order). Least significant digit first, 11 bits a pass: six linear passes, a few
     times faster than numpy's argsort of 64-bit keys."""
+    return _radix(keys, values, True)
+
+
+@nb.njit(cache=True)
+def _radix_sorted(keys: np.ndarray) -> np.ndarray:
+    """`keys` (uint64) sorted: `radix_sort` without a payload."""
+    return _radix(keys, np.empty(0, dtype=np.int64), False)[0]
+
+
+@nb.njit(cache=True)
+def _radix(keys: np.ndarray, values: np.ndarray, carry: bool) -> tuple[np.ndarray, np.ndarray]:
     n = keys.size
     mask = np.uint64((1 << _RADIX_BITS) - 1)
-    k_in, v_in = keys.copy(), values.copy()
-    k_out, v_out = np.empty_like(keys), np.empty_like(values)
+    k_in, k_out = keys.copy(), np.empty_like(keys)
+    v_in = values.copy() if carry else values
+    v_out = np.empty_like(values)
     counts = np.zeros(1 << _RADIX_BITS, dtype=np.int64)
     for shift in range(0, 64, _RADIX_BITS):
         s = np.uint64(shift)
@@ -765,38 +777,12 @@ def radix_sort(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
             d = (k_in[i] >> s) & mask
             at = counts[d]
             k_out[at] = k_in[i]
-            v_out[at] = v_in[i]
+            if carry:
+                v_out[at] = v_in[i]
             counts[d] = at + 1
         k_in, k_out = k_out, k_in
         v_in, v_out = v_out, v_in
     return k_in, v_in
-
-
-@nb.njit(cache=True)
-def _radix_sorted(keys: np.ndarray) -> np.ndarray:
-    """`keys` (uint64) sorted: `radix_sort` without a payload."""
-    n = keys.size
-    mask = np.uint64((1 << _RADIX_BITS) - 1)
-    k_in, k_out = keys.copy(), np.empty_like(keys)
-    counts = np.zeros(1 << _RADIX_BITS, dtype=np.int64)
-    for shift in range(0, 64, _RADIX_BITS):
-        s = np.uint64(shift)
-        counts[:] = 0
-        for i in range(n):
-            counts[(k_in[i] >> s) & mask] += 1
-        if counts.max() == n:
-            continue
-        total = 0
-        for d in range(counts.size):
-            c = counts[d]
-            counts[d] = total
-            total += c
-        for i in range(n):
-            d = (k_in[i] >> s) & mask
-            k_out[counts[d]] = k_in[i]
-            counts[d] += 1
-        k_in, k_out = k_out, k_in
-    return k_in
 
 
 # --- LSH buckets ----------------------------------------------------------------------------------
