@@ -118,7 +118,7 @@ def _run_options(cmd: argparse.ArgumentParser) -> None:
                      help="the columns of a table input (implies --input-format table unless another is given)")
     cmd.add_argument("--split-validation", metavar="SHARE|N", type=_share_or_count,
                      help="plan a leak-free validation split of TRAIN: a share (0.05) or a number of examples")
-    cmd.add_argument("--seed", type=int, default=0, help="seed of the validation split (default: %(default)s)")
+    cmd.add_argument("--seed", type=int, default=0, help="seed of the validation split, 0 to 2^64 - 1 (default: %(default)s)")
     cmd.add_argument("--stratify-by", choices=("cluster", "label", "none"), default="cluster",
                      help="balance the split by near-duplicate cluster size or by label (short answers); "
                           "default: %(default)s")
@@ -134,7 +134,7 @@ def _run_options(cmd: argparse.ArgumentParser) -> None:
                      help="count every token, even of inputs over the profile's tokens.exact_below_bytes "
                           "(default: those are estimated from a seeded sample, with a 95%% interval)")
     cmd.add_argument("--epochs", metavar="N[,N...]", type=_epochs,
-                     help="epochs for the cost estimate (default: 1, 3 and the profile's default)")
+                     help="epochs for the cost estimate, 1 to 1,000 each (default: 1, 3 and the profile's default)")
     cmd.add_argument("--price-per-million", metavar="PRICE", type=_price,
                      help="price per million training tokens, for a cost line (no price is built in)")
     cmd.add_argument("--profile", default="gemini-2.5-flash",
