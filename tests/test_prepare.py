@@ -704,7 +704,7 @@ def test_a_record_nested_deeper_than_the_writer_goes_to_the_quarantine(tmp_path,
     from sftgate.engine import passes
 
     if not checked:
-        monkeypatch.setattr(passes, "_deeper", lambda value, limit=0: False)
+        monkeypatch.setattr(passes, "_too_deep", lambda obj: False)
     deep: object = 0
     for _ in range(300):
         deep = [deep]
