@@ -17,7 +17,6 @@ of the token's code points, then a mixer): there is no Python-level work per tok
 
 from __future__ import annotations
 
-import json
 import sys
 import unicodedata
 from functools import lru_cache
@@ -202,19 +201,6 @@ def _hash_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def json_text(value: object) -> str:
     """A free-form JSON value (function call arguments, a tool declaration) as compact JSON
-    text with its keys sorted: what token counts and text views read of it.
-
-    orjson writes at most 254 levels of nesting but reads up to 1,024, so a record can hold a
-    value it cannot write back; the standard library writes that one (its recursion raised
-    for the call), as it does an integer beyond 64 bits read by the lenient decoder.
-    """
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:  # orjson.JSONEncodeError is one
-        pass
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(limit + 2_000)
-    try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    finally:
-        sys.setrecursionlimit(limit)
+    text with its keys sorted: what token counts and text views read of it. The check pass
+    reads no record nested deeper than orjson writes (`engine.passes.MAX_DEPTH`)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

@@ -26,8 +26,7 @@ _Texts = list[tuple[str, str, list[str]]]
 
 
 def _strings(value: Any, out: list[str]) -> list[str]:
-    """The strings in a JSON value, in document order; without recursion, since a function's
-    arguments may nest as deep as the parser reads (1,024 levels)."""
+    """The strings in a JSON value, in document order (a walk with a stack, not recursion)."""
     stack = [value]
     while stack:
         value = stack.pop()
