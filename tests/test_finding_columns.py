@@ -92,3 +92,25 @@ def test_no_finding_drops_a_line_once_prepare_placed_the_lines(tmp_path):
     run.add([Finding("DUP004", Severity.INFO, "a prompt repeats", "t.jsonl", 5)])  # flags: fine
     with pytest.raises(RuntimeError, match="DUP002 drops lines after prepare placed them"):
         run.add([_columns("DUP002", "near-duplicate of line {line}", 2, 10)])
+
+
+@pytest.mark.parametrize(("source", "message", "scores"), [
+    ("t.jsonl", "near-duplicate of line {line} (similarity {score:.2f})", np.random.default_rng(3).uniform(0, 1, 300)),
+    ('dir "q"\\é.jsonl', 'quote " back \\ tab \t {{brace}} é line {line} {score:.3f}',
+     np.array([1.0, 0.0, 1e-4, 0.99995, 0.5, 0.123456789])),
+    ("t.jsonl", "exact duplicate of line {line}", np.array([np.nan, np.inf, -np.inf, 0.25])),
+])
+def test_reason_arrays_are_the_bytes_orjson_writes_for_each_findings_reason(source, message, scores):
+    """The quarantine's one-reason arrays, made in one pass from the escaped template, equal
+    orjson's writing of each finding's fields (a non-finite score: null, as orjson writes it)."""
+    import orjson
+
+    n = len(scores)
+    found = FindingColumns("DUP002", Severity.WARNING, source, message, np.arange(1, n + 1),
+                           np.arange(n) * 7 + 2, scores)
+    expected = []
+    for i in range(n):
+        _, text, related, similarity = found.fields(i)
+        expected.append(orjson.dumps([{"code": "DUP002", "severity": "error", "message": text, "related": related,
+                                       "similarity": similarity}]))
+    assert found.reason_arrays("error") == expected

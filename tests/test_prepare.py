@@ -248,9 +248,10 @@ def test_shards_cut_blocks_as_one_record_at_a_time(tmp_path, sizes, cuts, max_by
     bounds = sorted({0, len(records), *(c for c in cuts if c <= len(records))})
     for index, (a, b) in enumerate(itertools.pairwise(bounds)):
         part = _Part(train_sizes=np.array(sizes[a:b], dtype=np.int64), validation_count=0, validation_bytes=0,
-                     quarantined=1, blank=0, content=(0, 0), data=b"".join(records[a:b]) + b"{}\n")
+                     quarantined=1, blank=0, content=(0, 0), data=b"".join(records[a:b]), entries=[b"{}\n"],
+                     quarantine_bytes=3)
         part = _place(part, targets, index)
-        assert part.data == b"" and sum(n for _, _, n in part.train_pieces) == b - a
+        assert part.data == b"" and not part.entries and sum(n for _, _, n in part.train_pieces) == b - a
         for shard, length, examples in part.train_pieces:
             shards.placed(shard, length, examples)
         quarantine.placed(part.quarantine_bytes, 1)
@@ -835,3 +836,56 @@ def test_placed_files_hash_what_others_wrote_and_check_their_size(tmp_path):
     short.placed(2, 1)
     with pytest.raises(OSError, match="3 bytes staged where 2 were placed"):
         short.close("g.jsonl")
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise on this platform")
+@pytest.mark.parametrize("placed", [False, True])
+def test_staged_files_drop_hashed_bytes_from_the_page_cache_behind_them(tmp_path, monkeypatch, placed):
+    """What is hashed has its writeback started at once, every byte exactly once, and is
+    dropped from the page cache `DROP_LAG` bytes later, in order; the bytes are unchanged."""
+    import hashlib
+
+    from sftgate.io import sinks
+
+    calls = []
+    real = os.posix_fadvise
+
+    def fadvise(fd, offset, length, advice):
+        assert advice == os.POSIX_FADV_DONTNEED and length > 0  # a length of 0 would mean "to the end"
+        calls.append((offset, length))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(sinks.os, "posix_fadvise", fadvise)
+    monkeypatch.setattr(sinks.Staged, "DROP_LAG", 3 << 20)
+    block = bytes(range(256)) * 4096  # 1 MiB
+    staged = sinks.Staged(tmp_path / "f", placed=placed)
+    for k in range(12):
+        if placed:
+            with open(tmp_path / "f", "r+b") as other:
+                other.seek(k * len(block))
+                other.write(block)
+            staged.placed(len(block), 1)
+        else:
+            staged.write(block, 1)
+    done = staged.close("f.jsonl")
+    assert done.sha256 == hashlib.sha256(block * 12).hexdigest()
+    # Each hashed block: its writeback, then (every 3 MiB once 6 MiB are hashed) a drop that
+    # reaches 3 MiB behind.
+    kicks = [(k << 20, 1 << 20) for k in range(12)]
+    drops = [(0, 3 << 20), (3 << 20, 3 << 20), (6 << 20, 3 << 20)]
+    assert [c for c in calls if c in kicks] == kicks
+    assert [c for c in calls if c not in kicks] == drops
+    assert calls.index(drops[0]) == calls.index(kicks[5]) + 1  # after the 6th MiB is hashed
+
+
+def test_pwrite_lays_pieces_end_to_end_past_the_pieces_one_call_takes(tmp_path):
+    """Quarantine entries go to the staged file as pieces (`os.pwritev`, at most IOV_MAX a
+    call): the file holds them end to end from the offset, and a bytes view the same."""
+    from sftgate.engine.prepare import _IOV_MAX, _pwrite
+
+    pieces = [b"%d:" % i * (i % 7 + 1) for i in range(2 * _IOV_MAX + 5)]
+    target = tmp_path / "q"
+    target.write_bytes(b"#" * 10)
+    _pwrite(str(target), pieces, 10)
+    _pwrite(str(target), memoryview(b"end"), 10 + sum(map(len, pieces)))
+    assert target.read_bytes() == b"#" * 10 + b"".join(pieces) + b"end"

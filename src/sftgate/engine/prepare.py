@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import mmap
 import os
 import shlex
@@ -374,14 +375,30 @@ class _Abandoned(RuntimeError):
     """A chunk writer stopped because an earlier chunk failed (whose error is the one reported)."""
 
 
-def _pwrite(path: str, data: memoryview, offset: int) -> None:
+def _pwrite(path: str, data: memoryview | list[bytes], offset: int) -> None:
+    """Write `data` (bytes, or pieces laid end to end: copied once, by the kernel) at `offset`."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
-        while data:
-            done = os.pwrite(fd, data, offset)
-            data, offset = data[done:], offset + done
+        if isinstance(data, list):
+            for lo in range(0, len(data), _IOV_MAX):
+                batch = data[lo:lo + _IOV_MAX]
+                done, size = os.pwritev(fd, batch, offset), sum(map(len, batch))
+                if done < size:  # a short write: the rest one piece at a time
+                    _write_all(fd, memoryview(b"".join(batch))[done:], offset + done)
+                offset += size
+        else:
+            _write_all(fd, data, offset)
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        done = os.pwrite(fd, data, offset)
+        data, offset = data[done:], offset + done
+
+
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024)  # pieces a pwritev takes
 
 
 def _write_placed(writer: _ChunkWriter, task: _ChunkTask, reader: _Reader) -> _Part:
@@ -403,7 +420,7 @@ def _place(part: _Part, targets: _Targets, index: int) -> _Part:
             quarantined, validated, shard, used, held = ledger.wait(index)
             pieces, after = _cut(part.train_sizes, shard, used, held, targets.max_bytes, targets.max_examples)
             train, validation, quarantine = part.take()
-            ledger.post(index + 1, (quarantined + len(quarantine), validated + len(validation), *after))
+            ledger.post(index + 1, (quarantined + part.quarantine_bytes, validated + len(validation), *after))
         except BaseException:
             ledger.fail(index + 1)
             raise
@@ -417,9 +434,8 @@ def _place(part: _Part, targets: _Targets, index: int) -> _Part:
     finally:
         ledger.close()
     part.train_pieces = [(shard, end - start, n) for shard, _, start, end, n in pieces]
-    part.quarantine_bytes = len(quarantine)
     del train, validation, quarantine
-    part.data = b""
+    part.data, part.entries = b"", []
     return part
 
 
@@ -549,8 +565,9 @@ class _ChunkTask:
 
 @dataclass
 class _Part:
-    """A chunk written: its training records, validation records and quarantine entries,
-    laid end to end in `data`, and what the manifest counts."""
+    """A chunk written: its training records and validation records laid end to end in `data`,
+    its quarantine entries (`entries`, kept apart: a kernel `pwritev` lays them end to end
+    in the staged file without a copy here), and what the manifest counts."""
 
     train_sizes: np.ndarray
     validation_count: int
@@ -559,20 +576,20 @@ class _Part:
     blank: int
     content: tuple[int, int]  # (bytes, lines) read, for the progress bar
     data: bytes = b""
+    entries: list[bytes] = field(default_factory=list)
+    quarantine_bytes: int = 0  # len of the entries, laid end to end
     by_codes: Counter[tuple[str, ...]] = field(default_factory=Counter)  # quarantine entries by their codes
     by_status: Counter[str] = field(default_factory=Counter)  # ... of lines that are no record
     fixed_by_rule: Counter[str] = field(default_factory=Counter)
     fixed: int = 0
-    # once placed (`_write_placed`), `data` is gone and these say where it went:
+    # once placed (`_write_placed`), `data` and `entries` are gone and these say where they went:
     train_pieces: list[tuple[int, int, int]] = field(default_factory=list)  # (shard, bytes, records)
-    quarantine_bytes: int = 0
 
-    def take(self) -> tuple[memoryview, memoryview, memoryview]:
-        """The training records, validation records and quarantine entries (views of `data`)."""
+    def take(self) -> tuple[memoryview, memoryview, list[bytes]]:
+        """The training records and validation records (views of `data`), and the quarantine entries."""
         data = memoryview(self.data)
         trained = int(self.train_sizes.sum())
-        validated = trained + self.validation_bytes
-        return data[:trained], data[trained:validated], data[validated:]
+        return data[:trained], data[trained:trained + self.validation_bytes], self.entries
 
 
 class _ChunkWriter:
@@ -647,7 +664,8 @@ class _ChunkWriter:
         quarantine: list[bytes] = []
         fixed: dict[int, bytes | None] = {}  # index -> the fixed record, or None when it went to the quarantine
         rows = orjson.loads(task.reasons)
-        alone: dict[int, tuple[FindingColumns, int]] = {}  # a line whose only reason is one of the columns'
+        # a line whose only reason is one of the columns': (its code, the entry's reasons as JSON)
+        alone: dict[int, tuple[str, bytes]] = {}
         if task.columns:
             lines, counts = np.unique(np.concatenate([np.array([row[0] for row in rows], dtype=np.int64),
                                                       *(found.lines for _, found in task.columns)]),
@@ -655,7 +673,8 @@ class _ChunkWriter:
             once = lines[counts == 1]
             for group, found in task.columns:
                 lone = np.isin(found.lines, once)
-                alone.update(zip(found.lines[lone].tolist(), zip(repeat(found), np.flatnonzero(lone).tolist())))
+                alone.update(zip(found.lines[lone].tolist(),
+                                 zip(repeat(found.code), found.take(lone).reason_arrays(self.severity(found.code)))))
                 rows.extend(found.take(~lone).reasons(group))
             rows.sort(key=itemgetter(0, 1))  # stable: by line, then as the rules found them
         reasons = iter(rows)
@@ -670,9 +689,11 @@ class _ChunkWriter:
             # the bytes, unless the entry points to them instead (a drop's re-check reads them anyway)
             raw = None if code == _TOO_LONG or (length > limit and kind != DROP) else reader.read(offset, length)
             if kind == DATASET:
-                if line in alone:
-                    quarantine.append(self._render_alone(part, source, split, line, code, offset, length,
-                                                         *alone[line], raw, limit))
+                if line in alone:  # a dataset rule's line is a record: no status to count
+                    found, json = alone[line]
+                    part.by_codes[found,] += 1
+                    quarantine.append(_entry(source, split, line, _STATUS_VALUE[code], offset, length, [found],
+                                             json, raw, limit))
                     continue
                 why = []
                 while pending is not None and pending[0] < line:  # a line quarantined for another reason
@@ -703,7 +724,7 @@ class _ChunkWriter:
             else:
                 part.validation_count, part.validation_bytes = len(kept), len(records)
         part.quarantined = len(quarantine)
-        pieces.extend(quarantine)
+        part.entries, part.quarantine_bytes = quarantine, sum(map(len, quarantine))
         part.data = b"".join(pieces)
         if isinstance(spill, mmap.mmap):
             spill.close()
@@ -770,17 +791,6 @@ class _ChunkWriter:
                                       self.settings.quarantine_record_max_bytes))
         return None
 
-    def _render_alone(self, part: _Part, source: str, split: str, line: int, code: int, offset: int, length: int,
-                      found: FindingColumns, at: int, raw: bytes | memoryview | None, limit: int) -> bytes:
-        """`_render` of a line whose one reason is `found`'s finding `at` (the bytes `reason`'s
-        dict would give, made without it: most lines of a file of duplicates are these)."""
-        _, message, related, similarity = found.fields(at)
-        dumps = orjson.dumps
-        reasons = b'[{"code":%b,"severity":%b,"message":%b,"related":%b,"similarity":%b}]' % (
-            dumps(found.code), dumps(self.severity(found.code)), dumps(message), dumps(related), dumps(similarity))
-        part.by_codes[found.code,] += 1  # a dataset rule's line is a record: no status to count
-        return _entry(source, split, line, _STATUS_VALUE[code], offset, length, [found.code], reasons, raw, limit)
-
     @staticmethod
     def _render(part: _Part, source: str, split: str, line: int, code: int, offset: int, length: int,
                reasons: list[dict[str, Any]], raw: bytes | memoryview | None, limit: int) -> bytes:
@@ -834,17 +844,28 @@ def _entry(source: str, split: str, line: int, status: str, offset: int, length:
     A JSON object with keys source, split, line, offset, length, status, codes, reasons and one
     of record, record_base64 and record_omitted; made of pieces orjson wrote, which takes half
     the time of one dict written whole."""
-    head = b'{"source":%b,"split":%b,"line":%d,"offset":%d,"length":%d,"status":%b,"codes":%b,"reasons":%b' % (
-        orjson.dumps(source), orjson.dumps(split), line, offset, length, orjson.dumps(status), orjson.dumps(codes),
+    head = b'%b%d,"offset":%d,"length":%d,"status":%b,"codes":%b,"reasons":%b' % (
+        _entry_start(source, split), line, offset, length, _json_string(status), orjson.dumps(codes),
         reasons if isinstance(reasons, bytes) else orjson.dumps(reasons))
     if length > limit or raw is None:
         omitted = (f"{length:,} bytes at offset {offset:,} of {source}"
                    + (f", over output.quarantine_record_max_bytes ({limit:,})" if length > limit else ", unreadable"))
         return head + b',"record_omitted":' + orjson.dumps(omitted) + b"}\n"
-    try:
-        return head + b',"record":' + orjson.dumps(str(raw, "utf-8")) + b"}\n"
+    try:  # one copy of the record's JSON string, not one per piece added
+        return b"".join((head, b',"record":', orjson.dumps(str(raw, "utf-8")), b"}\n"))
     except UnicodeDecodeError:
         return head + b',"record_base64":"' + base64.b64encode(raw) + b'"}\n'
+
+
+@functools.lru_cache(maxsize=64)
+def _entry_start(source: str, split: str) -> bytes:
+    """A quarantine entry's bytes up to its line number."""
+    return b'{"source":%b,"split":%b,"line":' % (orjson.dumps(source), orjson.dumps(split))
+
+
+@functools.lru_cache(maxsize=64)
+def _json_string(text: str) -> bytes:
+    return orjson.dumps(text)
 
 
 _WRITER: _ChunkWriter | None = None  # a worker's writer, kept while the profile and settings are the same
@@ -1147,7 +1168,8 @@ class _Emitter:
 
         def place() -> None:  # the entries so far, as one chunk
             part = _Part(train_sizes=np.zeros(0, dtype=np.int64), validation_count=0, validation_bytes=0,
-                         quarantined=len(entries), blank=0, content=(0, 0), data=b"".join(entries))
+                         quarantined=len(entries), blank=0, content=(0, 0), entries=entries.copy(),
+                         quarantine_bytes=sum(map(len, entries)))
             entries.clear()
             self._account(iter([_place(part, self.targets, self.chunks)]), tally)  # type: ignore[arg-type]
             self.chunks += 1

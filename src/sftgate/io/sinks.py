@@ -37,6 +37,10 @@ OURS = re.compile(r"(train(-\d{5}-of-\d{5})?\.jsonl|validation\.jsonl|quarantine
                   r"|manifest\.json|\.sftgate-tmp-.*)")
 
 
+# Linux's fadvise(DONTNEED) starts the writeback of a range's dirty pages and drops its clean ones.
+_FADVISE = getattr(os, "POSIX_FADV_DONTNEED", None) if hasattr(os, "posix_fadvise") else None
+
+
 @dataclass(frozen=True)
 class OutputFile:
     """One written file: its name in the location and what the manifest says of it."""
@@ -59,14 +63,24 @@ class Staged:
 
     A `placed` file is written by other processes (`prepare`'s chunk writers), each at the
     offset it was given, and not truncated when opened: `placed(length)` says the next
-    `length` bytes are there, and the thread reads them back to hash them."""
+    `length` bytes are there, and the thread reads them back to hash them.
+
+    Hashed bytes are dropped from the page cache behind the thread (`_drop_behind`, as
+    `dd oflag=nocache` does): nothing reads them again before they are published, so a
+    staged file holds a bounded window of memory, not its size, and the pages it frees are
+    the ones the next writes take. A multi-GB output neither evicts the input that `prepare`
+    reads a second time nor costs fresh pages: on a VM whose free memory goes back to the
+    host, touching 1.4 GB of new pages cost 3.4 s of system time, recycled ones 0.6 s."""
 
     BLOCK = 1 << 20
+    DROP_LAG = 64 << 20  # bytes hashed but not yet dropped: their writeback is still under way
 
     def __init__(self, path: Path, *, placed: bool = False) -> None:
         self.path = path
         self._placed = placed
         self._hashed = 0  # of a placed file: the bytes read back and hashed
+        self._written = 0  # bytes hashed (written, or read back), and of them
+        self._dropped = 0  # those asked out of the page cache
         if placed:
             self._fh: BinaryIO = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+b")
         else:
@@ -130,6 +144,20 @@ class Staged:
             at += len(data)
             length -= len(data)
         self._hashed = at
+        self._drop_behind(at)
+
+    def _drop_behind(self, end: int) -> None:
+        """The first `end` bytes are hashed: start their writeback, and drop from the page
+        cache those hashed `DROP_LAG` ago (written back by now; a page still dirty stays)."""
+        if _FADVISE is None or end <= self._written:  # (a length of 0 would mean "to the end")
+            return
+        fd = self._fh.fileno()
+        os.posix_fadvise(fd, self._written, end - self._written, _FADVISE)  # dirty pages: writeback starts
+        self._written = end
+        if end - self._dropped >= 2 * self.DROP_LAG:
+            upto = end - self.DROP_LAG
+            os.posix_fadvise(fd, self._dropped, upto - self._dropped, _FADVISE)  # clean pages: dropped
+            self._dropped = upto
 
     def _drain(self) -> None:
         while (block := self._blocks.get()) is not None:
@@ -141,6 +169,9 @@ class Staged:
                     self._fh.write(block)
                     self._sha.update(block)
                     self._crc.update(block)
+                    if len(block) >= self.BLOCK:
+                        self._fh.flush()
+                        self._drop_behind(self._fh.tell())
                 except BaseException as exc:  # noqa: BLE001 - raised in the writer's thread
                     self._error = exc
 
