@@ -125,6 +125,67 @@ def test_check_reports_are_the_same(ray_address, small_work, inputs, monkeypatch
     assert local_report.leakage and local_report.duplicates
 
 
+def _clustered_on_ray(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Every duplicate analysis from now on clusters its edges on Ray (`DRIVER_EDGES` 0, blocks
+    of 8 edges); counts the edge lists clustered there and those the driver clustered itself."""
+    monkeypatch.setattr(rx, "DRIVER_EDGES", 0)
+    monkeypatch.setattr(rx, "EDGE_BLOCK", 8)
+    calls = {"ray": 0, "driver": 0}
+    real, here = rx.RayExecutor.cluster_rows, rx.cluster_rows
+
+    def on_ray(self, *args):
+        calls["ray"] += 1
+        return real(self, *args)
+
+    def on_driver(*args):  # the workers' `_cluster_group` imports its own, not this
+        calls["driver"] += 1
+        return here(*args)
+
+    monkeypatch.setattr(rx.RayExecutor, "cluster_rows", on_ray)
+    monkeypatch.setattr(rx, "cluster_rows", on_driver)
+    return calls
+
+
+def test_duplicate_clusters_made_on_the_cluster_are_the_same(ray_address, small_work, inputs, monkeypatch):
+    """Past `DRIVER_EDGES`, components by label propagation over a Ray Dataset and each
+    cluster's walk in a `map_groups`: the same findings, clusters and report."""
+    args = {"validation": inputs["validation"], "eval_sets": [inputs["eval"]], "workers": 2}
+    local_report = check(inputs["train"], **args)
+    calls = _clustered_on_ray(monkeypatch)
+    ray_report = check(inputs["train"], executor="ray", **args)
+    assert _stable_report(ray_report) == _stable_report(local_report)
+    assert calls["ray"] == len(local_report.duplicates) == 2 and calls["driver"] == 0, calls  # train, validation
+    assert local_report.duplicates[0]["clusters"] >= 30
+
+
+@pytest.mark.parametrize(("policy", "ranked"), [("first", False), ("longest", True)])
+def test_cluster_rows_on_ray_are_the_drivers(ray_address, monkeypatch, policy, ranked):
+    """Random graphs (many small clusters, a few long chains, one large star), every survivor
+    key in play: the rows made on the cluster equal `rules.dedup.cluster_rows`'."""
+    from sftgate.config import load_profile
+    from sftgate.rules.dedup import cluster_rows
+
+    rng = np.random.default_rng(11)
+    n = 4000
+    edges = [rng.integers(0, n, (3000, 2)), np.stack((np.arange(100, 900), np.arange(101, 901)), axis=1),
+             np.stack((np.full(300, 3999), rng.integers(2000, 3000, 300)), axis=1)]
+    edges = np.concatenate(edges)
+    edges = np.unique(np.sort(edges[edges[:, 0] != edges[:, 1]], axis=1), axis=0)
+    exact = rng.random(edges.shape[0]) < 0.3
+    score = np.where(exact, 1.0, rng.uniform(0.8, 1.0, edges.shape[0]))
+    keys = np.stack((rng.integers(0, 40, n), rng.integers(0, 3, n), rng.random(n) < 0.2), axis=1).astype(np.int64)
+    want = cluster_rows(edges, exact, score, keys[edges], policy, ranked)
+    calls = _clustered_on_ray(monkeypatch)
+    monkeypatch.setattr(rx, "EDGE_BLOCK", 500)
+    with rx.RayExecutor(load_profile("gemini-2.5-flash"), 2, address=ray_address) as executor:
+        executor.pool()
+        got = executor.cluster_rows(edges, exact, score, keys[edges], policy, ranked)
+    assert calls == {"ray": 1, "driver": 0}
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert np.unique(want[1]).size > 100 and (want[2] < 0).sum() == np.unique(want[1]).size
+
+
 def test_split_and_streamed_inputs_are_the_same(ray_address, small_work, inputs):
     """A compressed input is streamed by the driver in batches of lines; a planned split runs
     its leak check rounds through the executor's verification and scans."""
@@ -135,11 +196,14 @@ def test_split_and_streamed_inputs_are_the_same(ray_address, small_work, inputs)
     assert local_report.split["validation_examples"] > 0
 
 
-def test_prepare_writes_the_same_bytes(ray_address, small_work, inputs, tmp_path):
+@pytest.mark.parametrize("on_ray", [False, True], ids=["clusters-on-driver", "clusters-on-ray"])
+def test_prepare_writes_the_same_bytes(ray_address, small_work, inputs, tmp_path, monkeypatch, on_ray):
     args = {"validation": inputs["validation"], "eval_sets": [inputs["eval"]], "workers": 2,
             "max_shard_bytes": 200_000}
     local_done = prepare(inputs["train"], out=tmp_path / "local", **args)
+    calls = _clustered_on_ray(monkeypatch) if on_ray else {"ray": 2, "driver": 0}
     ray_done = prepare(inputs["train"], out=tmp_path / "ray", executor="ray", **args)
+    assert calls == {"ray": 2, "driver": 0}
     local_files, ray_files = _files(tmp_path / "local"), _files(tmp_path / "ray")
     assert len([name for name in local_files if name.startswith("train-")]) > 2  # several shards
     assert ray_files == local_files

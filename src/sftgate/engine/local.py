@@ -31,7 +31,7 @@ from sftgate.engine.progress import Progress
 from sftgate.formats.prompts import prompt_lines
 from sftgate.io.reader import Line, LineReader, plan_ranges
 from sftgate.io.sources import Source
-from sftgate.rules.dedup import TokenSource, Verification, verify_edges
+from sftgate.rules.dedup import ClusterRows, TokenSource, Verification, cluster_rows, verify_edges
 
 VERIFY_BLOCK = 4096  # candidate edges verified per task
 MAP_MIN_RECORDS = 20_000  # fewer records are mapped over in this process
@@ -215,6 +215,13 @@ class LocalExecutor:
         parts = [pool.submit(_verify_block, block, tokens.slice(unique(block)), verification)
                  for block in (edges[i:i + VERIFY_BLOCK] for i in range(0, edges.shape[0], VERIFY_BLOCK))]
         return lambda: np.concatenate([part.result() for part in parts])
+
+    def cluster_rows(self, edges: np.ndarray, exact: np.ndarray, score: np.ndarray, keys: np.ndarray, policy: str,
+                     ranked: bool) -> ClusterRows:
+        """`rules.dedup.cluster_rows`, here: the edges are at most ~2 per record (verification
+        stops at a spanning forest, exact copies join their first), so they fit where the
+        feature columns do."""
+        return cluster_rows(edges, exact, score, keys, policy, ranked)
 
     def map(self, fn: Callable[[Profile, Any], Any], items: Iterable[Any],
             on_stop: Callable[[], None] | None = None) -> Iterator[Any]:

@@ -18,9 +18,12 @@ leave the driver: the tokens a verification or scan task needs are loaded and tr
 (`features.SpillSlice.load`, `TokenRange.load`). Prepare's chunk writers render their outputs
 on the workers and the driver places them (`prepare._place`): the staged files are the driver's.
 
-The dataset rules (exact groups, LSH candidates, connected components, leakage's indexes,
-skew) run on the driver over the merged feature columns, as with the local executor; see the
-README's "Scaling out on Ray" for the memory that takes.
+The dataset rules (exact groups, LSH candidates, leakage's indexes, skew) run on the driver
+over the merged feature columns, as with the local executor; see the README's "Scaling out on
+Ray" for the memory that takes. A file's duplicate clusters are made there too up to
+`DRIVER_EDGES` edges, and past that on the cluster (`RayExecutor.cluster_rows`): connected
+components by rounds of min-label propagation over a Ray Dataset of the edges, then a
+`groupby` of the edges by cluster, each cluster walked on a worker by the same function.
 """
 
 from __future__ import annotations
@@ -51,7 +54,13 @@ from sftgate.engine.progress import Progress
 from sftgate.errors import SftgateError, UsageError
 from sftgate.io.reader import LineReader, plan_ranges
 from sftgate.io.sources import Source
-from sftgate.rules.dedup import TokenSource, Verification, verify_edges
+from sftgate.rules.dedup import (
+    ClusterRows,
+    TokenSource,
+    Verification,
+    cluster_rows,
+    verify_edges,
+)
 
 MIN_BYTES = 32 << 20  # a smaller input is checked on the driver: a dataset's start costs about a second
 RANGE_BYTES = 16 << 20  # a file the workers read is cut into ranges of about this size ...
@@ -63,6 +72,8 @@ STOP_WAIT = 30  # seconds a stopped map waits for its running tasks to end
 CONNECT_TIMEOUT = 10  # seconds to wait for a cluster's address to answer at all
 VERIFY_BLOCK = 4096  # candidate edges verified per task
 MAP_MIN_RECORDS = 20_000  # fewer records are scanned on the driver
+DRIVER_EDGES = 20_000_000  # duplicate edges clustered on the driver (~250 B an edge at peak); more on Ray
+EDGE_BLOCK = 1 << 20  # edges per block of the cluster's edge dataset, at most
 
 try:
     import pyarrow as pa
@@ -231,6 +242,37 @@ def _run_blocks(profile: Profile, item: tuple) -> list[Any]:
     return run_blocks(tokens, fn, ray.get(args))  # the arguments (an n-gram index) are broadcast
 
 
+def _propose(batch: dict[str, np.ndarray], shared: Any) -> dict[str, np.ndarray]:
+    """One round of min-label propagation over a batch of edges (`analysis.unionfind`'s, on
+    the cluster): each edge pulls the smaller of its two records' labels onto both records and
+    both labels' roots. `shared`: the round's labels, broadcast. Returns only what lowers a
+    label, the lowest per record."""
+    labels = ray.get(shared)
+    u, v = batch["u"], batch["v"]
+    lu, lv = labels[u], labels[v]
+    low = np.minimum(lu, lv)
+    target, value = np.concatenate((u, v, lu, lv)), np.tile(low, 4)
+    lower = value < labels[target]
+    target, value = target[lower], value[lower]
+    order = np.lexsort((value, target))
+    target, value = target[order], value[order]
+    first = np.r_[True, target[1:] != target[:-1]] if target.size else np.zeros(0, dtype=bool)
+    return {"target": target[first], "value": value[first]}
+
+
+def _labelled(batch: dict[str, np.ndarray], shared: Any) -> dict[str, np.ndarray]:
+    """Each edge's cluster label (its first record's; both records have the same)."""
+    return {**batch, "label": ray.get(shared)[batch["u"]]}
+
+
+def _cluster_group(batch: dict[str, np.ndarray], policy: str, ranked: bool) -> dict[str, np.ndarray]:
+    """`rules.dedup.cluster_rows` of one cluster's edges (a `map_groups` function)."""
+    edges = np.stack((batch["u"], batch["v"]), axis=1)
+    keys = np.stack([np.stack([batch[f"key{end}{i}"] for i in range(3)], axis=1) for end in (0, 1)], axis=1)
+    nodes, label, matched, score, exact = cluster_rows(edges, batch["exact"], batch["score"], keys, policy, ranked)
+    return {"node": nodes, "label": label, "matched": matched, "score": score, "exact": exact}
+
+
 # --- driver side -----------------------------------------------------------------------------
 
 
@@ -250,6 +292,7 @@ class RayExecutor(LocalExecutor):
         self._started = False  # this executor started Ray (and stops it)
         self._connected = False
         self.local_instance = False  # every node is this machine (known once connected)
+        self.cluster_rounds = 0  # rounds of label propagation of the last clustering on the cluster
         self._restore: list[Callable[[], None]] = []  # puts back the Ray settings this run changed
         self._cwd: str | None = None
         self._key = ""
@@ -326,10 +369,7 @@ class RayExecutor(LocalExecutor):
         self.pool()
         it = iter(items)
         apply = _Apply(self._key, self.profile, fn, self._cwd)
-        # At most `workers` tasks at once (a local instance has no more CPUs; on a cluster,
-        # --workers caps what the run takes).
-        cap = {"compute": ray.data.TaskPoolStrategy(size=self.workers)} if hasattr(ray.data, "TaskPoolStrategy") \
-            else {"concurrency": self.workers}  # Ray < 2.51
+        cap = self._cap()
         while True:
             rows, size = [], 0
             for item in it:
@@ -393,6 +433,60 @@ class RayExecutor(LocalExecutor):
         """`verify_edges` when the scores are asked for: Ray's tasks are handed out a few at a
         time as they finish, not all at once."""
         return lambda: self.verify_edges(edges, tokens, verification)
+
+    def cluster_rows(self, edges: np.ndarray, exact: np.ndarray, score: np.ndarray, keys: np.ndarray, policy: str,
+                     ranked: bool) -> ClusterRows:
+        """`rules.dedup.cluster_rows`: on the driver up to `DRIVER_EDGES` edges, on the cluster
+        past that. There the edges are a Ray Dataset; their connected components come from
+        rounds of min-label propagation over it (`_propose`: each round maps every block with
+        the labels broadcast, and the driver, which holds 8 bytes a record, lowers the labels
+        and shortcuts them to their roots) until no label changes: the labels are each
+        cluster's smallest record, as on the driver. Then the edges are grouped by label
+        (`groupby`, a shuffle) and each cluster's rows made on a worker by `cluster_rows`
+        itself; the driver sorts them by label and record. The same rows, whatever the
+        cluster."""
+        if not self._connected or edges.shape[0] <= DRIVER_EDGES:
+            return cluster_rows(edges, exact, score, keys, policy, ranked)
+        n = int(edges.max()) + 1
+        table = pa.table({"u": edges[:, 0], "v": edges[:, 1], "exact": exact, "score": score,
+                          **{f"key{end}{i}": keys[:, end, i] for end in (0, 1) for i in range(keys.shape[2])}})
+        cap = self._cap()
+        with _ray_errors():
+            block = max(1, min(EDGE_BLOCK, -(-table.num_rows // (2 * self.workers))))  # a block for every task
+            dataset = ray.data.from_arrow([table.slice(lo, block)
+                                           for lo in range(0, table.num_rows, block)]).materialize()
+            del table
+            labels = np.arange(n, dtype=np.int64)
+            self.cluster_rounds = 0
+            while True:
+                self.cluster_rounds += 1
+                shared = ray.put(labels)
+                target, value = [], []
+                proposed = dataset.map_batches(_propose, fn_args=(shared,), batch_format="numpy", **cap)
+                for batch in proposed.iter_batches(batch_size=None, batch_format="numpy"):
+                    target.append(batch["target"])
+                    value.append(batch["value"])
+                if not sum(t.size for t in target):
+                    break
+                np.minimum.at(labels, np.concatenate(target), np.concatenate(value))
+                while True:  # pointer jumping until every label is a root
+                    jumped = labels[labels]
+                    if np.array_equal(jumped, labels):
+                        break
+                    labels = jumped
+            grouped = dataset.map_batches(_labelled, fn_args=(ray.put(labels),), batch_format="numpy", **cap) \
+                .groupby("label").map_groups(_cluster_group, fn_args=(policy, ranked), batch_format="numpy")
+            parts = list(grouped.iter_batches(batch_size=None, batch_format="numpy"))
+        columns = [np.concatenate([part[name] for part in parts]) for name in ("node", "label", "matched", "score",
+                                                                                "exact")]
+        order = np.lexsort((columns[0], columns[1]))
+        return tuple(column[order] for column in columns)  # type: ignore[return-value]
+
+    def _cap(self) -> dict[str, Any]:
+        """At most `workers` tasks at once (a local instance has no more CPUs; on a cluster,
+        --workers caps what the run takes)."""
+        return {"compute": ray.data.TaskPoolStrategy(size=self.workers)} if hasattr(ray.data, "TaskPoolStrategy") \
+            else {"concurrency": self.workers}  # Ray < 2.51
 
     def map_blocks(self, table: Any, fn: BlockFn, args: tuple) -> Iterator[Any]:
         """`features.map_blocks` as Ray tasks: the table's records cut into runs whose tokens

@@ -813,6 +813,7 @@ def _duplicates(run: _FileRun, profile: Profile, executor: LocalExecutor,
         source=run.source.name, lines=run.lines, columns=columns, tokens=table,
         snippets=table.snippets, section=profile.dedup, bands=settings.bands, rows=settings.rows,
         selected=selected, verify=executor.verify_edges, eligible=~isin(run.lines, run.drop_lines),
+        clusterer=executor.cluster_rows,
     )
 
 

@@ -228,6 +228,7 @@ def analyse(
     selected: frozenset[str],
     verify: EdgeVerifier | None = None,
     eligible: np.ndarray | None = None,
+    clusterer: Clusterer | None = None,
 ) -> DuplicateAnalysis:
     """Cluster a file's examples and find conflicts and repeated prompts (see the module doc).
 
@@ -236,7 +237,9 @@ def analyse(
     records that may survive a cluster; a record that goes to the quarantine anyway (a finding
     whose action is drop) survives only when no member of its cluster is eligible, so a
     cluster is not lost because its first member is broken. With the survivor policy `source`,
-    `columns["rank"]` holds each record's `SourcePreference.rank`.
+    `columns["rank"]` holds each record's `SourcePreference.rank`. `clusterer` makes the
+    clusters' rows from the edges (`cluster_rows`, which it must equal); the Ray executor
+    passes one that spreads large edge lists over the cluster.
     """
     exact = columns["exact"]
     n = exact.size
@@ -275,7 +278,7 @@ def analyse(
         out.verified = int(near_edges.shape[0])
 
     if "DUP001" in selected or "DUP002" in selected:
-        _cluster(out, n, exact_edges, near_edges, near_scores, policy, total_tokens, eligible, out.rank)
+        _cluster(out, n, exact_edges, near_edges, near_scores, policy, total_tokens, eligible, out.rank, clusterer)
     if "DUP003" in selected:
         out.conflicts = _conflicts(columns, tokens, snippets, Verification.from_profile(near))
     if "DUP004" in selected:
@@ -389,48 +392,81 @@ def token_arrays(tokens: TokenSource, records: np.ndarray) -> tuple[np.ndarray, 
 
 def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges: np.ndarray,
              near_scores: np.ndarray, policy: str, total_tokens: np.ndarray,
-             eligible: np.ndarray | None = None, rank: np.ndarray | None = None) -> None:
-    from sftgate.analysis import kernels  # numba
-
+             eligible: np.ndarray | None = None, rank: np.ndarray | None = None,
+             clusterer: Clusterer | None = None) -> None:
     edges = np.concatenate((exact_edges, near_edges))
     if edges.size == 0:
         return
-    labels = components(n, edges)
-    # Every edge both ways, each node's in the order the walk prefers them: exact edges first,
-    # then the most similar, then the earliest record.
-    both = np.concatenate((edges, edges[:, ::-1]))
-    exact = np.tile(np.arange(edges.shape[0]) < exact_edges.shape[0], 2)
-    score = np.tile(np.concatenate((np.ones(exact_edges.shape[0]), near_scores)), 2)
-    order = np.lexsort((both[:, 1], -score, ~exact, both[:, 0]))
-    src, others, score, exact = both[order, 0], both[order, 1], score[order], exact[order]
-    starts = np.searchsorted(src, np.arange(n + 1))
-    nodes = unique(src)
-    label = labels[nodes]
-    # The survivor of each cluster: of its members that may survive (all when none may), those
-    # of the most preferred source (with `rank`), then the first, or the one with most tokens
-    # (the first of those).
-    keys = [nodes, -total_tokens[nodes]] if policy == "longest" else [nodes]
-    if rank is not None:
-        keys.append(rank[nodes])
-    keys.append(~eligible[nodes] if eligible is not None else np.zeros(nodes.size, dtype=bool))
-    pick = np.lexsort((*keys, label))
-    heads = np.flatnonzero(np.r_[True, label[pick][1:] != label[pick][:-1]])
-    survivors = nodes[pick[heads]]  # by label: clusters in the order of their smallest member
-    matched, via = kernels.walk_clusters(starts, others, survivors)
-    # Members by label, then record: each cluster's members in input order.
-    grouped = nodes[np.lexsort((nodes, label))]
-    bounds = np.r_[0, np.flatnonzero(np.diff(labels[grouped])) + 1, grouped.size]
-    members, matched_of = grouped.tolist(), matched[grouped].tolist()
-    edge = via[grouped]
-    scores, codes = score[edge].tolist(), np.where(exact[edge], "DUP001", "DUP002").tolist()
-    for k, survivor in enumerate(survivors.tolist()):
-        out.clusters.append(Cluster(survivor, [(members[i], matched_of[i], scores[i], codes[i])
-                                               for i in range(bounds[k], bounds[k + 1]) if members[i] != survivor]))
-    dropped = matched[grouped] >= 0  # every member but the survivors
-    out.matched = np.stack((grouped[dropped], matched[grouped][dropped]), axis=1)
-    out.scores, out.exact = score[edge][dropped], exact[edge][dropped]
+    exact = np.arange(edges.shape[0]) < exact_edges.shape[0]
+    score = np.concatenate((np.ones(exact_edges.shape[0]), near_scores))
+    # Each edge's two records' keys for the survivor choice: tokens, source rank, not eligible.
+    keys = np.stack((total_tokens, rank if rank is not None else np.zeros(n, dtype=np.int64),
+                     ~eligible if eligible is not None else np.zeros(n, dtype=bool)), axis=1).astype(np.int64)
+    rows = (clusterer or cluster_rows)(edges, exact, score, keys[edges], policy, rank is not None)
+    nodes, label, matched, scores, exact_of = rows
+    bounds = np.r_[0, np.flatnonzero(np.diff(label)) + 1, nodes.size]
+    members, matched_of = nodes.tolist(), matched.tolist()
+    score_of, codes = scores.tolist(), np.where(exact_of, "DUP001", "DUP002").tolist()
+    for k in range(bounds.size - 1):
+        lo, hi = int(bounds[k]), int(bounds[k + 1])
+        survivor = members[lo + int(np.flatnonzero(matched[lo:hi] < 0)[0])]
+        out.clusters.append(Cluster(survivor, [(members[i], matched_of[i], score_of[i], codes[i])
+                                               for i in range(lo, hi) if members[i] != survivor]))
+    dropped = matched >= 0  # every member but the survivors
+    out.matched = np.stack((nodes[dropped], matched[dropped]), axis=1)
+    out.scores, out.exact = scores[dropped], exact_of[dropped]
     out.exact_dropped = int(out.exact.sum())
     out.near_dropped = int(dropped.sum()) - out.exact_dropped
+
+
+ClusterRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Clusterer = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, bool], ClusterRows]
+
+
+def cluster_rows(edges: np.ndarray, exact: np.ndarray, score: np.ndarray, keys: np.ndarray, policy: str,
+                 ranked: bool) -> ClusterRows:
+    """The clusters of some edges (m, 2) of records, each exact or with its similarity, as rows
+    (record, cluster label: its smallest record, the record it matched or -1 for the survivor,
+    the similarity and exactness of that match), one per record the edges name, sorted by
+    label then record.
+
+    `keys` (m, 2, 3) holds each edge's two records' total tokens, source rank (`ranked`) and
+    whether they may not survive. The survivor of a cluster: of its members that may survive
+    (all when none may), those of the most preferred source (when ranked), then the first, or
+    the one with most tokens (policy `longest`; the first of those). Every other member names
+    its neighbour on a breadth-first walk from the survivor that prefers exact edges, then the
+    most similar, then the earliest record.
+
+    Clusters do not depend on each other: the rows of edges cut along clusters (the Ray
+    executor's `groupby`) are these rows, cut the same way."""
+    from sftgate.analysis import kernels  # numba
+
+    nodes, inverse = np.unique(edges, return_inverse=True)  # records in order; local ids keep it
+    local = inverse.reshape(-1, 2)
+    k = nodes.size
+    node_keys = np.empty((k, 3), dtype=np.int64)
+    node_keys[local.ravel()] = keys.reshape(-1, 3)
+    labels = components(k, local)
+    # Every edge both ways, each node's in the order the walk prefers them: exact edges first,
+    # then the most similar, then the earliest record.
+    both = np.concatenate((local, local[:, ::-1]))
+    exact2, score2 = np.tile(exact, 2), np.tile(score, 2)
+    order = np.lexsort((both[:, 1], -score2, ~exact2, both[:, 0]))
+    src, others, score2, exact2 = both[order, 0], both[order, 1], score2[order], exact2[order]
+    starts = np.searchsorted(src, np.arange(k + 1))
+    ids = np.arange(k)
+    sort_keys = [ids, -node_keys[:, 0]] if policy == "longest" else [ids]
+    if ranked:
+        sort_keys.append(node_keys[:, 1])
+    sort_keys.append(node_keys[:, 2])
+    pick = np.lexsort((*sort_keys, labels))
+    heads = np.flatnonzero(np.r_[True, labels[pick][1:] != labels[pick][:-1]])
+    matched, via = kernels.walk_clusters(starts, others, pick[heads])
+    grouped = np.lexsort((ids, labels))  # by label, then record
+    reached = matched[grouped] >= 0
+    edge = np.where(reached, via[grouped], 0)
+    return (nodes[grouped], nodes[labels[grouped]], np.where(reached, nodes[matched[grouped]], -1),
+            np.where(reached, score2[edge], 0.0), reached & exact2[edge])
 
 
 def _conflicts(columns: Mapping[str, np.ndarray], tokens: TokenSource, snippets: list[str],
