@@ -99,6 +99,9 @@ def test_no_finding_drops_a_line_once_prepare_placed_the_lines(tmp_path):
     ('dir "q"\\é.jsonl', 'quote " back \\ tab \t {{brace}} é line {line} {score:.3f}',
      np.array([1.0, 0.0, 1e-4, 0.99995, 0.5, 0.123456789])),
     ("t.jsonl", "exact duplicate of line {line}", np.array([np.nan, np.inf, -np.inf, 0.25])),
+    ("gs://b/50%_a%20b%%c.jsonl", "near-duplicate of line {line} (similarity {score:.2f}) 100%",
+     np.array([0.9, 1.0, -0.0])),
+    ("t.jsonl", "exact duplicate of line {line}", np.array([1, 0], dtype=np.int64)),  # floats, as `fields` has
 ])
 def test_reason_arrays_are_the_bytes_orjson_writes_for_each_findings_reason(source, message, scores):
     """The quarantine's one-reason arrays, made in one pass from the escaped template, equal

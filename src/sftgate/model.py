@@ -166,8 +166,8 @@ class FindingColumns:
         dumps = orjson.dumps
         start = b'[{"code":%b,"severity":%b,"message":"' % (dumps(self.code), dumps(severity))
         template = dumps(self.message)[1:-1].decode()
-        related = b'","related":' + dumps(self.source)[:-1] + b':%d","similarity":%b}]'
-        scores = self.scores.tolist()
+        related = b'","related":' + dumps(self.source)[:-1].replace(b"%", b"%%") + b':%d","similarity":%b}]'
+        scores = np.asarray(self.scores, dtype=np.float64).tolist()  # as `fields` has them: floats
         # A finite float's repr is the shortest that reads back, as orjson writes it (and 10x
         # faster than orjson.dumps of one float); orjson writes null for the others.
         number = (lambda x: b"%r" % x) if np.isfinite(self.scores).all() else dumps

@@ -398,7 +398,16 @@ def _write_all(fd: int, data: memoryview, offset: int) -> None:
         data, offset = data[done:], offset + done
 
 
-_IOV_MAX = min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024)  # pieces a pwritev takes
+def _iov_max() -> int:
+    """The pieces one `pwritev` takes: the system's limit, at most 1,024 (16, POSIX's least, when unknown)."""
+    try:
+        limit = os.sysconf("SC_IOV_MAX")
+    except (AttributeError, ValueError, OSError):
+        limit = -1
+    return min(limit, 1024) if limit > 0 else 16
+
+
+_IOV_MAX = _iov_max()
 
 
 def _write_placed(writer: _ChunkWriter, task: _ChunkTask, reader: _Reader) -> _Part:

@@ -23,7 +23,8 @@ over the merged feature columns, as with the local executor; see the README's "S
 Ray" for the memory that takes. A file's duplicate clusters are made there too up to
 `DRIVER_EDGES` edges, and past that on the cluster (`RayExecutor.cluster_rows`): connected
 components by rounds of min-label propagation over a Ray Dataset of the edges, then a
-`groupby` of the edges by cluster, each cluster walked on a worker by the same function.
+`groupby` of the edges into buckets of whole clusters, each bucket's clusters walked on a
+worker by the same function.
 """
 
 from __future__ import annotations
@@ -260,13 +261,14 @@ def _propose(batch: dict[str, np.ndarray], shared: Any) -> dict[str, np.ndarray]
     return {"target": target[first], "value": value[first]}
 
 
-def _labelled(batch: dict[str, np.ndarray], shared: Any) -> dict[str, np.ndarray]:
-    """Each edge's cluster label (its first record's; both records have the same)."""
-    return {**batch, "label": ray.get(shared)[batch["u"]]}
+def _labelled(batch: dict[str, np.ndarray], shared: Any, buckets: int) -> dict[str, np.ndarray]:
+    """Each edge's bucket: its cluster's label (its first record's; both records have the
+    same) modulo `buckets`, so that a bucket holds whole clusters."""
+    return {**batch, "bucket": ray.get(shared)[batch["u"]] % buckets}
 
 
 def _cluster_group(batch: dict[str, np.ndarray], policy: str, ranked: bool) -> dict[str, np.ndarray]:
-    """`rules.dedup.cluster_rows` of one cluster's edges (a `map_groups` function)."""
+    """`rules.dedup.cluster_rows` of one bucket's edges, whole clusters (a `map_groups` function)."""
     edges = np.stack((batch["u"], batch["v"]), axis=1)
     keys = np.stack([np.stack([batch[f"key{end}{i}"] for i in range(3)], axis=1) for end in (0, 1)], axis=1)
     nodes, label, matched, score, exact = cluster_rows(edges, batch["exact"], batch["score"], keys, policy, ranked)
@@ -441,10 +443,12 @@ class RayExecutor(LocalExecutor):
         rounds of min-label propagation over it (`_propose`: each round maps every block with
         the labels broadcast, and the driver, which holds 8 bytes a record, lowers the labels
         and shortcuts them to their roots) until no label changes: the labels are each
-        cluster's smallest record, as on the driver. Then the edges are grouped by label
-        (`groupby`, a shuffle) and each cluster's rows made on a worker by `cluster_rows`
-        itself; the driver sorts them by label and record. The same rows, whatever the
-        cluster."""
+        cluster's smallest record, as on the driver. Then the edges are grouped into buckets of
+        whole clusters (label modulo the buckets; `groupby`, a shuffle) and each bucket's rows
+        made on a worker by `cluster_rows` itself; the driver sorts them by label and record.
+        The same rows, whatever the cluster. One cluster's edges are on one worker: a giant
+        cluster needs there what the driver would."""
+        self.cluster_rounds = 0
         if not self._connected or edges.shape[0] <= DRIVER_EDGES:
             return cluster_rows(edges, exact, score, keys, policy, ranked)
         n = int(edges.max()) + 1
@@ -457,7 +461,6 @@ class RayExecutor(LocalExecutor):
                                            for lo in range(0, table.num_rows, block)]).materialize()
             del table
             labels = np.arange(n, dtype=np.int64)
-            self.cluster_rounds = 0
             while True:
                 self.cluster_rounds += 1
                 shared = ray.put(labels)
@@ -474,8 +477,12 @@ class RayExecutor(LocalExecutor):
                     if np.array_equal(jumped, labels):
                         break
                     labels = jumped
-            grouped = dataset.map_batches(_labelled, fn_args=(ray.put(labels),), batch_format="numpy", **cap) \
-                .groupby("label").map_groups(_cluster_group, fn_args=(policy, ranked), batch_format="numpy")
+            # Buckets of whole clusters of about EDGE_BLOCK edges each, at least two a worker (a
+            # call per cluster would cost ~70 µs each, and most clusters are pairs).
+            buckets = max(2 * self.workers, -(-edges.shape[0] // EDGE_BLOCK))
+            grouped = dataset.map_batches(_labelled, fn_args=(ray.put(labels), buckets), batch_format="numpy",
+                                          **cap) \
+                .groupby("bucket").map_groups(_cluster_group, fn_args=(policy, ranked), batch_format="numpy", **cap)
             parts = list(grouped.iter_batches(batch_size=None, batch_format="numpy"))
         columns = [np.concatenate([part[name] for part in parts]) for name in ("node", "label", "matched", "score",
                                                                                 "exact")]

@@ -404,14 +404,13 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges
                      ~eligible if eligible is not None else np.zeros(n, dtype=bool)), axis=1).astype(np.int64)
     rows = (clusterer or cluster_rows)(edges, exact, score, keys[edges], policy, rank is not None)
     nodes, label, matched, scores, exact_of = rows
-    bounds = np.r_[0, np.flatnonzero(np.diff(label)) + 1, nodes.size]
+    bounds = np.r_[0, np.flatnonzero(np.diff(label)) + 1, nodes.size].tolist()
     members, matched_of = nodes.tolist(), matched.tolist()
     score_of, codes = scores.tolist(), np.where(exact_of, "DUP001", "DUP002").tolist()
-    for k in range(bounds.size - 1):
-        lo, hi = int(bounds[k]), int(bounds[k + 1])
-        survivor = members[lo + int(np.flatnonzero(matched[lo:hi] < 0)[0])]
+    survivors = nodes[matched < 0].tolist()  # one a cluster, in label order as the rows are
+    for k, survivor in enumerate(survivors):
         out.clusters.append(Cluster(survivor, [(members[i], matched_of[i], score_of[i], codes[i])
-                                               for i in range(lo, hi) if members[i] != survivor]))
+                                               for i in range(bounds[k], bounds[k + 1]) if members[i] != survivor]))
     dropped = matched >= 0  # every member but the survivors
     out.matched = np.stack((nodes[dropped], matched[dropped]), axis=1)
     out.scores, out.exact = scores[dropped], exact_of[dropped]
