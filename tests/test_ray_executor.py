@@ -174,12 +174,12 @@ def test_cluster_rows_on_ray_are_the_drivers(ray_address, monkeypatch, policy, r
     exact = rng.random(edges.shape[0]) < 0.3
     score = np.where(exact, 1.0, rng.uniform(0.8, 1.0, edges.shape[0]))
     keys = np.stack((rng.integers(0, 40, n), rng.integers(0, 3, n), rng.random(n) < 0.2), axis=1).astype(np.int64)
-    want = cluster_rows(edges, exact, score, keys[edges], policy, ranked)
+    want = cluster_rows(edges, exact, score, keys, policy, ranked)
     calls = _clustered_on_ray(monkeypatch)
     monkeypatch.setattr(rx, "EDGE_BLOCK", 500)
     with rx.RayExecutor(load_profile("gemini-2.5-flash"), 2, address=ray_address) as executor:
         executor.pool()
-        got = executor.cluster_rows(edges, exact, score, keys[edges], policy, ranked)
+        got = executor.cluster_rows(edges, exact, score, keys, policy, ranked)
     assert calls == {"ray": 1, "driver": 0}
     for a, b in zip(got, want, strict=True):
         assert a.dtype == b.dtype and np.array_equal(a, b)

@@ -261,17 +261,18 @@ def _propose(batch: dict[str, np.ndarray], shared: Any) -> dict[str, np.ndarray]
     return {"target": target[first], "value": value[first]}
 
 
-def _labelled(batch: dict[str, np.ndarray], shared: Any, buckets: int) -> dict[str, np.ndarray]:
+def _bucketed(batch: dict[str, np.ndarray], shared: Any, buckets: int) -> dict[str, np.ndarray]:
     """Each edge's bucket: its cluster's label (its first record's; both records have the
     same) modulo `buckets`, so that a bucket holds whole clusters."""
     return {**batch, "bucket": ray.get(shared)[batch["u"]] % buckets}
 
 
-def _cluster_group(batch: dict[str, np.ndarray], policy: str, ranked: bool) -> dict[str, np.ndarray]:
-    """`rules.dedup.cluster_rows` of one bucket's edges, whole clusters (a `map_groups` function)."""
+def _cluster_group(batch: dict[str, np.ndarray], keys: Any, policy: str, ranked: bool) -> dict[str, np.ndarray]:
+    """`rules.dedup.cluster_rows` of one bucket's edges, whole clusters (a `map_groups`
+    function); `keys`: the records' survivor keys, broadcast."""
     edges = np.stack((batch["u"], batch["v"]), axis=1)
-    keys = np.stack([np.stack([batch[f"key{end}{i}"] for i in range(3)], axis=1) for end in (0, 1)], axis=1)
-    nodes, label, matched, score, exact = cluster_rows(edges, batch["exact"], batch["score"], keys, policy, ranked)
+    nodes, label, matched, score, exact = cluster_rows(edges, batch["exact"], batch["score"], ray.get(keys), policy,
+                                                       ranked)
     return {"node": nodes, "label": label, "matched": matched, "score": score, "exact": exact}
 
 
@@ -451,15 +452,14 @@ class RayExecutor(LocalExecutor):
         self.cluster_rounds = 0
         if not self._connected or edges.shape[0] <= DRIVER_EDGES:
             return cluster_rows(edges, exact, score, keys, policy, ranked)
-        n = int(edges.max()) + 1
-        table = pa.table({"u": edges[:, 0], "v": edges[:, 1], "exact": exact, "score": score,
-                          **{f"key{end}{i}": keys[:, end, i] for end in (0, 1) for i in range(keys.shape[2])}})
+        n = keys.shape[0]
         cap = self._cap()
         with _ray_errors():
-            block = max(1, min(EDGE_BLOCK, -(-table.num_rows // (2 * self.workers))))  # a block for every task
-            dataset = ray.data.from_arrow([table.slice(lo, block)
-                                           for lo in range(0, table.num_rows, block)]).materialize()
-            del table
+            m = edges.shape[0]
+            block = max(1, min(EDGE_BLOCK, -(-m // (2 * self.workers))))  # a block for every task
+            dataset = ray.data.from_arrow([pa.table({"u": edges[lo:lo + block, 0], "v": edges[lo:lo + block, 1],
+                                                     "exact": exact[lo:lo + block], "score": score[lo:lo + block]})
+                                           for lo in range(0, m, block)]).materialize()
             labels = np.arange(n, dtype=np.int64)
             while True:
                 self.cluster_rounds += 1
@@ -480,9 +480,10 @@ class RayExecutor(LocalExecutor):
             # Buckets of whole clusters of about EDGE_BLOCK edges each, at least two a worker (a
             # call per cluster would cost ~70 µs each, and most clusters are pairs).
             buckets = max(2 * self.workers, -(-edges.shape[0] // EDGE_BLOCK))
-            grouped = dataset.map_batches(_labelled, fn_args=(ray.put(labels), buckets), batch_format="numpy",
+            grouped = dataset.map_batches(_bucketed, fn_args=(ray.put(labels), buckets), batch_format="numpy",
                                           **cap) \
-                .groupby("bucket").map_groups(_cluster_group, fn_args=(policy, ranked), batch_format="numpy", **cap)
+                .groupby("bucket").map_groups(_cluster_group, fn_args=(ray.put(keys), policy, ranked),
+                                              batch_format="numpy", **cap)
             parts = list(grouped.iter_batches(batch_size=None, batch_format="numpy"))
         columns = [np.concatenate([part[name] for part in parts]) for name in ("node", "label", "matched", "score",
                                                                                 "exact")]

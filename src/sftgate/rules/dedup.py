@@ -399,10 +399,10 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges
         return
     exact = np.arange(edges.shape[0]) < exact_edges.shape[0]
     score = np.concatenate((np.ones(exact_edges.shape[0]), near_scores))
-    # Each edge's two records' keys for the survivor choice: tokens, source rank, not eligible.
+    # Each record's keys for the survivor choice: tokens, source rank, not eligible.
     keys = np.stack((total_tokens, rank if rank is not None else np.zeros(n, dtype=np.int64),
                      ~eligible if eligible is not None else np.zeros(n, dtype=bool)), axis=1).astype(np.int64)
-    rows = (clusterer or cluster_rows)(edges, exact, score, keys[edges], policy, rank is not None)
+    rows = (clusterer or cluster_rows)(edges, exact, score, keys, policy, rank is not None)
     nodes, label, matched, scores, exact_of = rows
     bounds = np.r_[0, np.flatnonzero(np.diff(label)) + 1, nodes.size].tolist()
     members, matched_of = nodes.tolist(), matched.tolist()
@@ -429,8 +429,8 @@ def cluster_rows(edges: np.ndarray, exact: np.ndarray, score: np.ndarray, keys: 
     the similarity and exactness of that match), one per record the edges name, sorted by
     label then record.
 
-    `keys` (m, 2, 3) holds each edge's two records' total tokens, source rank (`ranked`) and
-    whether they may not survive. The survivor of a cluster: of its members that may survive
+    `keys` (n, 3), by record, holds its total tokens, source rank (`ranked`) and whether it may
+    not survive. The survivor of a cluster: of its members that may survive
     (all when none may), those of the most preferred source (when ranked), then the first, or
     the one with most tokens (policy `longest`; the first of those). Every other member names
     its neighbour on a breadth-first walk from the survivor that prefers exact edges, then the
@@ -443,8 +443,7 @@ def cluster_rows(edges: np.ndarray, exact: np.ndarray, score: np.ndarray, keys: 
     nodes, inverse = np.unique(edges, return_inverse=True)  # records in order; local ids keep it
     local = inverse.reshape(-1, 2)
     k = nodes.size
-    node_keys = np.empty((k, 3), dtype=np.int64)
-    node_keys[local.ravel()] = keys.reshape(-1, 3)
+    node_keys = keys[nodes]
     labels = components(k, local)
     # Every edge both ways, each node's in the order the walk prefers them: exact edges first,
     # then the most similar, then the earliest record.
