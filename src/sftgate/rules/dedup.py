@@ -430,11 +430,11 @@ def cluster_rows(edges: np.ndarray, exact: np.ndarray, score: np.ndarray, keys: 
     label then record.
 
     `keys` (n, 3), by record, holds its total tokens, source rank (`ranked`) and whether it may
-    not survive. The survivor of a cluster: of its members that may survive
-    (all when none may), those of the most preferred source (when ranked), then the first, or
-    the one with most tokens (policy `longest`; the first of those). Every other member names
-    its neighbour on a breadth-first walk from the survivor that prefers exact edges, then the
-    most similar, then the earliest record.
+    not survive. The survivor of a cluster: of its members that may survive (all when none
+    may), those of the most preferred source (when ranked), then the first, or the one with
+    most tokens (policy `longest`; the first of those). Every other member names its neighbour
+    on a breadth-first walk from the survivor that prefers exact edges, then the most similar,
+    then the earliest record.
 
     Clusters do not depend on each other: the rows of edges cut along clusters (the Ray
     executor's `groupby`) are these rows, cut the same way."""
