@@ -46,6 +46,7 @@ import numpy as np
 
 from sftgate.analysis.arrays import unique
 from sftgate.analysis.blocks import BlockFn, map_blocks, run_blocks
+from sftgate.analysis.unionfind import pull, shortcut
 from sftgate.config import Profile
 from sftgate.engine import local
 from sftgate.engine.features import FeatureTable, TableSet
@@ -244,15 +245,12 @@ def _run_blocks(profile: Profile, item: tuple) -> list[Any]:
 
 
 def _propose(batch: dict[str, np.ndarray], shared: Any) -> dict[str, np.ndarray]:
-    """One round of min-label propagation over a batch of edges (`analysis.unionfind`'s, on
-    the cluster): each edge pulls the smaller of its two records' labels onto both records and
-    both labels' roots. `shared`: the round's labels, broadcast. Returns only what lowers a
+    """One round of min-label propagation over a batch of edges (`analysis.unionfind.pull`,
+    on the cluster). `shared`: the round's labels, broadcast. Returns only what lowers a
     label, the lowest per record."""
     labels = ray.get(shared)
-    u, v = batch["u"], batch["v"]
-    lu, lv = labels[u], labels[v]
-    low = np.minimum(lu, lv)
-    target, value = np.concatenate((u, v, lu, lv)), np.tile(low, 4)
+    targets, low = pull(labels, batch["u"], batch["v"])
+    target, value = np.concatenate(targets), np.tile(low, len(targets))
     lower = value < labels[target]
     target, value = target[lower], value[lower]
     order = np.lexsort((value, target))
@@ -472,11 +470,7 @@ class RayExecutor(LocalExecutor):
                 if not sum(t.size for t in target):
                     break
                 np.minimum.at(labels, np.concatenate(target), np.concatenate(value))
-                while True:  # pointer jumping until every label is a root
-                    jumped = labels[labels]
-                    if np.array_equal(jumped, labels):
-                        break
-                    labels = jumped
+                labels = shortcut(labels)
             # Buckets of whole clusters of about EDGE_BLOCK edges each, at least two a worker (a
             # call per cluster would cost ~70 µs each, and most clusters are pairs).
             buckets = max(2 * self.workers, -(-edges.shape[0] // EDGE_BLOCK))
