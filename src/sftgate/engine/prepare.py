@@ -594,6 +594,10 @@ class _Part:
     # once placed (`_write_placed`), `data` and `entries` are gone and these say where they went:
     train_pieces: list[tuple[int, int, int]] = field(default_factory=list)  # (shard, bytes, records)
 
+    def quarantine(self, entries: list[bytes]) -> None:
+        """The chunk's quarantine entries, in order."""
+        self.entries, self.quarantined, self.quarantine_bytes = entries, len(entries), sum(map(len, entries))
+
     def take(self) -> tuple[memoryview, memoryview, list[bytes]]:
         """The training records and validation records (views of `data`), and the quarantine entries."""
         data = memoryview(self.data)
@@ -732,8 +736,7 @@ class _ChunkWriter:
                 part.train_sizes = kept
             else:
                 part.validation_count, part.validation_bytes = len(kept), len(records)
-        part.quarantined = len(quarantine)
-        part.entries, part.quarantine_bytes = quarantine, sum(map(len, quarantine))
+        part.quarantine(quarantine)
         part.data = b"".join(pieces)
         if isinstance(spill, mmap.mmap):
             spill.close()
@@ -1177,8 +1180,8 @@ class _Emitter:
 
         def place() -> None:  # the entries so far, as one chunk
             part = _Part(train_sizes=np.zeros(0, dtype=np.int64), validation_count=0, validation_bytes=0,
-                         quarantined=len(entries), blank=0, content=(0, 0), entries=entries.copy(),
-                         quarantine_bytes=sum(map(len, entries)))
+                         quarantined=0, blank=0, content=(0, 0))
+            part.quarantine(entries.copy())
             entries.clear()
             self._account(iter([_place(part, self.targets, self.chunks)]), tally)  # type: ignore[arg-type]
             self.chunks += 1

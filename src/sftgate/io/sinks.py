@@ -70,9 +70,10 @@ class Staged:
     `dd oflag=nocache` does): a local output is not read again (it is renamed into place; a
     Cloud Storage upload reads its staged file once more, from disk), so a staged file holds
     about a window of memory, not its size (a page still dirty when its turn comes stays),
-    and the pages it frees are the ones the next writes take. A multi-GB output neither evicts the input that `prepare`
-    reads a second time nor costs fresh pages: on a VM whose free memory goes back to the
-    host, touching 1.4 GB of new pages cost 3.4 s of system time, recycled ones 0.6 s."""
+    and the pages it frees are the ones the next writes take. A multi-GB output neither
+    evicts the input that `prepare` reads a second time nor costs fresh pages: on a VM whose
+    free memory goes back to the host, touching 1.4 GB of new pages cost 3.4 s of system
+    time, recycled ones 0.6 s."""
 
     BLOCK = 1 << 20
     DROP_LAG = 64 << 20  # bytes hashed but not yet dropped: their writeback is still under way
