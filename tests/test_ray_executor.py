@@ -37,13 +37,15 @@ ALPACA = REPO.parent / "shared" / "data" / "real" / "alpaca" / "alpaca_5000.json
 
 @pytest.fixture()
 def small_work(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Everything through Ray, in pieces: ranges of 16-64 KiB, 16 edges a block, every scan."""
+    """Everything through Ray, in pieces: ranges of 16-64 KiB, 16 edges a block, every scan and
+    every file's LSH buckets."""
     monkeypatch.setattr(rx, "MIN_BYTES", 0)
     monkeypatch.setattr(rx, "RANGE_BYTES", 64 << 10)
     monkeypatch.setattr(rx, "MIN_RANGE_BYTES", 16 << 10)
     monkeypatch.setattr(rx, "BATCH_LINES_BYTES", 48 << 10)
     monkeypatch.setattr(rx, "VERIFY_BLOCK", 16)
     monkeypatch.setattr(rx, "MAP_MIN_RECORDS", 0)
+    monkeypatch.setattr(rx, "BAND_MIN_RECORDS", 0)
     monkeypatch.setattr(rx, "WINDOW_BYTES", 100 << 10)  # streamed lines in several datasets
 
 
@@ -118,7 +120,10 @@ def test_check_reports_are_the_same(ray_address, small_work, inputs, monkeypatch
     calls = _count_maps(monkeypatch)
     ray_report = check(inputs["train"], executor="ray", **args)
     assert _stable_report(ray_report) == _stable_report(local_report)
-    assert calls.get("_verify_block", 0) >= 2 and calls.get("_run_blocks", 0) >= 1, calls  # on the workers
+    # On the workers, which read the tokens from the driver's spill file (a local instance):
+    # verification, the n-gram scans, and the LSH buckets of both files and of the leak lookup.
+    assert calls.get("_verify_read", 0) >= 2 and calls.get("_blocks_read", 0) >= 1, calls
+    assert calls.get("_band_group", 0) >= 3 and "_verify_block" not in calls, calls
     codes = {f.code for f in local_report.findings}
     # the run exercised what it should: broken lines, structure, duplicates and every leak kind
     assert {"FMT001", "FMT003", "DUP001", "DUP002", "LEAK001"} <= codes, codes
@@ -186,6 +191,39 @@ def test_cluster_rows_on_ray_are_the_drivers(ray_address, monkeypatch, policy, r
     assert np.unique(want[1]).size > 100 and (want[2] < 0).sum() == np.unique(want[1]).size
 
 
+def test_lsh_buckets_made_on_the_workers_are_the_drivers(ray_address, monkeypatch):
+    """Band keys from a small set (large buckets, keys that differ only in their top bits, 0 for
+    no signature), 11 bands in groups of 2 over 6 tasks: `star_edges` and `cross_edges` give
+    the edges they give on the driver."""
+    from sftgate.analysis import lsh
+    from sftgate.config import load_profile
+
+    rng = np.random.default_rng(5)
+    pool = np.array([0, 1, 2, 3, 1 | (1 << 63), 2 | (1 << 60), 99], dtype=np.uint64)
+    keys, query = pool[rng.integers(0, pool.size, (3000, 11))], pool[rng.integers(0, pool.size, (200, 11))]
+    keys[:, 3] = np.arange(3000, dtype=np.uint64) * np.uint64(7919)  # a band of distinct keys
+    ids = np.sort(rng.choice(1 << 30, 3000, replace=False)).astype(np.int64)
+    query_ids = np.arange(5000, 5200, dtype=np.int64)
+    want_star, want_cross = lsh.star_edges(keys, ids), lsh.cross_edges(query, query_ids, keys, ids)
+    monkeypatch.setattr(rx, "BAND_MIN_RECORDS", 0)
+    with rx.RayExecutor(load_profile("gemini-2.5-flash"), 2, address=ray_address) as executor:
+        executor.pool()
+        groups = []
+        real = rx.RayExecutor.map
+
+        def counted(self, fn, items, on_stop=None):
+            items = list(items)
+            groups.append([item[1][0].shape[1] for item in items])
+            return real(self, fn, items, on_stop)
+
+        monkeypatch.setattr(rx.RayExecutor, "map", counted)
+        got_star = lsh.star_edges(keys, ids, executor.map_bands)
+        got_cross = lsh.cross_edges(query, query_ids, keys, ids, executor.map_bands)
+    assert groups == [[2, 2, 2, 2, 2, 1]] * 2
+    assert np.array_equal(got_star, want_star) and np.array_equal(got_cross, want_cross)
+    assert want_star.shape[0] > 3000 and want_cross.shape[0] > 1000
+
+
 def test_split_and_streamed_inputs_are_the_same(ray_address, small_work, inputs):
     """A compressed input is streamed by the driver in batches of lines; a planned split runs
     its leak check rounds through the executor's verification and scans."""
@@ -218,7 +256,7 @@ def test_prepare_on_a_cluster_is_the_same(ray_address, small_work, inputs, tmp_p
     if not ALPACA.exists():
         pytest.skip(f"real data not found: {ALPACA}")
     monkeypatch.setattr(rx, "_all_here", lambda: False)
-    calls = {"landed": 0, "render": 0}
+    calls = {"landed": 0, "render": 0, "verify_block": 0, "verify_read": 0}
     landed, render = rx._landed, rx.RayExecutor.map
 
     def count_landed(result, emit_dir):
@@ -226,6 +264,8 @@ def test_prepare_on_a_cluster_is_the_same(ray_address, small_work, inputs, tmp_p
         return landed(result, emit_dir)
 
     def count_map(self, fn, items, on_stop=None):
+        if fn.__name__ in ("_verify_block", "_verify_read"):
+            calls[fn.__name__[1:]] += 1
         if fn.__name__ == "_render_chunk":
             calls["render"] += 1
             items = list(items)
@@ -243,6 +283,8 @@ def test_prepare_on_a_cluster_is_the_same(ray_address, small_work, inputs, tmp_p
     assert _stable_manifest(tmp_path / "ray") == _stable_manifest(tmp_path / "local")
     assert local_done.manifest["counts"]["train_examples"] > 4000
     assert calls["landed"] > 5 and calls["render"] == 1  # the cluster paths ran
+    # the tokens a verification task needs travel with it: the driver's spill file is not theirs
+    assert calls["verify_block"] > 0 and calls["verify_read"] == 0, calls
 
 
 def test_prepare_of_a_stream_with_long_lines_on_a_cluster(ray_address, small_work, inputs, tmp_path, monkeypatch):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import partial
 from itertools import pairwise
 
 import numpy as np
@@ -13,7 +14,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from sftgate.analysis import lsh
-from sftgate.analysis.lsh import choose_bands, cross_edges, probability, star_edges
+from sftgate.analysis.lsh import (
+    choose_bands,
+    cross_edges,
+    map_bands,
+    probability,
+    star_edges,
+)
 
 
 def _cost(bands: int, rows: int, threshold: float) -> float:
@@ -117,7 +124,7 @@ def test_keys_that_differ_only_in_their_top_bits_share_a_bucket():
 @given(keys=arrays(np.uint64, st.tuples(st.integers(1, 30), st.integers(1, 11)), elements=st.integers(0, 4)),
        gaps=st.lists(st.integers(1, 5), min_size=30, max_size=30), at_once=st.sampled_from([1, 3, 8]))
 def test_star_edges_match_a_reference(keys, gaps, at_once, monkeypatch):
-    monkeypatch.setattr(lsh, "_BANDS_AT_ONCE", at_once)  # bands taken together, merged group by group
+    monkeypatch.setattr(lsh, "BANDS_AT_ONCE", at_once)  # bands taken together, merged group by group
     ids = np.cumsum(np.array(gaps[: keys.shape[0]], dtype=np.int64))  # increasing, not contiguous
     edges = star_edges(keys, ids)
     pairs = [tuple(e) for e in edges.tolist()]
@@ -130,8 +137,8 @@ def test_star_edges_match_a_reference(keys, gaps, at_once, monkeypatch):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data(), held=st.sampled_from([3, 1 << 25]))
-def test_cross_edges_pair_every_query_with_every_index_record_sharing_a_band_key(data, held, monkeypatch):
+@given(data=st.data(), held=st.sampled_from([3, 1 << 25]), at_once=st.sampled_from([1, 2, 8]))
+def test_cross_edges_pair_every_query_with_every_index_record_sharing_a_band_key(data, held, at_once, monkeypatch):
     # Keys from a tiny set, so buckets are shared; some differ only in their top bits (the
     # lookup truncates them, the comparison after it must not), and 0 means "no signature".
     monkeypatch.setattr(lsh, "_HELD_PAIRS", held)  # 3: merge what is held after nearly every band
@@ -144,6 +151,6 @@ def test_cross_edges_pair_every_query_with_every_index_record_sharing_a_band_key
     x_ids = np.array(sorted(data.draw(st.sets(st.integers(0, 1000), min_size=len(x), max_size=len(x)))), dtype=np.int64)
     want = sorted({(int(q_ids[i]), int(x_ids[j])) for i in range(len(q)) for j in range(len(x))
                    for b in range(bands) if q[i, b] != 0 and q[i, b] == x[j, b]})
-    got = cross_edges(q, q_ids, x, x_ids)
+    got = cross_edges(q, q_ids, x, x_ids, partial(map_bands, at_once=at_once))  # bands in groups, merged
     assert got.dtype == np.int64 and got.shape[1] == 2
     assert [tuple(e) for e in got.tolist()] == want

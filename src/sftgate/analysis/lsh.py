@@ -11,6 +11,8 @@ m records costs m - 1 edges.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 
 from sftgate.analysis.arrays import merge_unique, unique
@@ -37,53 +39,82 @@ def choose_bands(threshold: float, num_perm: int, fn_weight: float = 0.5) -> tup
     return best
 
 
-def star_edges(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+BandFn = Callable[..., np.ndarray]  # (some band columns of each matrix, *args) -> packed edges, sorted, unique
+BandMap = Callable[[BandFn, tuple[np.ndarray, ...], tuple], Iterator[np.ndarray]]
+
+
+def map_bands(fn: BandFn, matrices: tuple[np.ndarray, ...], args: tuple, at_once: int = 0) -> Iterator[np.ndarray]:
+    """`fn(*(m[:, lo:hi] for m in matrices), *args)` for each group of `at_once` bands
+    (default `BANDS_AT_ONCE`), here, in band order. Band keys are only ever compared within a
+    band, so the union of the groups' edges does not depend on where the bands are cut: an
+    executor may hand the groups to its workers (`RayExecutor.map_bands`)."""
+    at_once = at_once or BANDS_AT_ONCE
+    for lo in range(0, matrices[0].shape[1], at_once):
+        yield fn(*(m[:, lo:lo + at_once] for m in matrices), *args)
+
+
+def star_edges(keys: np.ndarray, ids: np.ndarray, each: BandMap | None = None) -> np.ndarray:
     """Candidate edges (m, 2) int64 of `ids`, sorted and unique: (first in bucket, member).
 
     `keys` is (n, bands) from `minhash.band_keys`; `ids` are increasing record indexes, below
-    2^31, so the first record of a bucket is the one earliest in the input.
+    2^31, so the first record of a bucket is the one earliest in the input. `each` maps the
+    work over groups of bands (default `map_bands`: here).
     """
-    from sftgate.analysis import kernels  # numba, as the rest of the duplicate analysis
-
     # Per band, each record's bucket head (`kernels.band_heads`: one radix sort of the keys with
     # their positions packed below them). The keys' top bits make room for the positions: keys
     # that differ only there share a bucket, which at worst adds a pair that verification
     # rejects. A record's distinct heads over a few bands at a time are its edges
     # (`kernels.star_pairs`), merged group by group: memory holds the distinct edges, not
     # bands x edges, since in duplicate-heavy data every band repeats most of the same pairs.
-    n = keys.shape[0]
-    bits = max(1, n.bit_length())
+    bits = max(1, keys.shape[0].bit_length())  # of all the records, whichever bands a group holds
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     edges = np.zeros(0, dtype=np.int64)
-    heads = np.empty((n, _BANDS_AT_ONCE), dtype=np.int32)
-    for lo in range(0, keys.shape[1], _BANDS_AT_ONCE):
-        hi = min(lo + _BANDS_AT_ONCE, keys.shape[1])
-        for b in range(lo, hi):
-            column = np.ascontiguousarray(keys[:, b])
-            kernels.band_heads(column, bits, heads[:, b - lo])
-        edges = merge_unique(edges, unique(kernels.star_pairs(heads[:, :hi - lo], ids)))
+    for part in (each or map_bands)(star_group, (keys,), (ids, bits)):
+        edges = merge_unique(edges, part)
     return np.stack((edges >> 31, edges & ((1 << 31) - 1)), axis=1)
 
 
-_BANDS_AT_ONCE = 8  # bands whose heads are held together: n x 8 int32
+def star_group(keys: np.ndarray, ids: np.ndarray, bits: int) -> np.ndarray:
+    """`star_edges`' work on a few bands (n, k) of keys: their distinct pairs, packed as
+    head << 31 | member, sorted."""
+    from sftgate.analysis import kernels  # numba, as the rest of the duplicate analysis
+
+    heads = np.empty((keys.shape[0], keys.shape[1]), dtype=np.int32)
+    for b in range(keys.shape[1]):
+        kernels.band_heads(np.ascontiguousarray(keys[:, b]), bits, heads[:, b])
+    return unique(kernels.star_pairs(heads, ids))
+
+
+BANDS_AT_ONCE = 8  # bands whose heads are held together: n x 8 int32
 
 
 def cross_edges(query_keys: np.ndarray, query_ids: np.ndarray, index_keys: np.ndarray,
-                index_ids: np.ndarray) -> np.ndarray:
+                index_ids: np.ndarray, each: BandMap | None = None) -> np.ndarray:
     """Candidate edges (m, 2) int64 between two sets: (query id, index id), sorted and unique.
 
     Every query record is paired with every index record it shares a band key with. Per band
     the index keys are sorted once and the query's keys looked up among them, so the cost
     grows with the index size and the pairs found, not their product. Rows whose keys are all 0
-    (no signature) take no part.
+    (no signature) take no part. `each` maps the work over groups of bands (default
+    `map_bands`: here).
     """
     if not query_ids.size or not index_ids.size:
         return np.zeros((0, 2), dtype=np.int64)
     edges = np.zeros(0, dtype=np.int64)
-    parts: list[np.ndarray] = []
-    held = 0
     query_ids = query_ids.astype(np.int64) << 31
     index_ids = index_ids.astype(np.int64)
+    for part in (each or map_bands)(cross_group, (query_keys, index_keys), (query_ids, index_ids)):
+        edges = merge_unique(edges, part)
+    return np.stack((edges >> 31, edges & ((1 << 31) - 1)), axis=1)
+
+
+def cross_group(query_keys: np.ndarray, index_keys: np.ndarray, query_ids: np.ndarray,
+                index_ids: np.ndarray) -> np.ndarray:
+    """`cross_edges`' work on a few bands of both sets' keys: their distinct pairs, packed as
+    query id << 31 | index id (`query_ids` come shifted), sorted."""
+    edges = np.zeros(0, dtype=np.int64)
+    parts: list[np.ndarray] = []
+    held = 0
     # As in star_edges, each band's index keys are sorted with their positions packed below
     # them; the keys' top bits make room, so a lookup among the truncated keys is followed by a
     # comparison of the whole keys.
@@ -117,7 +148,7 @@ def cross_edges(query_keys: np.ndarray, query_ids: np.ndarray, index_keys: np.nd
             parts, held = [], 0
     if parts:
         edges = merge_unique(edges, unique(np.concatenate(parts)))
-    return np.stack((edges >> 31, edges & ((1 << 31) - 1)), axis=1)
+    return edges
 
 
 _HELD_PAIRS = 1 << 25  # packed pairs cross_edges holds before merging them

@@ -14,13 +14,16 @@ task, `batch_size=1`). Input files are read by the workers themselves, by byte r
 can see them: on a local Ray instance (no address) every local path is theirs. Connected to a
 cluster, the driver reads the inputs and ships batches of lines (as it does for compressed and
 gs:// inputs everywhere): a local path need not exist on the other nodes. Spill files never
-leave the driver: the tokens a verification or scan task needs are loaded and travel with it
-(`features.SpillSlice.load`, `TokenRange.load`). Prepare's chunk writers render their outputs
+leave the driver's machine: on a local instance a verification or scan task reads the tokens
+it needs from the driver's spill file by path; on a cluster they are loaded by the driver and
+travel with it (`features.SpillSlice.load`, `TokenRange.load`). Prepare's chunk writers render their outputs
 on the workers and the driver places them (`prepare._place`): the staged files are the driver's.
 
-The dataset rules (exact groups, LSH candidates, leakage's indexes, skew) run on the driver
+The dataset rules (exact groups, candidate edges, leakage's indexes, skew) run on the driver
 over the merged feature columns, as with the local executor; see the README's "Scaling out on
-Ray" for the memory that takes. A file's duplicate clusters are made there too up to
+Ray" for the memory that takes. From `BAND_MIN_RECORDS` records the LSH buckets behind the
+candidate edges (`analysis.lsh.star_edges`, `cross_edges`) are made on the workers, a task
+per group of bands (`RayExecutor.map_bands`). A file's duplicate clusters are made there too up to
 `DRIVER_EDGES` edges, and past that on the cluster (`RayExecutor.cluster_rows`): connected
 components by rounds of min-label propagation over a Ray Dataset of the edges, then a
 `groupby` of the edges into buckets of whole clusters, each bucket's clusters walked on a
@@ -46,6 +49,7 @@ import numpy as np
 
 from sftgate.analysis.arrays import unique
 from sftgate.analysis.blocks import BlockFn, map_blocks, run_blocks
+from sftgate.analysis.lsh import BANDS_AT_ONCE, BandFn, map_bands
 from sftgate.analysis.unionfind import pull, shortcut
 from sftgate.config import Profile
 from sftgate.engine import local
@@ -74,6 +78,7 @@ STOP_WAIT = 30  # seconds a stopped map waits for its running tasks to end
 CONNECT_TIMEOUT = 10  # seconds to wait for a cluster's address to answer at all
 VERIFY_BLOCK = 4096  # candidate edges verified per task
 MAP_MIN_RECORDS = 20_000  # fewer records are scanned on the driver
+BAND_MIN_RECORDS = 200_000  # fewer records are put in LSH buckets on the driver
 DRIVER_EDGES = 20_000_000  # duplicate edges clustered on the driver (~250 B an edge at peak); more on Ray
 EDGE_BLOCK = 1 << 20  # edges per block of the cluster's edge dataset, at most
 
@@ -239,9 +244,24 @@ def _verify_block(profile: Profile, item: tuple) -> np.ndarray:
     return verify_edges(*item)
 
 
+def _verify_read(profile: Profile, item: tuple) -> np.ndarray:
+    edges, tokens, verification = item
+    return verify_edges(edges, tokens.load(), verification)  # read here, from the driver's spill file by path
+
+
+def _band_group(profile: Profile, item: tuple) -> np.ndarray:
+    fn, columns, args = item
+    return fn(*columns, *ray.get(args))  # the arguments (the records' ids) are broadcast
+
+
 def _run_blocks(profile: Profile, item: tuple) -> list[Any]:
     tokens, fn, args = item
     return run_blocks(tokens, fn, ray.get(args))  # the arguments (an n-gram index) are broadcast
+
+
+def _blocks_read(profile: Profile, item: tuple) -> list[Any]:
+    tokens, fn, args = item
+    return _run_blocks(profile, (tokens.load(), fn, args))  # read here, from the driver's spill file by path
 
 
 def _propose(batch: dict[str, np.ndarray], shared: Any) -> dict[str, np.ndarray]:
@@ -426,6 +446,9 @@ class RayExecutor(LocalExecutor):
         if not self._connected or edges.shape[0] <= VERIFY_BLOCK or not isinstance(tokens, FeatureTable | TableSet):
             return verify_edges(edges, tokens, verification)
         blocks = (edges[i:i + VERIFY_BLOCK] for i in range(0, edges.shape[0], VERIFY_BLOCK))
+        if self.local_instance:  # the workers read the tokens from the spill file themselves
+            return np.concatenate(list(self.map(_verify_read, ((block, tokens.slice(unique(block)), verification)
+                                                                for block in blocks))))
         items = ((block, tokens.slice(unique(block)).load(), verification) for block in blocks)
         return np.concatenate(list(self.map(_verify_block, items)))
 
@@ -434,6 +457,22 @@ class RayExecutor(LocalExecutor):
         """`verify_edges` when the scores are asked for: Ray's tasks are handed out a few at a
         time as they finish, not all at once."""
         return lambda: self.verify_edges(edges, tokens, verification)
+
+    def map_bands(self, fn: BandFn, matrices: tuple[np.ndarray, ...], args: tuple) -> Iterator[np.ndarray]:
+        """`analysis.lsh.map_bands` as Ray tasks from `BAND_MIN_RECORDS` records on: the LSH
+        buckets (grouping the records by band key) made on the workers, a task per group of
+        bands holding those bands' keys of every record and nothing else, the other
+        arguments (the records' ids) broadcast once; the groups' edges come back in band
+        order. The groups are smaller than the driver's so that every worker gets two (the
+        edges are the same whatever the groups: keys are compared within a band only)."""
+        if not self._connected or max(m.shape[0] for m in matrices) < BAND_MIN_RECORDS:
+            return map_bands(fn, matrices, args)
+        bands = matrices[0].shape[1]
+        at_once = max(1, min(BANDS_AT_ONCE, bands // (2 * self.workers)))
+        with _ray_errors():
+            shared = ray.put(args)
+        return self.map(_band_group, ((fn, tuple(np.ascontiguousarray(m[:, lo:lo + at_once]) for m in matrices),
+                                       shared) for lo in range(0, bands, at_once)))
 
     def cluster_rows(self, edges: np.ndarray, exact: np.ndarray, score: np.ndarray, keys: np.ndarray, policy: str,
                      ranked: bool) -> ClusterRows:
@@ -499,7 +538,11 @@ class RayExecutor(LocalExecutor):
             return
         ranges = table.ranges(self.workers * 4)
         shared = ray.put(args)  # once in the object store, read there by every task (on each node once)
-        for part in self.map(_run_blocks, ((r.load(), fn, shared) for r in ranges)):
+        if self.local_instance:  # the workers read the tokens from the spill file themselves
+            parts = self.map(_blocks_read, ((r, fn, shared) for r in ranges))
+        else:
+            parts = self.map(_run_blocks, ((r.load(), fn, shared) for r in ranges))
+        for part in parts:
             yield from part
 
     def _ranges(self, source: Source, task: tuple) -> Iterator[ChunkResult]:

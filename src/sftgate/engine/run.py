@@ -813,7 +813,7 @@ def _duplicates(run: _FileRun, profile: Profile, executor: LocalExecutor,
         source=run.source.name, lines=run.lines, columns=columns, tokens=table,
         snippets=table.snippets, section=profile.dedup, bands=settings.bands, rows=settings.rows,
         selected=selected, verify=executor.verify_edges, eligible=~isin(run.lines, run.drop_lines),
-        clusterer=executor.cluster_rows,
+        clusterer=executor.cluster_rows, band_map=executor.map_bands,
     )
 
 
@@ -918,7 +918,7 @@ def _analyse_leaks(sides: list[leakage.Side], profile: Profile, selected: frozen
         train=sides[0], others=sides[1:], settings=leakage.LeakSettings.from_profile(profile.leak),
         verification=Verification.from_profile(profile.dedup["near"]), selected=selected,
         tokens=TableSet([side.tokens for side in sides]), prompt_bands=prompt_bands,  # type: ignore[misc]
-        text_of=text_of, verify=executor.start_verify, each=executor.map_blocks,
+        text_of=text_of, verify=executor.start_verify, each=executor.map_blocks, band_map=executor.map_bands,
     )
 
 

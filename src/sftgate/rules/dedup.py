@@ -31,7 +31,7 @@ import numpy as np
 import orjson
 
 from sftgate.analysis.arrays import unique
-from sftgate.analysis.lsh import probability, star_edges
+from sftgate.analysis.lsh import BandMap, probability, star_edges
 from sftgate.analysis.similarity import changed_span, compare, overlap
 from sftgate.analysis.unionfind import components
 from sftgate.model import Action, Finding, FindingColumns, Severity
@@ -229,6 +229,7 @@ def analyse(
     verify: EdgeVerifier | None = None,
     eligible: np.ndarray | None = None,
     clusterer: Clusterer | None = None,
+    band_map: BandMap | None = None,
 ) -> DuplicateAnalysis:
     """Cluster a file's examples and find conflicts and repeated prompts (see the module doc).
 
@@ -239,7 +240,8 @@ def analyse(
     cluster is not lost because its first member is broken. With the survivor policy `source`,
     `columns["rank"]` holds each record's `SourcePreference.rank`. `clusterer` makes the
     clusters' rows from the edges (`cluster_rows`, which it must equal); the Ray executor
-    passes one that spreads large edge lists over the cluster.
+    passes one that spreads large edge lists over the cluster. `band_map` maps the LSH
+    bucketing over groups of bands (`analysis.lsh.map_bands`, which it must equal).
     """
     exact = columns["exact"]
     n = exact.size
@@ -269,7 +271,7 @@ def analyse(
     if "DUP002" in selected:
         verification = Verification.from_profile(near)
         candidates = index[(rep == index) & (total_tokens > 0)]
-        edges = star_edges(columns["bands"][candidates], candidates)
+        edges = star_edges(columns["bands"][candidates], candidates, band_map)
         media = columns["media"]
         edges = edges[media[edges[:, 0]] == media[edges[:, 1]]]  # different media: different examples
         out.candidates = int(edges.shape[0])

@@ -37,7 +37,7 @@ import numpy as np
 
 from sftgate.analysis.arrays import isin, unique
 from sftgate.analysis.blocks import BLOCK_TOKENS, BlockMap, map_blocks
-from sftgate.analysis.lsh import cross_edges
+from sftgate.analysis.lsh import BandMap, cross_edges
 from sftgate.analysis.ngrams import NgramIndex, NgramProbe, record_windows, unique_pairs
 from sftgate.analysis.text import fold, token_spans
 from sftgate.analysis.unionfind import components
@@ -153,15 +153,17 @@ def analyse(
     text_of: TextOf | None = None,
     verify: EdgeStarter | None = None,
     each: BlockMap | None = None,
+    band_map: BandMap | None = None,
 ) -> LeakAnalysis:
     """Compare each of `others` with `train` (see the module doc).
 
     `tokens` reads records by global id: the training records first, then each of `others`
     in order. `prompt_bands(side)` starts computing a side's band keys over its prompt sides
     only (of the training set, and of a set with bare prompts); it is called only when some
-    example has no model turn. `verify` starts scoring candidate edges and `each` maps the
-    n-gram scan over blocks of training records; the engine passes ones that hand the work to
-    its worker processes as soon as they are called. The work is started in the order it is
+    example has no model turn. `verify` starts scoring candidate edges, `each` maps the
+    n-gram scan over blocks of training records and `band_map` the LSH lookups over groups of
+    bands (`analysis.lsh.map_bands`); the engine passes ones that hand the work to its workers
+    as soon as they are called. The work is started in the order it is
     needed, each part as early as its inputs allow, so that the workers compute while this
     process does its own share (the n-gram index, LSH edges, the pairs sharing n-grams).
     """
@@ -193,7 +195,7 @@ def analyse(
     # are added first, whatever finished first.
     for k, side in enumerate(others):
         add(k, _exact(train, side, groups))
-    verifying = _start_near(out, train, others, offsets, groups, verification, tokens, prompt_bands,
+    verifying = _start_near(out, train, others, offsets, groups, verification, tokens, prompt_bands, band_map,
                             verify or _here, settings) if near else []
     shared = _ngram_leaks(train, others, offsets, settings, wanted, text_of,
                           train.family if train.family is not None else groups.rep, query, scan) if scan else []
@@ -263,8 +265,8 @@ def _exact(train: Side, side: Side, groups: _ExactGroups) -> Iterator[Leak]:
 
 
 def _start_near(out: LeakAnalysis, train: Side, others: list[Side], offsets: np.ndarray, groups: _ExactGroups,
-                verification: Verification, tokens: TokenSource, prompt_bands: BandStarter, verify: EdgeStarter,
-                settings: LeakSettings) -> list[tuple[np.ndarray, Started]]:
+                verification: Verification, tokens: TokenSource, prompt_bands: BandStarter, band_map: BandMap | None,
+                verify: EdgeStarter, settings: LeakSettings) -> list[tuple[np.ndarray, Started]]:
     """LEAK002's candidate edges (query global id, training record), whole examples first,
     then bare prompts, each set with its verification started."""
     n_train = len(train)
@@ -284,7 +286,7 @@ def _start_near(out: LeakAnalysis, train: Side, others: list[Side], offsets: np.
             continue
         query_ids = np.concatenate(ids)
         index_keys = (tc["bands"] if answered else prompt_bands(train)())[train_ids]
-        edges = cross_edges(np.concatenate(keys), query_ids, index_keys, train_ids)
+        edges = cross_edges(np.concatenate(keys), query_ids, index_keys, train_ids, band_map)
         if not edges.size:
             continue
         query_media = np.concatenate([side.columns["media"] for side in others])
