@@ -658,6 +658,8 @@ def test_the_cluster_walk_matches_a_plain_breadth_first_walk(n, data, policy, ra
     _cluster(out, n, exact_edges, near_edges, scores, policy, tokens, eligible, rank)
     want = reference_clusters(n, exact_edges, near_edges, scores, policy, tokens, eligible, rank)
     assert [(c.survivor, c.members) for c in out.clusters] == want
+    largest = sorted(want, key=lambda c: (-len(c[1]), c[0]))[:3]  # what the report lists: largest, then first
+    assert [(c.survivor, c.members) for c in out.largest(3)] == largest and out.cluster_count == len(want)
     assert sorted(map(tuple, out.matched.tolist())) == sorted((m[0], m[1]) for _, members in want for m in members)
     assert out.exact_dropped == sum(m[3] == "DUP001" for _, members in want for m in members)
     assert out.near_dropped == sum(m[3] == "DUP002" for _, members in want for m in members)

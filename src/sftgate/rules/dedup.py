@@ -189,7 +189,11 @@ class DuplicateAnalysis:
     candidates: int = 0  # candidate edges from LSH
     verified: int = 0  # of which verified near-duplicates
     skipped: int = 0  # of which not verified: their records were already in one cluster
-    clusters: list[Cluster] = field(default_factory=list)
+    # The clusters as `cluster_rows` gives them (record, label, matched, similarity, exact; by
+    # label then record) and where each cluster's rows start: arrays, not a Python object a
+    # member (a file of near-duplicates has about one member a record). `clusters`, `largest`.
+    rows: ClusterRows | None = None
+    starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     conflicts: list[list[tuple[str, list[int]]]] = field(default_factory=list)  # [(answer, records)]
     repeated: list[tuple[int, list[int]]] = field(default_factory=list)  # (count, records)
     exact_dropped: int = 0
@@ -205,6 +209,37 @@ class DuplicateAnalysis:
 
     def where(self, record: int) -> str:
         return f"{self.source}:{int(self.lines[record])}"
+
+    @property
+    def cluster_count(self) -> int:
+        return self.starts.size - 1
+
+    @property
+    def clusters(self) -> list[Cluster]:
+        """Every cluster, in the order of their labels (their smallest records)."""
+        return self._clusters(np.arange(self.cluster_count))
+
+    def largest(self, k: int) -> list[Cluster]:
+        """The `k` largest clusters, ties by survivor: what the report lists."""
+        if self.rows is None:
+            return []
+        nodes, _, matched, _, _ = self.rows
+        sizes = np.diff(self.starts)
+        return self._clusters(np.lexsort((nodes[matched < 0], -sizes))[:k])
+
+    def _clusters(self, which: np.ndarray) -> list[Cluster]:
+        if self.rows is None:
+            return []
+        nodes, _, matched, scores, exact = self.rows
+        out = []
+        for k in which.tolist():
+            lo, hi = int(self.starts[k]), int(self.starts[k + 1])
+            member = matched[lo:hi] >= 0
+            survivor = int(nodes[lo:hi][~member][0])
+            codes = np.where(exact[lo:hi][member], "DUP001", "DUP002").tolist()
+            out.append(Cluster(survivor, list(zip(nodes[lo:hi][member].tolist(), matched[lo:hi][member].tolist(),
+                                                  scores[lo:hi][member].tolist(), codes, strict=True))))
+        return out
 
     def dropped(self, rule: type[DatasetRule], message: str) -> FindingColumns:
         """A finding of `rule` (DUP001: exact, DUP002: near) for every cluster member it drops,
@@ -404,15 +439,9 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges
     # Each record's keys for the survivor choice: tokens, source rank, not eligible.
     keys = np.stack((total_tokens, rank if rank is not None else np.zeros(n, dtype=np.int64),
                      ~eligible if eligible is not None else np.zeros(n, dtype=bool)), axis=1).astype(np.int64)
-    rows = (clusterer or cluster_rows)(edges, exact, score, keys, policy, rank is not None)
+    rows = out.rows = (clusterer or cluster_rows)(edges, exact, score, keys, policy, rank is not None)
     nodes, label, matched, scores, exact_of = rows
-    bounds = np.r_[0, np.flatnonzero(np.diff(label)) + 1, nodes.size].tolist()
-    members, matched_of = nodes.tolist(), matched.tolist()
-    score_of, codes = scores.tolist(), np.where(exact_of, "DUP001", "DUP002").tolist()
-    survivors = nodes[matched < 0].tolist()  # one a cluster, in label order as the rows are
-    for k, survivor in enumerate(survivors):
-        out.clusters.append(Cluster(survivor, [(members[i], matched_of[i], score_of[i], codes[i])
-                                               for i in range(bounds[k], bounds[k + 1]) if members[i] != survivor]))
+    out.starts = np.r_[0, np.flatnonzero(np.diff(label)) + 1, nodes.size]
     dropped = matched >= 0  # every member but the survivors
     out.matched = np.stack((nodes[dropped], matched[dropped]), axis=1)
     out.scores, out.exact = scores[dropped], exact_of[dropped]
@@ -684,7 +713,6 @@ class RepeatedPrompt(DatasetRule):
 def summary(analysis: DuplicateAnalysis, split: str, max_clusters: int) -> dict[str, Any]:
     """The report's `duplicates` entry for one file: counts, settings, LSH curve, clusters."""
     where = analysis.where
-    clusters = sorted(analysis.clusters, key=lambda c: (-len(c.members), c.survivor))
     return {
         "source": analysis.source,
         "split": split,
@@ -692,7 +720,7 @@ def summary(analysis: DuplicateAnalysis, split: str, max_clusters: int) -> dict[
         "records_without_text": analysis.without_text,
         "exact_dropped": analysis.exact_dropped,
         "near_dropped": analysis.near_dropped,
-        "clusters": len(analysis.clusters),
+        "clusters": analysis.cluster_count,
         "candidate_pairs": analysis.candidates,
         "verified_pairs": analysis.verified,
         "skipped_pairs": analysis.skipped,
@@ -708,7 +736,7 @@ def summary(analysis: DuplicateAnalysis, split: str, max_clusters: int) -> dict[
                     for r, m, score, code in c.members[:20]
                 ],
             }
-            for c in clusters[:max_clusters]
+            for c in analysis.largest(max_clusters)
         ],
         "conflicts": [
             [{"answer": answer, "records": [where(r) for r in records[:20]], "count": len(records)}
