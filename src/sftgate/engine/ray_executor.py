@@ -244,11 +244,6 @@ def _verify_block(profile: Profile, item: tuple) -> np.ndarray:
     return verify_edges(*item)
 
 
-def _verify_read(profile: Profile, item: tuple) -> np.ndarray:
-    edges, tokens, verification = item
-    return verify_edges(edges, tokens.load(), verification)  # read here, from the driver's spill file by path
-
-
 def _band_group(profile: Profile, item: tuple) -> np.ndarray:
     fn, columns, args = item
     return fn(*columns, *ray.get(args))  # the arguments (the records' ids) are broadcast
@@ -259,9 +254,34 @@ def _run_blocks(profile: Profile, item: tuple) -> list[Any]:
     return run_blocks(tokens, fn, ray.get(args))  # the arguments (an n-gram index) are broadcast
 
 
-def _blocks_read(profile: Profile, item: tuple) -> list[Any]:
-    tokens, fn, args = item
-    return _run_blocks(profile, (tokens.load(), fn, args))  # read here, from the driver's spill file by path
+def _read_here(profile: Profile, item: tuple) -> Any:
+    """`fn(profile, task)` of a task whose tokens (task[at]: a `SpillSlice`, `SliceSet` or
+    `TokenRange` of the driver's spill files) this worker reads from the files by path, when
+    they are the driver's files (`seen`: each path's identity as the driver sees it); None
+    when they are not, or cannot be read here (another user's, another mount namespace's):
+    the driver then sends the tokens."""
+    fn, task, at, seen = item
+    if not seen:  # the driver loaded them
+        return fn(profile, task)
+    try:
+        if any(_identity(path) != known for path, known in seen.items()):
+            return None
+        tokens = task[at].load()  # a descriptor opened and closed here: the worker outlives the file
+    except OSError:
+        return None
+    return fn(profile, (*task[:at], tokens, *task[at + 1:]))
+
+
+def _identity(path: str) -> tuple[int, int, int]:
+    """What tells a file apart on this machine: its device, inode and size."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size
+
+
+def _spill_paths(tokens: Any) -> list[str]:
+    """The spill files a token source reads (a `SliceSet` has a slice per table)."""
+    parts = getattr(tokens, "parts", None)
+    return [tokens.path] if parts is None else [part.path for part in parts.values()]
 
 
 def _propose(batch: dict[str, np.ndarray], shared: Any) -> dict[str, np.ndarray]:
@@ -313,6 +333,7 @@ class RayExecutor(LocalExecutor):
         self._started = False  # this executor started Ray (and stops it)
         self._connected = False
         self.local_instance = False  # every node is this machine (known once connected)
+        self._spill_elsewhere = False  # a worker of this local instance could not read the driver's spill files
         self.cluster_rounds = 0  # rounds of label propagation of the last clustering on the cluster
         self._restore: list[Callable[[], None]] = []  # puts back the Ray settings this run changed
         self._cwd: str | None = None
@@ -446,11 +467,8 @@ class RayExecutor(LocalExecutor):
         if not self._connected or edges.shape[0] <= VERIFY_BLOCK or not isinstance(tokens, FeatureTable | TableSet):
             return verify_edges(edges, tokens, verification)
         blocks = (edges[i:i + VERIFY_BLOCK] for i in range(0, edges.shape[0], VERIFY_BLOCK))
-        if self.local_instance:  # the workers read the tokens from the spill file themselves
-            return np.concatenate(list(self.map(_verify_read, ((block, tokens.slice(unique(block)), verification)
-                                                                for block in blocks))))
-        items = ((block, tokens.slice(unique(block)).load(), verification) for block in blocks)
-        return np.concatenate(list(self.map(_verify_block, items)))
+        items = ((block, tokens.slice(unique(block)), verification) for block in blocks)
+        return np.concatenate(list(self._map_tokens(_verify_block, items, 1)))
 
     def start_verify(self, edges: np.ndarray, tokens: TokenSource,
                      verification: Verification) -> Callable[[], np.ndarray]:
@@ -461,18 +479,17 @@ class RayExecutor(LocalExecutor):
     def map_bands(self, fn: BandFn, matrices: tuple[np.ndarray, ...], args: tuple) -> Iterator[np.ndarray]:
         """`analysis.lsh.map_bands` as Ray tasks from `BAND_MIN_RECORDS` records on: the LSH
         buckets (grouping the records by band key) made on the workers, a task per group of
-        bands holding those bands' keys of every record and nothing else, the other
-        arguments (the records' ids) broadcast once; the groups' edges come back in band
-        order. The groups are smaller than the driver's so that every worker gets two (the
-        edges are the same whatever the groups: keys are compared within a band only)."""
+        `BANDS_AT_ONCE` bands holding those bands' keys of every record and nothing else, the
+        other arguments (the records' ids) broadcast once; the groups' edges come back in band
+        order. The groups are the driver's: smaller ones would spread the work wider but send
+        back more edges twice (a pair found in several bands of different groups), which wait
+        on the driver until their turn to be merged."""
         if not self._connected or max(m.shape[0] for m in matrices) < BAND_MIN_RECORDS:
             return map_bands(fn, matrices, args)
-        bands = matrices[0].shape[1]
-        at_once = max(1, min(BANDS_AT_ONCE, bands // (2 * self.workers)))
         with _ray_errors():
             shared = ray.put(args)
-        return self.map(_band_group, ((fn, tuple(np.ascontiguousarray(m[:, lo:lo + at_once]) for m in matrices),
-                                       shared) for lo in range(0, bands, at_once)))
+        return self.map(_band_group, ((fn, tuple(np.ascontiguousarray(m[:, lo:lo + BANDS_AT_ONCE]) for m in matrices),
+                                       shared) for lo in range(0, matrices[0].shape[1], BANDS_AT_ONCE)))
 
     def cluster_rows(self, edges: np.ndarray, exact: np.ndarray, score: np.ndarray, keys: np.ndarray, policy: str,
                      ranked: bool) -> ClusterRows:
@@ -523,6 +540,36 @@ class RayExecutor(LocalExecutor):
         order = np.lexsort((columns[0], columns[1]))
         return tuple(column[order] for column in columns)  # type: ignore[return-value]
 
+    def _map_tokens(self, fn: Callable[[Profile, Any], Any], tasks: Iterable[tuple], at: int) -> Iterator[Any]:
+        """`self.map(fn, tasks)` where task[at] reads tokens from the driver's spill files. On a
+        local instance the workers read them by path (`_read_here`); when a worker finds it
+        cannot (its node shares this machine's address, not its files: a container, another
+        user), that task is sent again with its tokens loaded here, and so are the rest of
+        the run's (as on a cluster, where the tokens always travel)."""
+        if not self.local_instance or self._spill_elsewhere:
+            yield from self.map(fn, ((*task[:at], task[at].load(), *task[at + 1:]) for task in tasks))
+            return
+        seen: dict[str, tuple[int, int, int]] = {}
+        sent: deque[tuple] = deque()
+
+        def items() -> Iterator[tuple]:
+            for task in tasks:
+                sent.append(task)
+                if self._spill_elsewhere:
+                    yield (fn, (*task[:at], task[at].load(), *task[at + 1:]), at, {})
+                    continue
+                for path in _spill_paths(task[at]):
+                    if path not in seen:
+                        seen[path] = _identity(path)
+                yield (fn, task, at, {path: seen[path] for path in _spill_paths(task[at])})
+
+        for result in self.map(_read_here, items()):
+            task = sent.popleft()
+            if result is None:
+                self._spill_elsewhere = True
+                [result] = self.map(fn, [(*task[:at], task[at].load(), *task[at + 1:])])
+            yield result
+
     def _cap(self) -> dict[str, Any]:
         """At most `workers` tasks at once (a local instance has no more CPUs; on a cluster,
         --workers caps what the run takes)."""
@@ -538,11 +585,7 @@ class RayExecutor(LocalExecutor):
             return
         ranges = table.ranges(self.workers * 4)
         shared = ray.put(args)  # once in the object store, read there by every task (on each node once)
-        if self.local_instance:  # the workers read the tokens from the spill file themselves
-            parts = self.map(_blocks_read, ((r, fn, shared) for r in ranges))
-        else:
-            parts = self.map(_run_blocks, ((r.load(), fn, shared) for r in ranges))
-        for part in parts:
+        for part in self._map_tokens(_run_blocks, ((r, fn, shared) for r in ranges), 0):
             yield from part
 
     def _ranges(self, source: Source, task: tuple) -> Iterator[ChunkResult]:

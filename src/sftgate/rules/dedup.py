@@ -189,10 +189,11 @@ class DuplicateAnalysis:
     candidates: int = 0  # candidate edges from LSH
     verified: int = 0  # of which verified near-duplicates
     skipped: int = 0  # of which not verified: their records were already in one cluster
-    # The clusters as `cluster_rows` gives them (record, label, matched, similarity, exact; by
-    # label then record) and where each cluster's rows start: arrays, not a Python object a
-    # member (a file of near-duplicates has about one member a record). `clusters`, `largest`.
-    rows: ClusterRows | None = None
+    # The clusters as `cluster_rows` gives them but for the labels (record, matched, similarity,
+    # exact; by label then record) and where each cluster's rows start: arrays, not a Python
+    # object a member (a file of near-duplicates has about one member a record). `clusters`
+    # and `largest` make `Cluster`s of them.
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
     starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     conflicts: list[list[tuple[str, list[int]]]] = field(default_factory=list)  # [(answer, records)]
     repeated: list[tuple[int, list[int]]] = field(default_factory=list)  # (count, records)
@@ -216,21 +217,22 @@ class DuplicateAnalysis:
 
     @property
     def clusters(self) -> list[Cluster]:
-        """Every cluster, in the order of their labels (their smallest records)."""
+        """Every cluster, in the order of their labels (their smallest records), made anew at
+        each call: a Python object a member."""
         return self._clusters(np.arange(self.cluster_count))
 
     def largest(self, k: int) -> list[Cluster]:
         """The `k` largest clusters, ties by survivor: what the report lists."""
         if self.rows is None:
             return []
-        nodes, _, matched, _, _ = self.rows
+        nodes, matched, _, _ = self.rows
         sizes = np.diff(self.starts)
         return self._clusters(np.lexsort((nodes[matched < 0], -sizes))[:k])
 
     def _clusters(self, which: np.ndarray) -> list[Cluster]:
         if self.rows is None:
             return []
-        nodes, _, matched, scores, exact = self.rows
+        nodes, matched, scores, exact = self.rows
         out = []
         for k in which.tolist():
             lo, hi = int(self.starts[k]), int(self.starts[k + 1])
@@ -439,8 +441,9 @@ def _cluster(out: DuplicateAnalysis, n: int, exact_edges: np.ndarray, near_edges
     # Each record's keys for the survivor choice: tokens, source rank, not eligible.
     keys = np.stack((total_tokens, rank if rank is not None else np.zeros(n, dtype=np.int64),
                      ~eligible if eligible is not None else np.zeros(n, dtype=bool)), axis=1).astype(np.int64)
-    rows = out.rows = (clusterer or cluster_rows)(edges, exact, score, keys, policy, rank is not None)
-    nodes, label, matched, scores, exact_of = rows
+    nodes, label, matched, scores, exact_of = (clusterer or cluster_rows)(edges, exact, score, keys, policy,
+                                                                          rank is not None)
+    out.rows = (nodes, matched, scores, exact_of)
     out.starts = np.r_[0, np.flatnonzero(np.diff(label)) + 1, nodes.size]
     dropped = matched >= 0  # every member but the survivors
     out.matched = np.stack((nodes[dropped], matched[dropped]), axis=1)
