@@ -235,8 +235,12 @@ def test_lsh_buckets_made_on_the_workers_are_the_drivers(ray_address, monkeypatc
         monkeypatch.setattr(rx.RayExecutor, "map", counted)
         got_star = lsh.star_edges(keys, ids, executor.map_bands)
         got_cross = lsh.cross_edges(query, query_ids, keys, ids, executor.map_bands)
-    assert groups == [[8, 3]] * 2
+        table, rows = np.vstack((keys[::-1], query)), np.arange(3000)[::-1]  # the keys as rows of a larger table
+        rows_star = lsh.star_edges(table, ids, executor.map_bands, rows=rows)
+        rows_cross = lsh.cross_edges(query, query_ids, table, ids, executor.map_bands, index_rows=rows)
+    assert groups == [[8, 3]] * 4
     assert np.array_equal(got_star, want_star) and np.array_equal(got_cross, want_cross)
+    assert np.array_equal(rows_star, want_star) and np.array_equal(rows_cross, want_cross)
     assert want_star.shape[0] > 3000 and want_cross.shape[0] > 1000
 
 

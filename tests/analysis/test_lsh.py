@@ -131,6 +131,10 @@ def test_star_edges_match_a_reference(keys, gaps, at_once, monkeypatch):
     assert pairs == sorted(set(pairs)), "sorted, without duplicates"
     assert all(u < v for u, v in pairs)
     assert set(pairs) == _expected_edges(keys, ids)
+    # The same keys as some rows of a larger table (`rows`: taken band group by group).
+    table = np.vstack((np.full((2, keys.shape[1]), 3, dtype=np.uint64), keys[::-1], np.ones((1, keys.shape[1]), dtype=np.uint64)))
+    rows = np.arange(keys.shape[0])[::-1] + 2
+    assert np.array_equal(star_edges(table, ids, rows=rows), edges)
 
 
 # --- cross edges ---------------------------------------------------------------------------------
@@ -153,4 +157,7 @@ def test_cross_edges_pair_every_query_with_every_index_record_sharing_a_band_key
                    for b in range(bands) if q[i, b] != 0 and q[i, b] == x[j, b]})
     got = cross_edges(q, q_ids, x, x_ids, partial(map_bands, at_once=at_once))  # bands in groups, merged
     assert got.dtype == np.int64 and got.shape[1] == 2
+    assert [tuple(e) for e in got.tolist()] == want
+    table = np.vstack((pool[:3, None].repeat(bands, axis=1), x))  # the index as rows of a larger table
+    got = cross_edges(q, q_ids, table, x_ids, partial(map_bands, at_once=at_once), index_rows=np.arange(len(x)) + 3)
     assert [tuple(e) for e in got.tolist()] == want

@@ -40,25 +40,37 @@ def choose_bands(threshold: float, num_perm: int, fn_weight: float = 0.5) -> tup
 
 
 BandFn = Callable[..., np.ndarray]  # (some band columns of each matrix, *args) -> packed edges, sorted, unique
-BandMap = Callable[[BandFn, tuple[np.ndarray, ...], tuple], Iterator[np.ndarray]]
+Rows = tuple[np.ndarray | None, ...]  # per matrix: the rows to take (None: every row)
+BandMap = Callable[[BandFn, tuple[np.ndarray, ...], tuple, Rows], Iterator[np.ndarray]]
 
 
-def map_bands(fn: BandFn, matrices: tuple[np.ndarray, ...], args: tuple, at_once: int = 0) -> Iterator[np.ndarray]:
-    """`fn(*(m[:, lo:hi] for m in matrices), *args)` for each group of `at_once` bands
-    (default `BANDS_AT_ONCE`), here, in band order. Band keys are only ever compared within a
-    band, so the union of the groups' edges does not depend on where the bands are cut: an
-    executor may hand the groups to its workers (`RayExecutor.map_bands`)."""
+def map_bands(fn: BandFn, matrices: tuple[np.ndarray, ...], args: tuple, rows: Rows = (),
+              at_once: int = 0) -> Iterator[np.ndarray]:
+    """`fn(*(band_columns(m, r, lo, hi) for m, r in zip(matrices, rows)), *args)` for each
+    group of `at_once` bands (default `BANDS_AT_ONCE`), here, in band order. Band keys are only
+    ever compared within a band, so the union of the groups' edges does not depend on where
+    the bands are cut: an executor may hand the groups to its workers (`RayExecutor.map_bands`)."""
     at_once = at_once or BANDS_AT_ONCE
+    rows = rows or (None,) * len(matrices)
     for lo in range(0, matrices[0].shape[1], at_once):
-        yield fn(*(m[:, lo:lo + at_once] for m in matrices), *args)
+        yield fn(*(band_columns(m, r, lo, lo + at_once) for m, r in zip(matrices, rows, strict=True)), *args)
 
 
-def star_edges(keys: np.ndarray, ids: np.ndarray, each: BandMap | None = None) -> np.ndarray:
+def band_columns(matrix: np.ndarray, rows: np.ndarray | None, lo: int, hi: int) -> np.ndarray:
+    """Bands lo..hi of the matrix's `rows` (all rows: None): the keys of a group of bands, cut
+    from the whole table's without copying the selected rows' every band first."""
+    return matrix[:, lo:hi] if rows is None else matrix[rows, lo:hi]
+
+
+def star_edges(keys: np.ndarray, ids: np.ndarray, each: BandMap | None = None,
+               rows: np.ndarray | None = None) -> np.ndarray:
     """Candidate edges (m, 2) int64 of `ids`, sorted and unique: (first in bucket, member).
 
-    `keys` is (n, bands) from `minhash.band_keys`; `ids` are increasing record indexes, below
-    2^31, so the first record of a bucket is the one earliest in the input. `each` maps the
-    work over groups of bands (default `map_bands`: here).
+    `keys` is (n, bands) from `minhash.band_keys`, or, with `rows`, a larger table whose rows
+    `rows` are the ids' keys (taken group of bands by group, never copied whole); `ids` are
+    increasing record indexes, below 2^31, so the first record of a bucket is the one
+    earliest in the input. `each` maps the work over groups of bands (default `map_bands`:
+    here).
     """
     # Per band, each record's bucket head (`kernels.band_heads`: one radix sort of the keys with
     # their positions packed below them). The keys' top bits make room for the positions: keys
@@ -66,10 +78,10 @@ def star_edges(keys: np.ndarray, ids: np.ndarray, each: BandMap | None = None) -
     # rejects. A record's distinct heads over a few bands at a time are its edges
     # (`kernels.star_pairs`), merged group by group: memory holds the distinct edges, not
     # bands x edges, since in duplicate-heavy data every band repeats most of the same pairs.
-    bits = max(1, keys.shape[0].bit_length())  # of all the records, whichever bands a group holds
     ids = np.ascontiguousarray(ids, dtype=np.int64)
+    bits = max(1, ids.size.bit_length())  # of all the records, whichever bands a group holds
     edges = np.zeros(0, dtype=np.int64)
-    for part in (each or map_bands)(star_group, (keys,), (ids, bits)):
+    for part in (each or map_bands)(star_group, (keys,), (ids, bits), (rows,)):
         edges = merge_unique(edges, part)
     return np.stack((edges >> 31, edges & ((1 << 31) - 1)), axis=1)
 
@@ -89,21 +101,23 @@ BANDS_AT_ONCE = 8  # bands whose heads are held together: n x 8 int32
 
 
 def cross_edges(query_keys: np.ndarray, query_ids: np.ndarray, index_keys: np.ndarray,
-                index_ids: np.ndarray, each: BandMap | None = None) -> np.ndarray:
+                index_ids: np.ndarray, each: BandMap | None = None, index_rows: np.ndarray | None = None) -> np.ndarray:
     """Candidate edges (m, 2) int64 between two sets: (query id, index id), sorted and unique.
 
     Every query record is paired with every index record it shares a band key with. Per band
     the index keys are sorted once and the query's keys looked up among them, so the cost
     grows with the index size and the pairs found, not their product. Rows whose keys are all 0
     (no signature) take no part. `each` maps the work over groups of bands (default
-    `map_bands`: here).
+    `map_bands`: here). With `index_rows`, the index's keys are those rows of `index_keys`
+    (as `star_edges`' `rows`).
     """
     if not query_ids.size or not index_ids.size:
         return np.zeros((0, 2), dtype=np.int64)
     edges = np.zeros(0, dtype=np.int64)
     query_ids = query_ids.astype(np.int64) << 31
     index_ids = index_ids.astype(np.int64)
-    for part in (each or map_bands)(cross_group, (query_keys, index_keys), (query_ids, index_ids)):
+    for part in (each or map_bands)(cross_group, (query_keys, index_keys), (query_ids, index_ids),
+                                    (None, index_rows)):
         edges = merge_unique(edges, part)
     return np.stack((edges >> 31, edges & ((1 << 31) - 1)), axis=1)
 

@@ -49,7 +49,7 @@ import numpy as np
 
 from sftgate.analysis.arrays import unique
 from sftgate.analysis.blocks import BlockFn, map_blocks, run_blocks
-from sftgate.analysis.lsh import BANDS_AT_ONCE, BandFn, map_bands
+from sftgate.analysis.lsh import BANDS_AT_ONCE, BandFn, Rows, band_columns, map_bands
 from sftgate.analysis.unionfind import pull, shortcut
 from sftgate.config import Profile
 from sftgate.engine import local
@@ -476,7 +476,8 @@ class RayExecutor(LocalExecutor):
         time as they finish, not all at once."""
         return lambda: self.verify_edges(edges, tokens, verification)
 
-    def map_bands(self, fn: BandFn, matrices: tuple[np.ndarray, ...], args: tuple) -> Iterator[np.ndarray]:
+    def map_bands(self, fn: BandFn, matrices: tuple[np.ndarray, ...], args: tuple, rows: Rows = ()
+                  ) -> Iterator[np.ndarray]:
         """`analysis.lsh.map_bands` as Ray tasks from `BAND_MIN_RECORDS` records on: the LSH
         buckets (grouping the records by band key) made on the workers, a task per group of
         `BANDS_AT_ONCE` bands holding those bands' keys of every record and nothing else, the
@@ -484,12 +485,15 @@ class RayExecutor(LocalExecutor):
         order. The groups are the driver's: smaller ones would spread the work wider but send
         back more edges twice (a pair found in several bands of different groups), which wait
         on the driver until their turn to be merged."""
-        if not self._connected or max(m.shape[0] for m in matrices) < BAND_MIN_RECORDS:
-            return map_bands(fn, matrices, args)
+        rows = rows or (None,) * len(matrices)
+        if not self._connected or max(m.shape[0] if r is None else r.size
+                                      for m, r in zip(matrices, rows, strict=True)) < BAND_MIN_RECORDS:
+            return map_bands(fn, matrices, args, rows)
         with _ray_errors():
             shared = ray.put(args)
-        return self.map(_band_group, ((fn, tuple(np.ascontiguousarray(m[:, lo:lo + BANDS_AT_ONCE]) for m in matrices),
-                                       shared) for lo in range(0, matrices[0].shape[1], BANDS_AT_ONCE)))
+        return self.map(_band_group, ((fn, tuple(np.ascontiguousarray(band_columns(m, r, lo, lo + BANDS_AT_ONCE))
+                                                 for m, r in zip(matrices, rows, strict=True)), shared)
+                                      for lo in range(0, matrices[0].shape[1], BANDS_AT_ONCE)))
 
     def cluster_rows(self, edges: np.ndarray, exact: np.ndarray, score: np.ndarray, keys: np.ndarray, policy: str,
                      ranked: bool) -> ClusterRows:

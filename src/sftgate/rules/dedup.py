@@ -308,7 +308,7 @@ def analyse(
     if "DUP002" in selected:
         verification = Verification.from_profile(near)
         candidates = index[(rep == index) & (total_tokens > 0)]
-        edges = star_edges(columns["bands"][candidates], candidates, band_map)
+        edges = star_edges(columns["bands"], candidates, band_map, rows=candidates)
         media = columns["media"]
         edges = edges[media[edges[:, 0]] == media[edges[:, 1]]]  # different media: different examples
         out.candidates = int(edges.shape[0])

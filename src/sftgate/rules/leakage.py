@@ -285,8 +285,8 @@ def _start_near(out: LeakAnalysis, train: Side, others: list[Side], offsets: np.
         if not ids:
             continue
         query_ids = np.concatenate(ids)
-        index_keys = (tc["bands"] if answered else prompt_bands(train)())[train_ids]
-        edges = cross_edges(np.concatenate(keys), query_ids, index_keys, train_ids, band_map)
+        index_keys = tc["bands"] if answered else prompt_bands(train)()
+        edges = cross_edges(np.concatenate(keys), query_ids, index_keys, train_ids, band_map, index_rows=train_ids)
         if not edges.size:
             continue
         query_media = np.concatenate([side.columns["media"] for side in others])
