@@ -79,7 +79,7 @@ CONNECT_TIMEOUT = 10  # seconds to wait for a cluster's address to answer at all
 VERIFY_BLOCK = 4096  # candidate edges verified per task
 MAP_MIN_RECORDS = 20_000  # fewer records are scanned on the driver
 BAND_MIN_RECORDS = 200_000  # fewer records are put in LSH buckets on the driver
-DRIVER_EDGES = 20_000_000  # duplicate edges clustered on the driver (~250 B an edge at peak); more on Ray
+DRIVER_EDGES = 20_000_000  # duplicate edges clustered on the driver (~170 B an edge at peak); more on Ray
 EDGE_BLOCK = 1 << 20  # edges per block of the cluster's edge dataset, at most
 
 try:

@@ -476,16 +476,21 @@ def cluster_rows(edges: np.ndarray, exact: np.ndarray, score: np.ndarray, keys: 
 
     nodes, inverse = np.unique(edges, return_inverse=True)  # records in order; local ids keep it
     local = inverse.reshape(-1, 2)
+    del inverse
     k = nodes.size
     node_keys = keys[nodes]
     labels = components(k, local)
     # Every edge both ways, each node's in the order the walk prefers them: exact edges first,
-    # then the most similar, then the earliest record.
-    both = np.concatenate((local, local[:, ::-1]))
+    # then the most similar, then the earliest record. (Each intermediate goes as soon as it
+    # is used: this is the driver's peak in duplicate-heavy data.)
+    src, others = np.concatenate((local[:, 0], local[:, 1])), np.concatenate((local[:, 1], local[:, 0]))
+    del local
     exact2, score2 = np.tile(exact, 2), np.tile(score, 2)
-    order = np.lexsort((both[:, 1], -score2, ~exact2, both[:, 0]))
-    src, others, score2, exact2 = both[order, 0], both[order, 1], score2[order], exact2[order]
+    order = np.lexsort((others, -score2, ~exact2, src))
+    src, others, score2, exact2 = src[order], others[order], score2[order], exact2[order]
+    del order
     starts = np.searchsorted(src, np.arange(k + 1))
+    del src
     ids = np.arange(k)
     sort_keys = [ids, -node_keys[:, 0]] if policy == "longest" else [ids]
     if ranked:
