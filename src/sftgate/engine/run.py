@@ -23,6 +23,7 @@ import numpy as np
 import orjson
 
 from sftgate.analysis.arrays import isin
+from sftgate.analysis.heap import give_back
 from sftgate._version import __version__
 from sftgate.analysis import tokenizers
 from sftgate.analysis.unionfind import components
@@ -292,9 +293,11 @@ def execute(
             if leak_on:
                 progress.phase("leakage")
                 leakage = _leakage(runs, resolved, run_on)
+                give_back()  # the analysis' temporaries, kept by the C heap otherwise (`analysis.heap`)
             if plan_split is not None and runs[0].table is not None:
                 progress.phase("validation split")
                 split_report = runs[0].split_plan = _split(runs[0], resolved, plan_split, run_on)
+                give_back()
             if verify_media:
                 progress.phase("media")
                 media_summary = _media(runs, resolved)

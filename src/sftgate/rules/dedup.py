@@ -31,6 +31,7 @@ import numpy as np
 import orjson
 
 from sftgate.analysis.arrays import unique
+from sftgate.analysis.heap import give_back
 from sftgate.analysis.lsh import BandMap, probability, star_edges
 from sftgate.analysis.similarity import changed_span, compare, overlap
 from sftgate.analysis.unionfind import components
@@ -312,12 +313,15 @@ def analyse(
         media = columns["media"]
         edges = edges[media[edges[:, 0]] == media[edges[:, 1]]]  # different media: different examples
         out.candidates = int(edges.shape[0])
+        give_back()  # each step's temporaries: the next step's are of other sizes (`analysis.heap`)
         near_edges, near_scores, out.skipped = verify_spanning(edges, n, tokens, verification,
                                                                verify or verify_edges)
         out.verified = int(near_edges.shape[0])
+        give_back()
 
     if "DUP001" in selected or "DUP002" in selected:
         _cluster(out, n, exact_edges, near_edges, near_scores, policy, total_tokens, eligible, out.rank, clusterer)
+        give_back()
     if "DUP003" in selected:
         out.conflicts = _conflicts(columns, tokens, snippets, Verification.from_profile(near))
     if "DUP004" in selected:
