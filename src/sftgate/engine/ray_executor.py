@@ -562,10 +562,11 @@ class RayExecutor(LocalExecutor):
                 if self._spill_elsewhere:
                     yield (fn, (*task[:at], task[at].load(), *task[at + 1:]), at, {})
                     continue
-                for path in _spill_paths(task[at]):
+                paths = _spill_paths(task[at])
+                for path in paths:
                     if path not in seen:
                         seen[path] = _identity(path)
-                yield (fn, task, at, {path: seen[path] for path in _spill_paths(task[at])})
+                yield (fn, task, at, {path: seen[path] for path in paths})
 
         for result in self.map(_read_here, items()):
             task = sent.popleft()
