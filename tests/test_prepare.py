@@ -889,3 +889,51 @@ def test_pwrite_lays_pieces_end_to_end_past_the_pieces_one_call_takes(tmp_path):
     _pwrite(str(target), pieces, 10)
     _pwrite(str(target), memoryview(b"end"), 10 + sum(map(len, pieces)))
     assert target.read_bytes() == b"#" * 10 + b"".join(pieces) + b"end"
+
+
+def test_duplicates_entries_written_in_bulk_are_those_written_one_by_one(tmp_path, records, write_jsonl,
+                                                                      monkeypatch):
+    """The entries of records that one DUP finding quarantines are written by `entries.render`
+    (`_ChunkWriter._bulk`); between them, the writer's loop writes the others (drops, failed
+    fixes, lines with two reasons, non-JSON lines). In this process and in the workers, the
+    same bytes as the loop writing every entry."""
+    from sftgate.engine import prepare as prepare_module
+
+    rows: list = []
+    for i in range(40):
+        row = records.long_text(i, 300 + 7 * i)
+        row["contents"][0]["parts"][0]["text"] += f' "quoted" \\ back\tslash é € 😀 \u2028 #{i}'
+        near = copy.deepcopy(row)
+        near["contents"][1]["parts"][0]["text"] = near["contents"][1]["parts"][0]["text"].replace("while", "bit", 1)
+        rows += [row, near, records.line(row).replace(b'{"contents":', b'{"contents":\t', 1)]  # DUP002, DUP001
+        if i % 9 == 0:
+            rows += [b"not json", records.model_twice(i)]
+    rows += _messy(records)
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    val = write_jsonl(tmp_path / "val.jsonl", [rows[0]])  # its training copies leak: DUP and LEAK
+    _force_small_ranges(monkeypatch, 8192)
+    monkeypatch.setattr(local, "RUNNING_POOL_BYTES", 0)
+    real = prepare_module._ChunkWriter._bulk
+    monkeypatch.setattr(prepare_module._ChunkWriter, "_bulk",  # in this process: the writer's loop alone
+                        lambda self, task, fate, reader, lone: prepare_module._Bulk.empty(len(fate)))
+    prepare(train, validation=val, out=tmp_path / "loop", workers=1)
+    expected = _outputs(tmp_path / "loop")
+    made: list[int] = []
+
+    def counted(self, task, fate, reader, lone):
+        bulk = real(self, task, fate, reader, lone)
+        made.append(bulk.count)
+        return bulk
+
+    monkeypatch.setattr(prepare_module._ChunkWriter, "_bulk", counted)
+    quarantine = _jsonl(tmp_path / "loop" / "quarantine.jsonl")
+    codes = {tuple(q["codes"]) for q in quarantine}
+    assert {("DUP001",), ("DUP002",)} <= codes and any(len(c) > 1 for c in codes) and len(codes) > 4
+    for workers in (1, 2):
+        prepare(train, validation=val, out=tmp_path / f"bulk{workers}", workers=workers)
+        assert _outputs(tmp_path / f"bulk{workers}") == expected
+        if workers == 1:  # (the workers' are not counted here)
+            assert sum(made) == sum(q["codes"] in (["DUP001"], ["DUP002"]) for q in quarantine) >= 70
+    for q in quarantine:
+        if "record" in q:
+            assert train.read_bytes()[q["offset"]:q["offset"] + q["length"]] == q["record"].encode()

@@ -196,6 +196,7 @@ BLANK, TRAIN, VALIDATION, FIX_TRAIN, FIX_VALIDATION, DROP, DATASET, OVER_CAP = r
 _STATUS_VALUE = [status.value for status in STATUSES]
 _TOO_LONG = STATUSES.index(LineStatus.TOO_LONG)
 _NOT_RECORD = [not status.is_record for status in STATUSES]
+_STATUS_JSON = [orjson.dumps(value) for value in _STATUS_VALUE]
 _RECORD = ~np.array(_NOT_RECORD)  # by status index, for arrays of them
 
 
@@ -472,16 +473,30 @@ class _Reader:
 
     def read(self, offset: int, length: int) -> bytes | memoryview | None:
         """`length` bytes at `offset` (a view of the window when they lie in it), or None."""
+        self._load(offset)
+        start, end = self.span
+        if start <= offset and offset + length <= end:
+            return self.view[offset - start:offset - start + length]
+        return self._read(offset, length)
+
+    def spans(self, offsets: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The bytes of the window, and where each record (ascending `offsets`) starts in
+        them: -1 for those not in it (read one by one)."""
+        if len(offsets):
+            self._load(int(offsets[0]))
+        start, end = self.span
+        at = offsets - start
+        at[(offsets < start) | (offsets + lengths > end)] = -1
+        return np.frombuffer(self.view, dtype=np.uint8), at
+
+    def _load(self, offset: int) -> None:
+        """Read the window if it is pending and `offset` is in it or past its start."""
         if self.pending is not None and self.pending[0] <= offset:
             start, end = self.pending
             self.pending = None
             data = self._read(start, end - start)
             if data is not None:
                 self.span, self.view = (start, start + len(data)), memoryview(data)
-        start, end = self.span
-        if start <= offset and offset + length <= end:
-            return self.view[offset - start:offset - start + length]
-        return self._read(offset, length)
 
     def _read(self, offset: int, length: int) -> bytes | None:
         try:
@@ -524,6 +539,18 @@ class _Span(_Reader):
         if offset + length > start + len(data):
             return None  # not sent: a line too long to be read, or one the parent could not read
         return memoryview(data)[offset - start:offset - start + length]
+
+    def spans(self, offsets: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pieces laid end to end, and where each record starts in them (-1: not sent)."""
+        if not self.pieces:
+            return np.zeros(0, dtype=np.uint8), np.full(len(offsets), -1, dtype=np.int64)
+        sizes = np.array([len(data) for _, data in self.pieces], dtype=np.int64)
+        piece = np.searchsorted(np.array(self.starts, dtype=np.int64), offsets, side="right") - 1
+        inside = offsets - np.take(self.starts, piece, mode="clip")
+        bases = np.cumsum(sizes) - sizes
+        at = np.where((piece >= 0) & (inside + lengths <= np.take(sizes, piece, mode="clip")),
+                      np.take(bases, piece, mode="clip") + inside, -1)
+        return np.frombuffer(b"".join(data for _, data in self.pieces), dtype=np.uint8), at
 
     def close(self) -> None:
         """No stream to close."""
@@ -585,7 +612,7 @@ class _Part:
     blank: int
     content: tuple[int, int]  # (bytes, lines) read, for the progress bar
     data: bytes = b""
-    entries: list[bytes] = field(default_factory=list)
+    entries: list[bytes | memoryview] = field(default_factory=list)
     quarantine_bytes: int = 0  # len of the entries, laid end to end
     by_codes: Counter[tuple[str, ...]] = field(default_factory=Counter)  # quarantine entries by their codes
     by_status: Counter[str] = field(default_factory=Counter)  # ... of lines that are no record
@@ -594,11 +621,18 @@ class _Part:
     # once placed (`_write_placed`), `data` and `entries` are gone and these say where they went:
     train_pieces: list[tuple[int, int, int]] = field(default_factory=list)  # (shard, bytes, records)
 
-    def quarantine(self, entries: list[bytes]) -> None:
-        """The chunk's quarantine entries, in order."""
-        self.entries, self.quarantined, self.quarantine_bytes = entries, len(entries), sum(map(len, entries))
+    def quarantine(self, entries: list[bytes | memoryview], count: int | None = None) -> None:
+        """The chunk's quarantine entries, in order: `count` of them in `entries` (one each
+        when None; pieces of several, else)."""
+        self.entries, self.quarantine_bytes = entries, sum(map(len, entries))
+        self.quarantined = len(entries) if count is None else count
 
-    def take(self) -> tuple[memoryview, memoryview, list[bytes]]:
+    def portable(self) -> _Part:
+        """The part with its entries as bytes, to be sent to another process."""
+        self.entries = [bytes(piece) if isinstance(piece, memoryview) else piece for piece in self.entries]
+        return self
+
+    def take(self) -> tuple[memoryview, memoryview, list[bytes | memoryview]]:
         """The training records and validation records (views of `data`), and the quarantine entries."""
         data = memoryview(self.data)
         trained = int(self.train_sizes.sum())
@@ -613,6 +647,7 @@ class _ChunkWriter:
         self.settings = settings
         self.checkers: dict[tuple[str, Reading], Checker] = {}
         self.severities: dict[str, str] = {}
+        self.scratch: np.ndarray | None = None  # where `_bulk` writes a chunk's entries
 
     def _checker(self, split: str, reading: Reading = GEMINI) -> Checker:
         """The record rules of one split, reading lines as `reading` says (the input's own
@@ -679,22 +714,33 @@ class _ChunkWriter:
         rows = orjson.loads(task.reasons)
         # a line whose only reason is one of the columns': (its code, the entry's reasons as JSON)
         alone: dict[int, tuple[str, bytes]] = {}
+        bulk = _Bulk.empty(len(fate))
         if task.columns:
             lines, counts = np.unique(np.concatenate([np.array([row[0] for row in rows], dtype=np.int64),
                                                       *(found.lines for _, found in task.columns)]),
                                       return_counts=True)
             once = lines[counts == 1]
+            lone = []
             for group, found in task.columns:
-                lone = np.isin(found.lines, once)
-                alone.update(zip(found.lines[lone].tolist(),
-                                 zip(repeat(found.code), found.take(lone).reason_arrays(self.severity(found.code)))))
-                rows.extend(found.take(~lone).reasons(group))
+                only = np.isin(found.lines, once)
+                lone.append(found.take(only))
+                rows.extend(found.take(~only).reasons(group))
             rows.sort(key=itemgetter(0, 1))  # stable: by line, then as the rules found them
+            bulk = self._bulk(task, fate, reader, lone)
+            for found in lone:  # those the bulk did not write, one by one
+                left = found.take(~np.isin(found.lines, bulk.lines))
+                alone.update(zip(left.lines.tolist(),
+                                 zip(repeat(found.code), left.reason_arrays(self.severity(found.code)))))
+            part.by_codes.update(bulk.codes)
         reasons = iter(rows)
         pending = next(reasons, None)
         source, split, limit = task.source.name, task.split, self.settings.quarantine_record_max_bytes
         fates, base, reason, render = fate.tolist(), task.base, self.reason, self._render
-        for i in np.flatnonzero(fate >= FIX_TRAIN).tolist():
+        at: list[int] = []  # the chunk position of each entry in `quarantine`
+        last = -1
+        for i in np.flatnonzero((fate >= FIX_TRAIN) & ~bulk.done).tolist():
+            at.extend(repeat(last, len(quarantine) - len(at)))
+            last = i
             kind, line, code, offset, length = fates[i], base + i + 1, status[i], offsets[i], lengths[i]
             if kind <= FIX_VALIDATION:
                 fixed[i] = self._fix(task, reader, part, quarantine, line, code, offset, length, record(i))
@@ -720,6 +766,9 @@ class _ChunkWriter:
                 assert task.over_cap is not None
                 why = [task.over_cap]
             quarantine.append(render(part, source, split, line, code, offset, length, why, raw, limit))
+        at.extend(repeat(last, len(quarantine) - len(at)))
+        count = len(quarantine) + bulk.count
+        entries = bulk.merged(quarantine, at)
         pieces: list[bytes] = []
         for kinds in ((TRAIN, FIX_TRAIN), (VALIDATION, FIX_VALIDATION)):
             if not fixed and spill is not None:
@@ -736,11 +785,53 @@ class _ChunkWriter:
                 part.train_sizes = kept
             else:
                 part.validation_count, part.validation_bytes = len(kept), len(records)
-        part.quarantine(quarantine)
+        part.quarantine(entries, count)
         part.data = b"".join(pieces)
         if isinstance(spill, mmap.mmap):
             spill.close()
         return part
+
+    def _bulk(self, task: _ChunkTask, fate: np.ndarray, reader: _Reader, lone: list[FindingColumns]) -> _Bulk:
+        """The entries of the records that one finding of `lone` quarantines, written by
+        `entries.render`; those it cannot write (not in the chunk's window, not UTF-8, or a
+        message it does not know) are left to the writer's loop."""
+        from sftgate.engine import entries  # numba: only when a chunk has such records
+
+        emit, base, limit = task.emit, task.base, self.settings.quarantine_record_max_bytes
+        status = np.frombuffer(emit.status, dtype=np.uint8)
+        offsets = np.frombuffer(emit.offsets, dtype=np.int64)
+        lengths = np.frombuffer(emit.lengths, dtype=np.int64)
+        templates, codes, columns = [], [], []
+        for found in lone:
+            template = entries.Template.of(task.source.name, task.split, found.code, self.severity(found.code),
+                                           found.message, found.source)
+            i = found.lines - base - 1
+            ok = (fate[i] == DATASET) & _RECORD[status[i]] & (status[i] != _TOO_LONG) & (lengths[i] <= limit)
+            if template is None or not ok.any():
+                continue
+            columns.append((np.full(int(ok.sum()), len(templates)), i[ok], found.related[ok], found.scores[ok]))
+            templates.append(template)
+            codes.append(found.code)
+        if not templates:
+            return _Bulk.empty(len(fate))
+        which, where, related, scores = (np.concatenate(c) for c in zip(*columns, strict=True))
+        order = np.argsort(where, kind="stable")
+        which, where, related, scores = which[order], where[order], related[order], scores[order]
+        data, start = reader.spans(offsets[where], lengths[where])
+        there = start >= 0
+        which, where, related, scores, start = which[there], where[there], related[there], scores[there], start[there]
+        ints = np.stack([where + (base + 1), offsets[where], lengths[where], related])
+        # The entries are views of the writer's buffer until the chunk is placed; the next
+        # chunk writes over them (`_render_chunk` copies them first).
+        out, ends = entries.render(templates, which, ints, _STATUS_JSON, status[where], scores, data, start,
+                                   self.scratch)
+        self.scratch = out
+        written = np.diff(ends, prepend=0) > 0
+        done = np.zeros(len(fate), dtype=bool)
+        done[where[written]] = True
+        made = np.bincount(which[written], minlength=len(templates)).tolist()
+        return _Bulk(done=done, positions=where, lines=ints[0][written], data=out, ends=ends.tolist(),
+                     codes=Counter({(code,): n for code, n in zip(codes, made, strict=True) if n}))
 
     def _again(self, task: _ChunkTask, reader: _Reader, offset: int, length: int, mark: bytes | bytearray
                ) -> bytes | None:
@@ -815,6 +906,44 @@ class _ChunkWriter:
         if _NOT_RECORD[code]:
             part.by_status[_STATUS_VALUE[code]] += 1
         return _entry(source, split, line, _STATUS_VALUE[code], offset, length, codes, reasons, raw, limit)
+
+
+@dataclass
+class _Bulk:
+    """A chunk's quarantine entries written at once (`_ChunkWriter._bulk`), in line order."""
+
+    done: np.ndarray  # by chunk position: its entry is here
+    positions: np.ndarray  # the chunk position of each entry tried, ascending
+    lines: np.ndarray  # the lines of those written
+    data: np.ndarray  # the entries, end to end
+    ends: list[int]  # where each one tried ends in `data` (where the one before ends: not written)
+    codes: Counter[tuple[str, ...]]
+
+    @classmethod
+    def empty(cls, n: int) -> _Bulk:
+        return cls(np.zeros(n, dtype=bool), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                   np.zeros(0, dtype=np.uint8), [], Counter())
+
+    @property
+    def count(self) -> int:
+        return sum(self.codes.values())
+
+    def merged(self, entries: list[bytes], at: list[int]) -> list[bytes | memoryview]:
+        """All the chunk's entries in order, as pieces: `entries` (those of chunk positions
+        `at`, ascending) between runs of these."""
+        if not self.ends:
+            return entries
+        view = memoryview(self.data)
+        ends, out, cut = self.ends, [], 0
+        for k, entry in zip(np.searchsorted(self.positions, at).tolist(), entries, strict=True):
+            stop = ends[k - 1] if k else 0
+            if stop > cut:
+                out.append(view[cut:stop])
+                cut = stop
+            out.append(entry)
+        if ends[-1] > cut:
+            out.append(view[cut:ends[-1]])
+        return out
 
 
 def _spilled(path: str | bytes, needed: int) -> bytes | mmap.mmap:
@@ -906,7 +1035,7 @@ def _render_chunk(profile: Profile, task: _ChunkTask) -> _Part:
     input, or come with the task (`span`)."""
     reader = _Reader(task.source) if task.span is None else _Span(task.span)
     try:
-        return _writer(profile, task.settings).write(task, reader)
+        return _writer(profile, task.settings).write(task, reader).portable()
     finally:
         reader.close()
 
