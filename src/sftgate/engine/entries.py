@@ -134,7 +134,7 @@ def render(templates: Sequence[Template], which: np.ndarray, ints: np.ndarray, s
         literals.extend(t.literals)
         starts.append(len(ops) // 2)
     widest = max(map(len, table)) if table else 0
-    per_entry = max(t.fixed_bytes + 20 * sum(kind == INTEGER for kind, _ in t.ops)
+    per_entry = max(t.fixed_bytes + 19 * sum(kind == INTEGER for kind, _ in t.ops)
                     + widest * sum(kind == PICK for kind, _ in t.ops) for t in templates) if templates else 0
     lengths = ints[LENGTH]
     # The largest the entries can be (a control character takes 6 bytes): the pages past those
@@ -154,10 +154,7 @@ def render(templates: Sequence[Template], which: np.ndarray, ints: np.ndarray, s
 
 @nb.njit(cache=True, inline="always")
 def _digits(value: int, out: np.ndarray, j: int) -> int:
-    if value < 0:
-        out[j] = 45  # -
-        j += 1
-        value = -value
+    """A non-negative integer's digits, from out[j] (lines, offsets and lengths are never below 0)."""
     n, rest = 1, value
     while rest >= 10:
         rest //= 10

@@ -376,7 +376,7 @@ class _Abandoned(RuntimeError):
     """A chunk writer stopped because an earlier chunk failed (whose error is the one reported)."""
 
 
-def _pwrite(path: str, data: memoryview | list[bytes], offset: int) -> None:
+def _pwrite(path: str, data: memoryview | list[bytes | memoryview], offset: int) -> None:
     """Write `data` (bytes, or pieces laid end to end: copied once, by the kernel) at `offset`."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
