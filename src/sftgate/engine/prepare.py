@@ -29,19 +29,27 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import repeat
+from itertools import accumulate, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
+from google_crc32c import value as crc32c
 
 from sftgate._version import __version__
-from sftgate.baseline import fingerprint
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
 from sftgate.engine.local import LocalExecutor
-from sftgate.engine.passes import GEMINI, STATUSES, Checker, EmitChunk, Reading, canonical_or_none, canonical
+from sftgate.engine.passes import (
+    GEMINI,
+    STATUSES,
+    Checker,
+    EmitChunk,
+    Reading,
+    canonical,
+    canonical_or_none,
+)
 from sftgate.engine.progress import Progress
 from sftgate.engine.run import Execution, PathLike, _FileRun, execute
 from sftgate.errors import SftgateError, UsageError
@@ -430,12 +438,13 @@ def _place(part: _Part, targets: _Targets, index: int) -> _Part:
             quarantined, validated, shard, used, held = ledger.wait(index)
             pieces, after = _cut(part.train_sizes, shard, used, held, targets.max_bytes, targets.max_examples)
             train, validation, quarantine = part.take()
-            ledger.post(index + 1, (quarantined + part.quarantine_bytes, validated + len(validation), *after))
+            ledger.post(index + 1, (quarantined + part.quarantine_bytes, validated + part.validation_bytes, *after))
         except BaseException:
             ledger.fail(index + 1)
             raise
+        ends = list(accumulate(map(len, train)))
         for shard, offset, start, end, _ in pieces:
-            _pwrite(f"{targets.shards}{shard:05d}", train[start:end], offset)
+            _pwrite(f"{targets.shards}{shard:05d}", _between(train, ends, start, end), offset)
         if validation:
             assert targets.validation is not None
             _pwrite(targets.validation, validation, validated)
@@ -444,9 +453,20 @@ def _place(part: _Part, targets: _Targets, index: int) -> _Part:
     finally:
         ledger.close()
     part.train_pieces = [(shard, end - start, n) for shard, _, start, end, n in pieces]
-    del train, validation, quarantine
-    part.data, part.entries = b"", []
     return part
+
+
+def _between(pieces: list[bytes], ends: list[int], start: int, end: int) -> list[bytes | memoryview]:
+    """Bytes [start, end) of `pieces` laid end to end (`ends`: where each ends), as pieces."""
+    out: list[bytes | memoryview] = []
+    k = bisect.bisect_right(ends, start)
+    while k < len(pieces) and start < end:
+        piece, begin = pieces[k], ends[k] - len(pieces[k])
+        lo, hi = start - begin, min(end, ends[k]) - begin
+        out.append(piece if lo == 0 and hi == len(piece) else memoryview(piece)[lo:hi])
+        start = begin + hi
+        k += 1
+    return out
 
 
 class _Reader:
@@ -488,6 +508,12 @@ class _Reader:
         at = offsets - start
         at[(offsets < start) | (offsets + lengths > end)] = -1
         return np.frombuffer(self.view, dtype=np.uint8), at
+
+    def loaded(self, offset: int) -> tuple[int, bytes]:
+        """Where the window starts and its bytes, read first if `offset` is in it or past its
+        start (b"" when there is none)."""
+        self._load(offset)
+        return self.span[0], self.view.obj  # type: ignore[return-value]
 
     def _load(self, offset: int) -> None:
         """Read the window if it is pending and `offset` is in it or past its start."""
@@ -539,6 +565,10 @@ class _Span(_Reader):
         if offset + length > start + len(data):
             return None  # not sent: a line too long to be read, or one the parent could not read
         return memoryview(data)[offset - start:offset - start + length]
+
+    def loaded(self, offset: int) -> tuple[int, bytes]:
+        """No window: the pieces are read one by one."""
+        return 0, b""
 
     def spans(self, offsets: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The pieces laid end to end, and where each record starts in them (-1: not sent)."""
@@ -601,9 +631,9 @@ class _ChunkTask:
 
 @dataclass
 class _Part:
-    """A chunk written: its training records and validation records laid end to end in `data`,
-    its quarantine entries (`entries`, kept apart: a kernel `pwritev` lays them end to end
-    in the staged file without a copy here), and what the manifest counts."""
+    """A chunk written: its training records (`train`), validation records (`validation`) and
+    quarantine entries (`entries`), each a list of pieces that a kernel `pwritev` lays end to
+    end in the staged file, without a copy here; and what the manifest counts."""
 
     train_sizes: np.ndarray
     validation_count: int
@@ -611,14 +641,15 @@ class _Part:
     quarantined: int
     blank: int
     content: tuple[int, int]  # (bytes, lines) read, for the progress bar
-    data: bytes = b""
+    train: list[bytes] = field(default_factory=list)
+    validation: list[bytes] = field(default_factory=list)
     entries: list[bytes | memoryview] = field(default_factory=list)
     quarantine_bytes: int = 0  # len of the entries, laid end to end
     by_codes: Counter[tuple[str, ...]] = field(default_factory=Counter)  # quarantine entries by their codes
     by_status: Counter[str] = field(default_factory=Counter)  # ... of lines that are no record
     fixed_by_rule: Counter[str] = field(default_factory=Counter)
     fixed: int = 0
-    # once placed (`_write_placed`), `data` and `entries` are gone and these say where they went:
+    # once placed (`_write_placed`), the pieces are gone and these say where they went:
     train_pieces: list[tuple[int, int, int]] = field(default_factory=list)  # (shard, bytes, records)
 
     def quarantine(self, entries: list[bytes | memoryview], count: int | None = None) -> None:
@@ -632,11 +663,12 @@ class _Part:
         self.entries = [bytes(piece) if isinstance(piece, memoryview) else piece for piece in self.entries]
         return self
 
-    def take(self) -> tuple[memoryview, memoryview, list[bytes | memoryview]]:
-        """The training records and validation records (views of `data`), and the quarantine entries."""
-        data = memoryview(self.data)
-        trained = int(self.train_sizes.sum())
-        return data[:trained], data[trained:trained + self.validation_bytes], self.entries
+    def take(self) -> tuple[list[bytes], list[bytes], list[bytes | memoryview]]:
+        """The pieces of the training records, the validation records and the quarantine
+        entries; the part keeps none of them."""
+        taken = self.train, self.validation, self.entries
+        self.train, self.validation, self.entries = [], [], []
+        return taken
 
 
 class _ChunkWriter:
@@ -692,9 +724,7 @@ class _ChunkWriter:
             reader.window(offsets[0], offsets[-1] + lengths[-1])
         again: dict[int, bytes] = {}
         if spill is None:  # Gemini lines: those kept are parsed and written again, first
-            marks = emit.marks
-            for i in np.flatnonzero((fate >= TRAIN) & (fate <= FIX_VALIDATION)).tolist():
-                data = self._again(task, reader, offsets[i], lengths[i], marks[8 * i:8 * i + 8])
+            for i, data in self._rewritten(task, reader, np.flatnonzero((fate >= TRAIN) & (fate <= FIX_VALIDATION))):
                 if data is None:  # it cannot be written: to the quarantine, saying so
                     fate = fate.copy() if not fate.flags.writeable else fate
                     fate[i] = DROP
@@ -769,24 +799,21 @@ class _ChunkWriter:
         at.extend(repeat(last, len(quarantine) - len(at)))
         count = len(quarantine) + bulk.count
         entries = bulk.merged(quarantine, at)
-        pieces: list[bytes] = []
         for kinds in ((TRAIN, FIX_TRAIN), (VALIDATION, FIX_VALIDATION)):
             if not fixed and spill is not None:
                 keep = fate == kinds[0]
-                records, kept = _gather(spill, ends, sizes, keep), sizes[keep]
-            else:  # record by record
+                gathered, kept = _gather(spill, ends, sizes, keep), sizes[keep]
+                chosen = [gathered] if gathered else []
+            else:  # record by record, each its own piece: the kernel's pwritev lays them end to end
                 keep = (fate == kinds[0]) | (fate == kinds[1])
                 chosen = [fixed[i] if i in fixed else record(i) for i in np.flatnonzero(keep).tolist()]
                 chosen = [data for data in chosen if data is not None]
-                records = b"".join(chosen)
-                kept = np.array([len(data) for data in chosen], dtype=np.int64)
-            pieces.append(records)
+                kept = np.fromiter(map(len, chosen), dtype=np.int64, count=len(chosen))
             if kinds[0] == TRAIN:
-                part.train_sizes = kept
+                part.train, part.train_sizes = chosen, kept
             else:
-                part.validation_count, part.validation_bytes = len(kept), len(records)
+                part.validation, part.validation_count, part.validation_bytes = chosen, len(kept), int(kept.sum())
         part.quarantine(entries, count)
-        part.data = b"".join(pieces)
         if isinstance(spill, mmap.mmap):
             spill.close()
         return part
@@ -833,21 +860,36 @@ class _ChunkWriter:
         return _Bulk(done=done, positions=where, lines=ints[0][written], data=out, ends=ends.tolist(),
                      codes=Counter({(code,): n for code, n in zip(codes, made, strict=True) if n}))
 
-    def _again(self, task: _ChunkTask, reader: _Reader, offset: int, length: int, mark: bytes | bytearray
-               ) -> bytes | None:
-        """A Gemini line's canonical form, from the line read again as the check pass parsed it
-        (orjson; `decode_line` for what orjson refuses, such as a BOM); None when the object
-        cannot be written back as JSON. `mark` is the line's fingerprint when it was checked."""
-        raw = reader.read(offset, length)
-        if raw is None or fingerprint(bytes(raw)) != mark:  # the input changed under us
-            raise SftgateError(f"{task.source.name}: the line at byte {offset:,} is not what it was when it was "
-                               "checked; did the file change during the run?")
-        try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            obj = decode_line(bytes(raw), length, source=task.source.name, line=0, first=offset == 0,
-                              max_line_bytes=length + 1)[1]
-        return canonical_or_none(obj, self.settings.unknown_keys == "strip") if type(obj) is dict else None
+    def _rewritten(self, task: _ChunkTask, reader: _Reader, kept: np.ndarray) -> Iterator[tuple[int, bytes | None]]:
+        """(i, its canonical form, or None when the object cannot be written back as JSON) for
+        each Gemini line i of `kept`, from the line read again as the check pass parsed it
+        (orjson; `decode_line` for what orjson refuses, such as a BOM).
+
+        The line must be the one checked: its CRC-32C is the first half of its fingerprint
+        (`baseline.fingerprint`; the CRC-32 half would double the cost of the check, on
+        every kept line, for a change that CRC-32C misses once in 2**32)."""
+        if not len(kept):
+            return
+        emit, source, strip = task.emit, task.source.name, self.settings.unknown_keys == "strip"
+        offsets, lengths, read, loads = emit.offsets, emit.lengths, reader.read, orjson.loads
+        checked = np.frombuffer(emit.marks, dtype=">u4")[0::2].tolist()
+        start, window = reader.loaded(offsets[kept[0]])
+        stop = start + len(window)
+        for i in kept.tolist():
+            offset, length = offsets[i], lengths[i]
+            if start <= offset and offset + length <= stop:  # (a slice of bytes is bytes: one copy)
+                line = window[offset - start:offset - start + length]
+            else:
+                raw = read(offset, length)
+                line = None if raw is None else bytes(raw)
+            if line is None or crc32c(line[:-1] if line.endswith(b"\r") else line) != checked[i]:
+                raise SftgateError(f"{source}: the line at byte {offset:,} is not what it was when it was "
+                                   "checked; did the file change during the run?")
+            try:
+                obj = loads(line)
+            except orjson.JSONDecodeError:
+                obj = decode_line(line, length, source=source, line=0, first=offset == 0, max_line_bytes=length + 1)[1]
+            yield i, canonical_or_none(obj, strip) if type(obj) is dict else None
 
     def _recheck(self, task: _ChunkTask, line: int, code: int, offset: int, length: int, data: bytes | None,
                  reading: Reading = GEMINI) -> list[Finding]:
