@@ -513,7 +513,8 @@ class _Reader:
         """Where the window starts and its bytes, read first if `offset` is in it or past its
         start (b"" when there is none)."""
         self._load(offset)
-        return self.span[0], self.view.obj  # type: ignore[return-value]
+        window = self.view.obj
+        return self.span[0], window if type(window) is bytes else bytes(window)  # (a stream may read a bytearray)
 
     def _load(self, offset: int) -> None:
         """Read the window if it is pending and `offset` is in it or past its start."""
