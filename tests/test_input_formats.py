@@ -92,6 +92,32 @@ def test_a_table_whose_columns_cannot_be_guessed_is_a_usage_error(tmp_path, run_
     assert_usage_error(run_cli("check", src), "columns: a, b", "--map prompt=COL,response=COL")
 
 
+def test_records_of_a_table_no_detector_reads_say_how_to_map_them(tmp_path, run_cli):
+    """JSON Lines rows whose prompt and response fields have names no detector guesses
+    (DialogSum's `dialogue` and `summary`) are SCH001s whose hint names --map; mapped, they read."""
+    src = tmp_path / "dialogsum.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in [
+        {"fname": "dev_1", "dialogue": "#Person1#: Good morning.\n#Person2#: Morning!", "summary": "They greet."},
+        {"fname": "dev_2", "dialogue": "#Person1#: How old are you?\n#Person2#: Seven.", "summary": "One is seven.",
+         "turns": 2},
+    ]))
+    report = sftgate.check(src, workers=1)
+    root = [f for f in report.findings if f.code == "SCH001"]
+    assert [f.line for f in root] == [1, 2] and all(f.pointer == "/" for f in root)
+    assert all("--map prompt=COL,response=COL" in f.hint and '"dialogue"' in f.hint and '"summary"' in f.hint
+               and "turns" not in f.hint for f in root)
+    assert "--map prompt=COL,response=COL" in run_cli("check", src).stdout
+    mapped = sftgate.check(src, mapping="prompt=dialogue,response=summary", ignore=["LIM004"], workers=1)
+    assert "SCH001" not in {f.code for f in mapped.findings}
+
+
+def test_a_record_without_text_fields_gets_no_map_hint(tmp_path):
+    src = tmp_path / "odd.jsonl"
+    src.write_bytes(b'{"messages": 3, "id": 1}\n')
+    [root] = [f for f in sftgate.check(src, workers=1).findings if f.code == "SCH001"]
+    assert root.pointer == "/" and root.hint is None
+
+
 def test_unknown_input_format_is_a_usage_error(tmp_path, run_cli):
     src = _write_json(tmp_path / "a.json", ALPACA)
     with pytest.raises(UsageError, match="unknown input format"):

@@ -615,6 +615,20 @@ def test_cli_prepare(tmp_path, oasst, run_cli, assert_usage_error):
                        "at least 1")
 
 
+def test_nothing_kept_means_no_tuning_command(tmp_path, records, write_jsonl, run_cli):
+    """When every line is quarantined, prepare does not offer a tuning call on an empty file:
+    the manifest's first tuning note and the summary say there is nothing to tune on."""
+    src = write_jsonl(tmp_path / "t.jsonl", [records.model_twice(i) for i in range(3)])
+    out = tmp_path / "out"
+    result = run_cli("prepare", src, "--out", out)
+    assert result.returncode == 1, result.stderr
+    assert "nothing to tune on" in result.stdout and "tune:" not in result.stdout and "upload:" not in result.stdout
+    assert _manifest(out)["tuning"]["notes"][0].startswith("no training example was kept")
+    kept = run_cli("prepare", src, "--out", tmp_path / "kept", "--ignore", "STR002")
+    assert "tune:" in kept.stdout and "nothing to tune on" not in kept.stdout
+    assert not any("nothing to tune" in note for note in _manifest(tmp_path / "kept")["tuning"]["notes"])
+
+
 def test_cli_prepare_gate_failure_exit_1(tmp_path, records, write_jsonl, run_cli):
     src = write_jsonl(tmp_path / "t.jsonl", [records.good(0), records.model_twice(1)])
     out = tmp_path / "out"

@@ -1390,6 +1390,11 @@ def _manifest(execution: Execution, written: _Written, files: list[OutputFile], 
     train_uris = [o["uri"] for o in outputs if o["role"] == "train"]
     validation_uri = next((o["uri"] for o in outputs if o["role"] == "validation"), None)
     tallies = [t.to_dict() for t in written.tallies]
+    tuning = tuning_call(execution.profile.target, train_uris, validation_uri, destination.location,
+                         Path(report.inputs[0].path).name if report.inputs else "train")
+    if not sum(t["train"] for t in tallies):
+        tuning["notes"].insert(0, "no training example was kept: there is nothing to tune on (quarantine.jsonl "
+                                  "says why each line was removed)")
     split = report.split
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -1418,8 +1423,7 @@ def _manifest(execution: Execution, written: _Written, files: list[OutputFile], 
         "accounting": tallies,
         "split": None if split is None else {k: v for k, v in split.items() if k != "validation_lines"},
         "profile": execution.profile.to_dict(),
-        "tuning": tuning_call(execution.profile.target, train_uris, validation_uri, destination.location,
-                              Path(report.inputs[0].path).name if report.inputs else "train"),
+        "tuning": tuning,
     }
 
 

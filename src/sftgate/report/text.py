@@ -289,10 +289,13 @@ def render_prepared(manifest: dict) -> str:
         top = ", ".join(f"{code} {n:,}" for code, n in counts["quarantined_by_rule"].items())
         lines.append(f"  quarantined by rule: {top}")
     tuning = manifest["tuning"]
-    if tuning["upload"]:
-        lines.append(f"  upload: {tuning['upload']}")
-    lines.append(f"  tune: {tuning['rest']}")
-    lines.extend(f"  note: {note}" for note in tuning["notes"])
+    if counts["train_examples"]:  # (else the notes say there is nothing to tune on)
+        if tuning["upload"]:
+            lines.append(f"  upload: {tuning['upload']}")
+        lines.append(f"  tune: {tuning['rest']}")
+        lines.extend(f"  note: {note}" for note in tuning["notes"])
+    else:
+        lines.append(f"  note: {tuning['notes'][0]}")
     if not manifest["gate"]["passed"]:
         lines.append("  the gate failed: the files are written, and manifest.json says the gate failed")
     return "\n".join(lines) + "\n"

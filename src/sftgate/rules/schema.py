@@ -49,7 +49,9 @@ class SchemaViolation(ObjectRule):
 
     ## Example
     `{"contents": [{"role": "user", "parts": [{"text": 42}]}]}` -> `/contents/0/parts/0/text:
-    42 is not of type "string"`.
+    42 is not of type "string"`. A record without `contents` whose fields hold text (the row
+    of a table whose prompt and response columns no format detector guessed, such as
+    DialogSum's `dialogue` and `summary`) gets a hint naming them and `--map`.
     """
 
     code = "SCH001"
@@ -67,7 +69,19 @@ class SchemaViolation(ObjectRule):
             message = error.message
             if len(message) > _MAX_MESSAGE:
                 message = message[: _MAX_MESSAGE - 1] + "…"
-            yield self.at(origin, f"{where}: {message}", pointer=where)
+            hint = _table_hint(obj) if where == "/" and "contents" not in obj else None
+            yield self.at(origin, f"{where}: {message}", pointer=where, hint=hint)
+
+
+def _table_hint(obj: dict[str, Any]) -> str | None:
+    """For a record without `contents` that holds text in named fields (a row of a table
+    whose prompt and response columns no detector guessed): how to read it as one."""
+    texts = [key for key, value in obj.items() if isinstance(value, str)]
+    if len(texts) < 2:
+        return None
+    shown = ", ".join(quote(key) for key in texts[:8]) + (", …" if len(texts) > 8 else "")
+    return (f"if the file is a table, name its prompt and response columns: --map prompt=COL,response=COL "
+            f"(this record's text fields: {shown})")
 
 
 class UnknownTopLevelKey(ObjectRule):
