@@ -230,3 +230,15 @@ def test_progress_bar_on_a_terminal_only_outside_ci(tmp_path, clean_file):
     assert code == 0 and seen == b""
     code, seen = _stderr_on_a_terminal(["check", name, "--quiet"], tmp_path, {"CI": ""})
     assert code == 0 and seen == b""
+
+
+def test_the_crc32c_half_of_a_fingerprint():
+    """What prepare's writers check a kept line against: the fingerprint's first half, with the
+    same rule for a trailing CR."""
+    from sftgate.baseline import crc32c_halves, fingerprint, fingerprint_crc32c
+
+    lines = [b'{"contents": []}', b'{"contents": []}\r', b"", b"\xff\x00 not json"]
+    marks = b"".join(fingerprint(line) for line in lines)
+    assert crc32c_halves(marks) == [fingerprint_crc32c(line) for line in lines]
+    assert [int.from_bytes(fingerprint(line)[:4], "big") for line in lines] == crc32c_halves(marks)
+    assert fingerprint_crc32c(lines[0]) == fingerprint_crc32c(lines[1]) != fingerprint_crc32c(b'{"contents":[]}')

@@ -46,6 +46,17 @@ def fingerprint(data: bytes) -> bytes:
     return _PAIR(crc32c(data), zlib.crc32(data))
 
 
+def fingerprint_crc32c(data: bytes) -> int:
+    """The first half of `fingerprint(data)`, its CRC-32C: a quick check that a line read
+    again is the one fingerprinted (a change goes unnoticed once in 2**32)."""
+    return crc32c(data[:-1] if data.endswith(b"\r") else data)
+
+
+def crc32c_halves(marks: bytes | bytearray) -> list[int]:
+    """The CRC-32C halves of fingerprints laid end to end (8 bytes each)."""
+    return [first for first, _ in struct.iter_unpack(">II", marks)]
+
+
 @dataclass(frozen=True)
 class Waiver:
     """One `ignore:` entry of a profile that is a mapping rather than a rule code."""

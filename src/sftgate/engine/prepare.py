@@ -36,9 +36,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
-from google_crc32c import value as crc32c
 
 from sftgate._version import __version__
+from sftgate.baseline import crc32c_halves, fingerprint_crc32c
 from sftgate.config import DEFAULT_PROFILE, Profile, load_profile
 from sftgate.engine.local import LocalExecutor
 from sftgate.engine.passes import (
@@ -866,14 +866,14 @@ class _ChunkWriter:
         each Gemini line i of `kept`, from the line read again as the check pass parsed it
         (orjson; `decode_line` for what orjson refuses, such as a BOM).
 
-        The line must be the one checked: its CRC-32C is the first half of its fingerprint
-        (`baseline.fingerprint`; the CRC-32 half would double the cost of the check, on
-        every kept line, for a change that CRC-32C misses once in 2**32)."""
+        The line must be the one checked: its CRC-32C, the first half of its fingerprint, is
+        compared (`baseline.fingerprint_crc32c`; the CRC-32 half would double the cost of the
+        check, on every kept line, for a change that CRC-32C misses once in 2**32)."""
         if not len(kept):
             return
         emit, source, strip = task.emit, task.source.name, self.settings.unknown_keys == "strip"
         offsets, lengths, read, loads = emit.offsets, emit.lengths, reader.read, orjson.loads
-        checked = np.frombuffer(emit.marks, dtype=">u4")[0::2].tolist()
+        checked = crc32c_halves(emit.marks)
         start, window = reader.loaded(offsets[kept[0]])
         stop = start + len(window)
         for i in kept.tolist():
@@ -883,7 +883,7 @@ class _ChunkWriter:
             else:
                 raw = read(offset, length)
                 line = None if raw is None else bytes(raw)
-            if line is None or crc32c(line[:-1] if line.endswith(b"\r") else line) != checked[i]:
+            if line is None or fingerprint_crc32c(line) != checked[i]:
                 raise SftgateError(f"{source}: the line at byte {offset:,} is not what it was when it was "
                                    "checked; did the file change during the run?")
             try:
