@@ -531,6 +531,39 @@ def test_the_outputs_are_written_while_the_composition_rules_run(tmp_path, recor
     assert counts["quarantined_by_rule"]["DUP001"] >= 40 and counts["train_examples"] + counts["quarantined"] == 80
 
 
+@pytest.mark.parametrize("command", ["check", "prepare"])
+def test_the_composition_rules_leave_the_writers_their_cores(tmp_path, records, write_jsonl, monkeypatch, command):
+    """While the workers write, the composition rules' BLAS and OpenMP threads are held to the
+    cores the workers leave (one here: 3 cores, 2 workers); a check keeps them all."""
+    import scipy.linalg  # noqa: F401 - loads its BLAS, as sklearn its OpenMP, before the limits are set
+    import sklearn.cluster  # noqa: F401
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from sftgate.engine import run as run_module
+
+    src = write_jsonl(tmp_path / "t.jsonl", _duplicated(records))
+    _force_small_ranges(monkeypatch, 4096)
+    monkeypatch.setattr(local, "RUNNING_POOL_BYTES", 0)
+    monkeypatch.setattr(run_module, "default_workers", lambda: 3)
+    composed = run_module._skew
+    seen: list[set[int]] = []
+
+    def skew(*args, **kwargs):
+        seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] in ("blas", "openmp")})
+        return composed(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "_skew", skew)
+    with threadpool_limits(limits=4):
+        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {4}
+        if command == "prepare":
+            prepare(src, out=tmp_path / "out", workers=2)
+        else:
+            sftgate.check(src, workers=2)
+        after = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+    assert seen == ([{1}] if command == "prepare" else [{4}])
+    assert after == {4}  # as they were
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("failing", ["composition", "closing the feature tables"])
 def test_a_failure_of_the_rules_still_to_run_stops_the_writing(tmp_path, records, write_jsonl, monkeypatch,

@@ -305,7 +305,8 @@ def execute(
                 writing = emit(runs, run_on)
             if comp_on:
                 progress.phase("skew" if skew_on else "composition")
-                skew_result = _skew(runs, resolved, counter, skew_on)  # type: ignore[arg-type]
+                with _cores_left(run_on, writing is not None):
+                    skew_result = _skew(runs, resolved, counter, skew_on)  # type: ignore[arg-type]
             examples = _examples(runs, leakage, resolved)
         finally:
             for run in runs:
@@ -361,6 +362,21 @@ def execute(
         examples=examples,
     )
     return Execution(report=report, profile=resolved, runs=runs, findings=everything, emitted=emitted)
+
+
+@contextmanager
+def _cores_left(executor: LocalExecutor, writing: bool) -> Iterator[None]:
+    """While `prepare`'s writers run in this machine's worker processes, the BLAS and OpenMP
+    thread pools of the skew and composition rules (k-means, SVD, the classifier) are held to
+    the cores the workers leave, at least one: a second thread would wait for a core a writer
+    holds, and OpenBLAS and OpenMP threads spin while they wait."""
+    if not writing or type(executor) is not LocalExecutor:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=max(1, default_workers() - executor.workers)):
+        yield
 
 
 _UNCAPPED = 1 << 62
