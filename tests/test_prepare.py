@@ -548,18 +548,21 @@ def test_the_composition_rules_leave_the_writers_their_cores(tmp_path, records, 
     composed = run_module._skew
     seen: list[set[int]] = []
 
+    def threads(apis=("blas",)) -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] in apis}
+
     def skew(*args, **kwargs):
-        seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] in ("blas", "openmp")})
+        seen.append(threads(("blas", "openmp")))
         return composed(*args, **kwargs)
 
     monkeypatch.setattr(run_module, "_skew", skew)
     with threadpool_limits(limits=4):
-        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {4}
+        assert threads() == {4}
         if command == "prepare":
             prepare(src, out=tmp_path / "out", workers=2)
         else:
             sftgate.check(src, workers=2)
-        after = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+        after = threads()
     assert seen == ([{1}] if command == "prepare" else [{4}])
     assert after == {4}  # as they were
 
